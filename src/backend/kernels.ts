@@ -1,0 +1,250 @@
+/**
+ * What tfjs 4.22 lacks for Gauss-Newton products, registered once per process.
+ *
+ * Gradients (all backends), needed because the double-VJP route differentiates the
+ * backward pass itself:
+ * - `Conv2DBackpropFilter`: linear in x and in dy; its adjoints are a conv2d
+ *   transpose and a conv2d.
+ * - `MaxPoolGrad`: linear in dy; its adjoint gathers the upstream value at each
+ *   window's argmax (custom kernel `NewtonMaxPoolGather`). x and y only choose the
+ *   argmax, so their gradients are zero.
+ *
+ * wasm kernels:
+ * - `Conv2DBackpropFilter` is missing: stride-1 form as one Conv2D over transposed
+ *   operands (channels act as the batch, the batch as the channels).
+ * - `BatchMatMul` with a transposed operand runs 5-14x slower than plain; the
+ *   replacement transposes explicitly, then multiplies.
+ * - `Conv2DBackpropInput` runs at ~2 GFLOP/s; for stride 1 it is a Conv2D of dy with
+ *   the spatially flipped, in/out-swapped filter.
+ * - `MaxPoolGrad` is slow; replaced by the argmax scatter of `maxpool.ts`.
+ * Every one is tested against the cpu backend in test/kernels.test.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { maxPoolArgmax, maxPoolGather, maxPoolScatter, type PoolGeometry } from './maxpool.js';
+
+type Info = tf.TensorInfo;
+type Attrs = Record<string, unknown>;
+type KernelFn = (args: { inputs: Record<string, Info>; backend: tf.KernelBackend; attrs?: Attrs }) => Info;
+type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
+
+export const MAX_POOL_GATHER = 'NewtonMaxPoolGather';
+
+/** Runs another kernel of the same backend from inside a kernel (no tape, no engine scope). */
+function kernelOf(name: string, backendName: string): KernelFn {
+  const k = tf.getKernel(name, backendName);
+  if (k == null) throw new Error(`tfjs-newton: backend '${backendName}' has no kernel ${name}`);
+  return k.kernelFunc as unknown as KernelFn;
+}
+
+function readFloats(backend: tf.KernelBackend, info: Info): Float32Array {
+  return backend.readSync(info.dataId) as Float32Array;
+}
+
+/** Makes an output tensor info on cpu, wasm or tensorflow, copying `values` in. */
+function writeFloats(backend: tf.KernelBackend, shape: number[], values: Float32Array): Info {
+  const b = backend as unknown as {
+    makeOutput?: (s: number[], d: string) => Info;
+    typedArrayFromHeap?: (i: Info) => Float32Array;
+    makeTensorInfo?: (s: number[], d: string, v: Float32Array) => Info;
+  };
+  if (b.makeOutput && b.typedArrayFromHeap) {
+    const out = b.makeOutput(shape, 'float32');
+    b.typedArrayFromHeap(out).set(values);
+    return out;
+  }
+  if (b.makeTensorInfo) return b.makeTensorInfo(shape, 'float32', values);
+  throw new Error('tfjs-newton: this backend cannot make outputs from JS values');
+}
+
+function poolGeometry(xShape: number[], attrs: Attrs): PoolGeometry {
+  const info = tf.backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    channels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+const maxPoolGatherKernel: KernelFn = ({ inputs, backend, attrs }) => {
+  const { w, x } = inputs;
+  const g = poolGeometry(x.shape, attrs ?? {});
+  const arg = maxPoolArgmax(readFloats(backend, x), g);
+  return writeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], maxPoolGather(readFloats(backend, w), arg));
+};
+
+const maxPoolGradKernel: KernelFn = ({ inputs, backend, attrs }) => {
+  const { dy, input } = inputs;
+  const g = poolGeometry(input.shape, attrs ?? {});
+  const arg = maxPoolArgmax(readFloats(backend, input), g);
+  const size = input.shape.reduce((a, b) => a * b, 1);
+  return writeFloats(backend, input.shape, maxPoolScatter(readFloats(backend, dy), arg, size));
+};
+
+function convPadding(xShape: number[], filterShape: number[], attrs: Attrs) {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  return info;
+}
+
+function requireStrideOne(info: tf.backend_util.Conv2DInfo, kernel: string): void {
+  if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dataFormat !== 'channelsLast') {
+    throw new Error(`tfjs-newton: ${kernel} on wasm supports stride 1, NHWC only (got strides ` +
+      `${info.strideHeight}x${info.strideWidth}, ${info.dataFormat})`);
+  }
+}
+
+function makeConv2DBackpropFilter(backendName: string): KernelFn {
+  const transpose = kernelOf('Transpose', backendName);
+  const conv2d = kernelOf('Conv2D', backendName);
+  return ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs;
+    const filterShape = (attrs ?? {}).filterShape as number[];
+    const info = convPadding(x.shape, filterShape, attrs ?? {});
+    requireStrideOne(info, 'Conv2DBackpropFilter');
+    const p = info.padInfo;
+    // out[ci, a, b, co] = sum_{n,i,j} xpad[n, a+i, b+j, ci] dy[n, i, j, co]
+    const xt = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
+    const dyt = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
+    const pad: ExplicitPad = [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]];
+    const r = conv2d({
+      inputs: { x: xt, filter: dyt },
+      backend,
+      attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined },
+    });
+    const out = transpose({ inputs: { x: r }, backend, attrs: { perm: [1, 2, 0, 3] } });
+    for (const t of [xt, dyt, r]) backend.disposeData(t.dataId);
+    return out;
+  };
+}
+
+function makeConv2DBackpropInput(backendName: string): KernelFn {
+  const original = kernelOf('Conv2DBackpropInput', backendName);
+  const transpose = kernelOf('Transpose', backendName);
+  const reverse = kernelOf('Reverse', backendName);
+  const conv2d = kernelOf('Conv2D', backendName);
+  return (args) => {
+    const { inputs, backend, attrs = {} } = args;
+    const { dy, filter } = inputs;
+    const info = convPadding(attrs.inputShape as number[], filter.shape, attrs);
+    if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dataFormat !== 'channelsLast') {
+      return original(args);
+    }
+    const [kh, kw] = filter.shape;
+    const p = info.padInfo;
+    const flipped = reverse({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
+    const swapped = transpose({ inputs: { x: flipped }, backend, attrs: { perm: [0, 1, 3, 2] } });
+    const pad: ExplicitPad = [[0, 0], [kh - 1 - p.top, kh - 1 - p.bottom], [kw - 1 - p.left, kw - 1 - p.right], [0, 0]];
+    const out = conv2d({
+      inputs: { x: dy, filter: swapped },
+      backend,
+      attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined },
+    });
+    backend.disposeData(flipped.dataId);
+    backend.disposeData(swapped.dataId);
+    return out;
+  };
+}
+
+function makeBatchMatMul(backendName: string): KernelFn {
+  const original = kernelOf('BatchMatMul', backendName);
+  const transpose = kernelOf('Transpose', backendName);
+  const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
+  return (args) => {
+    const { inputs, backend, attrs = {} } = args;
+    if (!attrs.transposeA && !attrs.transposeB) return original(args);
+    const temps: Info[] = [];
+    const explicit = (t: Info, flag: unknown): Info => {
+      if (!flag) return t;
+      const r = transpose({ inputs: { x: t }, backend, attrs: { perm: swapLast(t.shape.length) } });
+      temps.push(r);
+      return r;
+    };
+    const out = original({
+      inputs: { a: explicit(inputs.a, attrs.transposeA), b: explicit(inputs.b, attrs.transposeB) },
+      backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    });
+    for (const t of temps) backend.disposeData(t.dataId);
+    return out;
+  };
+}
+
+function replaceKernel(name: string, backendName: string, kernelFunc: KernelFn): void {
+  if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
+  tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+}
+
+let gradientsRegistered = false;
+
+/** Gradients of the backward kernels of conv2d and max pooling (backend-independent). */
+export function registerSecondOrderGradients(): void {
+  if (gradientsRegistered) return;
+  gradientsRegistered = true;
+  tf.registerGradient({
+    kernelName: 'Conv2DBackpropFilter',
+    inputsToSave: ['x', 'dy'],
+    gradFunc: (ddw, saved, attrs) => {
+      const [x, dy] = saved as tf.Tensor4D[];
+      const a = attrs as unknown as { strides: [number, number]; pad: 'same' | 'valid'; dimRoundingMode?: 'floor' };
+      const w = ddw as tf.Tensor4D;
+      return {
+        x: () => tf.conv2dTranspose(dy, w, x.shape, a.strides, a.pad, a.dimRoundingMode),
+        dy: () => tf.conv2d(x, w, a.strides, a.pad, 'NHWC', 1, a.dimRoundingMode),
+      };
+    },
+  });
+  tf.registerGradient({
+    kernelName: 'MaxPoolGrad',
+    inputsToSave: ['input', 'output'],
+    gradFunc: (ddx, saved, attrs) => {
+      const [input, output] = saved;
+      return {
+        dy: () => tf.engine().runKernel(MAX_POOL_GATHER, { w: ddx as tf.Tensor, x: input }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor,
+        input: () => tf.zerosLike(input),
+        output: () => tf.zerosLike(output),
+      };
+    },
+  });
+}
+
+const kernelsDone = new Set<string>();
+
+/**
+ * Registers the missing and replacement kernels for one backend. Call after the
+ * backend is initialised (`tf.setBackend` resolved): the originals' set-up must have run.
+ */
+export function registerNewtonKernels(backendName: string): void {
+  registerSecondOrderGradients();
+  if (kernelsDone.has(backendName)) return;
+  kernelsDone.add(backendName);
+  if (tf.getKernel(MAX_POOL_GATHER, backendName) == null) {
+    tf.registerKernel({ kernelName: MAX_POOL_GATHER, backendName, kernelFunc: maxPoolGatherKernel as unknown as tf.KernelFunc });
+  }
+  if (backendName !== 'wasm') return;
+  replaceKernel('Conv2DBackpropFilter', 'wasm', makeConv2DBackpropFilter('wasm'));
+  replaceKernel('Conv2DBackpropInput', 'wasm', makeConv2DBackpropInput('wasm'));
+  replaceKernel('BatchMatMul', 'wasm', makeBatchMatMul('wasm'));
+  replaceKernel('MaxPoolGrad', 'wasm', maxPoolGradKernel);
+}

@@ -1,0 +1,71 @@
+/**
+ * The Gauss-Newton problem evaluated in the current thread: data split into fixed chunks
+ * of `bsize` samples, chunk results reduced in float64 in chunk order.
+ */
+import { ChunkEvaluator, listChunks, rangeChunks } from '../autodiff/evaluator.js';
+import type { Dataset } from '../data/dataset.js';
+import type { LossKind } from '../model/loss.js';
+import type { Network } from '../model/network.js';
+import type { GaussNewtonProblem, LinearOperator } from '../solver/problem.js';
+import { sumInOrder } from './reduce.js';
+
+export class LocalProblem implements GaussNewtonProblem {
+  readonly dim: number;
+  readonly numSamples: number;
+  private readonly evaluator: ChunkEvaluator;
+
+  constructor(
+    net: Network,
+    data: Dataset,
+    loss: LossKind,
+    readonly bsize = 1024,
+  ) {
+    this.evaluator = new ChunkEvaluator(net, data, loss);
+    this.dim = net.numParams;
+    this.numSamples = data.n;
+  }
+
+  async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
+    this.evaluator.setParams(theta);
+    let loss = 0;
+    const parts: Float32Array[] = [];
+    for (const rows of rangeChunks(this.numSamples, this.bsize)) {
+      const r = this.evaluator.lossAndGradient(rows);
+      loss += r.loss;
+      parts.push(r.grad);
+    }
+    const grad = sumInOrder(parts, this.dim);
+    for (let i = 0; i < grad.length; i++) grad[i] /= this.numSamples;
+    return { loss: loss / this.numSamples, grad };
+  }
+
+  async loss(theta: Float64Array): Promise<number> {
+    this.evaluator.setParams(theta);
+    let loss = 0;
+    for (const rows of rangeChunks(this.numSamples, this.bsize)) loss += this.evaluator.lossSum(rows);
+    return loss / this.numSamples;
+  }
+
+  async gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator> {
+    const ev = this.evaluator;
+    ev.setParams(theta);
+    const chunks = listChunks(subset, this.bsize);
+    ev.prepareGaussNewton(chunks);
+    const ids = chunks.map((_, i) => i);
+    const dim = this.dim;
+    return {
+      async apply(v) {
+        const out = sumInOrder(ev.gaussNewton(ids, v), dim);
+        for (let i = 0; i < dim; i++) out[i] /= subset.length;
+        return out;
+      },
+      async release() {
+        ev.releaseGaussNewton();
+      },
+    };
+  }
+
+  dispose(): void {
+    this.evaluator.dispose();
+  }
+}

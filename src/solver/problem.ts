@@ -1,0 +1,24 @@
+/**
+ * What the Newton solver needs from a learning problem: the data part of the objective,
+ * (1/l) Σᵢ ξ(z(xᵢ; θ), yᵢ), its gradient, and subsampled Gauss-Newton products. The
+ * solver adds the regulariser ‖θ‖²/(2C) itself. Implementations may compute in-process
+ * or on a pool of workers; the solver cannot tell.
+ */
+export interface GaussNewtonProblem {
+  /** number of parameters */
+  readonly dim: number;
+  /** number of training samples l */
+  readonly numSamples: number;
+  /** (1/l) Σ ξᵢ and its gradient at θ */
+  lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }>;
+  /** (1/l) Σ ξᵢ at θ */
+  loss(theta: Float64Array): Promise<number>;
+  /** v ↦ (1/|S|) Σ_{i∈S} Jᵢᵀ Bᵢ Jᵢ v at θ; `subset` holds sample indices, increasing. */
+  gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator>;
+}
+
+export interface LinearOperator {
+  apply(v: Float64Array): Promise<Float64Array>;
+  /** frees what the operator cached (tensors, worker state) */
+  release(): Promise<void>;
+}
