@@ -81,7 +81,8 @@ export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): numb
 }
 
 export async function train(options: TrainOptions = {}): Promise<TrainResult> {
-  const o = { ...TRAIN_DEFAULTS, ...options };
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TrainOptions;
+  const o = { ...TRAIN_DEFAULTS, ...given };
   if (!(LOSSES as readonly string[]).includes(o.loss)) throw new UsageError(`unknown loss '${o.loss}': use ce or mse`);
   const backend = await initBackend(o.backend);
   const sets = typeof o.data === 'string' ? loadData(o.data, o.dataDir) : o.data;

@@ -1,0 +1,22 @@
+/** tfjs-newton's public API. */
+export { train, accuracy, TRAIN_DEFAULTS, type TrainOptions, type TrainResult, type TrainIteration } from './train.js';
+export { NewtonCG, NEWTON_DEFAULTS, LineSearchError, type NewtonOptions, type IterationReport, type NewtonState } from './solver/newton.js';
+export { conjugateGradient, shifted, type CGResult } from './solver/cg.js';
+export type { GaussNewtonProblem, LinearOperator } from './solver/problem.js';
+export { LocalProblem } from './coordinator/local.js';
+export { ChunkEvaluator, rangeChunks, listChunks, type Rows } from './autodiff/evaluator.js';
+export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
+export { Network } from './model/network.js';
+export { presetModel } from './model/presets.js';
+export { layoutOf, type ModelSpec, type LayerSpec, type Activation, type ModelLayout } from './model/spec.js';
+export { initParams } from './model/init.js';
+export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/loss.js';
+export { Rng } from './model/rng.js';
+export { initBackend, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';
+export { registerNewtonKernels } from './backend/kernels.js';
+export { loadData } from './data/load.js';
+export { loadDigits } from './data/digits.js';
+export { loadMnistDir, parseIdx } from './data/idx.js';
+export type { Dataset, TrainTest } from './data/dataset.js';
+export { UsageError } from './errors.js';
+export { DataError } from './data/errors.js';
