@@ -3,10 +3,12 @@
  * behind the CLI's `train` command.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { rangeChunks } from './autodiff/evaluator.js';
 import { ChunkEvaluator } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { LocalProblem } from './coordinator/local.js';
+import { PoolProblem } from './coordinator/pool.js';
 import type { Dataset, TrainTest } from './data/dataset.js';
 import { loadData } from './data/load.js';
 import { UsageError } from './errors.js';
@@ -38,6 +40,11 @@ export interface TrainOptions {
   bsize?: number;
   seed?: number;
   backend?: BackendChoice;
+  /**
+   * compute worker threads; 0 computes in the calling thread. Default: the machine's
+   * available parallelism (1 with the tensorflow backend, which is process-global).
+   */
+  workers?: number;
   /** JSONL file: one object per iteration */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
@@ -55,6 +62,8 @@ export interface TrainResult {
   history: TrainIteration[];
   testAcc: number;
   backend: BackendName;
+  /** compute worker threads used (0: in-process) */
+  workers: number;
   /** why training ended before `iters`, if it did */
   stopped?: string;
 }
@@ -96,7 +105,16 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   if (!Number.isInteger(o.bsize) || o.bsize < 1) throw new UsageError(`--bsize must be a positive integer, got ${o.bsize}`);
   if (!Number.isInteger(o.iters) || o.iters < 0) throw new UsageError(`--iters must be a non-negative integer, got ${o.iters}`);
 
-  const problem = new LocalProblem(net, sets.train, o.loss, o.bsize);
+  const workers = o.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a non-negative integer, got ${workers}`);
+  const problem =
+    workers === 0
+      ? new LocalProblem(net, sets.train, o.loss, o.bsize)
+      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend });
+  const stopOnSignal = () => {
+    void problem.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
   const testEval = new ChunkEvaluator(net, sets.test, o.loss);
   let solver: NewtonCG;
   try {
@@ -135,9 +153,10 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     }
     const params = Float32Array.from(solver.params);
     testEval.setParams(params);
-    return { network: net, params, history, testAcc: accuracy(testEval, sets.test, o.bsize), backend, stopped };
+    return { network: net, params, history, testAcc: accuracy(testEval, sets.test, o.bsize), backend, workers: problem instanceof PoolProblem ? problem.workers : 0, stopped };
   } finally {
-    problem.dispose();
+    process.off('SIGINT', stopOnSignal);
+    await problem.close();
     testEval.dispose();
   }
 }

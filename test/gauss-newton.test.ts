@@ -73,7 +73,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
           await G2.release();
           t.true(w.reduce((a, wi, i) => a + wi * Gw[i], 0) >= 0);
         }
-        problem.dispose();
+        await problem.close();
       });
 
       test.serial(`loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`, async (t) => {
@@ -103,7 +103,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         });
         const err = relErr(grad, want);
         t.true(err <= 1e-4, `gradient relative error ${err}`);
-        problem.dispose();
+        await problem.close();
       });
     }
   }

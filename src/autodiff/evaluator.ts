@@ -41,7 +41,7 @@ function readFlat(ts: tf.Tensor[]): Float32Array {
 
 export class ChunkEvaluator {
   private params: tf.Tensor[] | null = null;
-  private gnChunks: { x: tf.Tensor; state: tf.Tensor2D | null }[] = [];
+  private gnChunks = new Map<number, { x: tf.Tensor; state: tf.Tensor2D | null }>();
 
   constructor(
     readonly net: Network,
@@ -109,13 +109,18 @@ export class ChunkEvaluator {
    */
   prepareGaussNewton(chunks: Rows[]): void {
     this.releaseGaussNewton();
-    this.gnChunks = chunks.map((rows) => {
-      const x = this.inputs(rows);
-      const z = tf.tidy(() => this.net.forward(this.theta, x));
-      const state = curvatureState(this.loss, z);
-      z.dispose();
-      return { x, state };
-    });
+    chunks.forEach((rows, i) => this.prepareGaussNewtonChunk(i, rows));
+  }
+
+  /** Prepares one chunk, under the id later given to `gaussNewton`. */
+  prepareGaussNewtonChunk(id: number, rows: Rows): void {
+    const old = this.gnChunks.get(id);
+    if (old) tf.dispose([old.x, ...(old.state ? [old.state] : [])]);
+    const x = this.inputs(rows);
+    const z = tf.tidy(() => this.net.forward(this.theta, x));
+    const state = curvatureState(this.loss, z);
+    z.dispose();
+    this.gnChunks.set(id, { x, state });
   }
 
   /** Σ_{i∈chunk} JᵢᵀBᵢJᵢ v for each of the given prepared chunks, in the order given. */
@@ -123,7 +128,7 @@ export class ChunkEvaluator {
     const vt = this.net.unflatten(v);
     try {
       return chunkIds.map((c) => {
-        const ch = this.gnChunks[c];
+        const ch = this.gnChunks.get(c);
         if (ch === undefined) throw new Error(`Gauss-Newton chunk ${c} was not prepared`);
         const out = gaussNewtonProduct(this.net, this.theta, ch.x, vt, this.loss, ch.state);
         const flat = readFlat(out);
@@ -136,8 +141,8 @@ export class ChunkEvaluator {
   }
 
   releaseGaussNewton(): void {
-    for (const c of this.gnChunks) tf.dispose([c.x, ...(c.state ? [c.state] : [])]);
-    this.gnChunks = [];
+    for (const c of this.gnChunks.values()) tf.dispose([c.x, ...(c.state ? [c.state] : [])]);
+    this.gnChunks.clear();
   }
 
   dispose(): void {

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /** The `tfjs-newton` command. */
 import { UsageError } from '../errors.js';
+import { BENCH_HELP, benchCommand } from './bench.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `Usage: tfjs-newton <command> [options]
 
 Commands:
   train     train a network with subsampled Gauss-Newton Newton-CG
+  bench     benchmarks: 'bench scaling' times Gv and f+∇f for several worker counts
 
 Run 'tfjs-newton <command> --help' for the options of a command.
 `;
@@ -17,11 +19,14 @@ async function main(argv: string[]): Promise<number> {
     case 'train':
       await trainCommand(rest);
       return 0;
+    case 'bench':
+      await benchCommand(rest);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(cmd === undefined ? HELP : rest[0] === 'train' ? TRAIN_HELP : HELP);
+      process.stdout.write(cmd === undefined ? HELP : rest[0] === 'train' ? TRAIN_HELP : rest[0] === 'bench' ? BENCH_HELP : HELP);
       return 0;
     default:
       throw new UsageError(`unknown command '${cmd}'; run 'tfjs-newton --help'`);

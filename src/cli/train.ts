@@ -25,6 +25,8 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --bsize N           samples per chunk of every pass (default ${TRAIN_DEFAULTS.bsize})
   --seed N            seed of the initial weights and the subsets (default ${TRAIN_DEFAULTS.seed})
   --backend B         auto|wasm|cpu|tensorflow (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm)
+  --workers N         compute worker threads (default: available parallelism; 0 = in the main thread;
+                      always 1 with the tensorflow backend)
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
@@ -55,6 +57,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       bsize: { type: 'string' },
       seed: { type: 'string' },
       backend: { type: 'string' },
+      workers: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,10 +85,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
     bsize: num(values.bsize, '--bsize', { int: true, min: 1 }),
     seed: num(values.seed, '--seed', { int: true }),
     backend,
+    workers: num(values.workers, '--workers', { int: true, min: 0 }),
     log: values.log,
     onIteration: (it) => console.log(formatIteration(it)),
   });
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
-  console.log(`test accuracy ${(100 * r.testAcc).toFixed(2)}% after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend})`);
+  console.log(`test accuracy ${(100 * r.testAcc).toFixed(2)}% after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers} workers)`);
 }

@@ -65,7 +65,7 @@ export class LocalProblem implements GaussNewtonProblem {
     };
   }
 
-  dispose(): void {
+  async close(): Promise<void> {
     this.evaluator.dispose();
   }
 }

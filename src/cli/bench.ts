@@ -1,0 +1,73 @@
+/** `tfjs-newton bench scaling`: the worker-scaling benchmark. */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { initBackend, isBackendChoice } from '../backend/select.js';
+import { lineChart } from '../bench/svg.js';
+import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
+import { UsageError } from '../errors.js';
+import { num } from './args.js';
+
+export const BENCH_HELP = `Usage: tfjs-newton bench scaling [options]
+
+Times one Gv over |S| samples and one f+∇f pass over l samples for several worker counts.
+
+  --models LIST     comma-separated presets (default mlp:256,256;cnn4 — separate with ';')
+  --workers LIST    worker counts, e.g. 1,2,4 (default 1, 2, 4, ... up to the available parallelism)
+  --gn-size N       |S| for the Gv pass (default 4096)
+  --samples N       l for the f+∇f pass (default 60000)
+  --reps N          timed runs per point, median reported (default 3)
+  --bsize N         samples per chunk (default 1024)
+  --backend B       wasm|cpu|tensorflow (default wasm)
+  --data-dir DIR    Fashion-MNIST folder (synthetic data of the same shape when absent)
+  --json            print JSON instead of the table
+  --plot FILE       write an SVG plot of speed-up against workers, with the ideal line
+`;
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const [what, ...rest] = argv;
+  if (what === '--help' || what === '-h' || what === undefined) {
+    process.stdout.write(BENCH_HELP);
+    return;
+  }
+  if (what !== 'scaling') throw new UsageError(`unknown benchmark '${what}': use 'bench scaling'`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      models: { type: 'string' },
+      workers: { type: 'string' },
+      'gn-size': { type: 'string' },
+      samples: { type: 'string' },
+      reps: { type: 'string' },
+      bsize: { type: 'string' },
+      backend: { type: 'string' },
+      'data-dir': { type: 'string' },
+      json: { type: 'boolean' },
+      plot: { type: 'string' },
+    },
+  });
+  const backend = values.backend ?? 'wasm';
+  if (!isBackendChoice(backend) || backend === 'auto') throw new UsageError(`--backend must be wasm, cpu or tensorflow, got '${backend}'`);
+  const workers = values.workers ? values.workers.split(',').map((w) => num(w, '--workers', { int: true, min: 1 })!) : defaultWorkerCounts();
+  await initBackend(backend);
+  const report = await runScaling({
+    models: (values.models ?? 'mlp:256,256;cnn4').split(';'),
+    workers,
+    gnSize: num(values['gn-size'], '--gn-size', { int: true, min: 1 }) ?? 4096,
+    samples: num(values.samples, '--samples', { int: true, min: 1 }) ?? 60000,
+    reps: num(values.reps, '--reps', { int: true, min: 1 }) ?? 3,
+    bsize: num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024,
+    backend,
+    dataDir: values['data-dir'],
+    log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
+  });
+  console.log(values.json ? JSON.stringify(report, null, 2) : scalingTable(report));
+  if (values.plot) {
+    const series = [...new Set(report.rows.map((r) => `${r.model} ${r.pass}`))].map((name) => ({
+      name,
+      points: report.rows.filter((r) => `${r.model} ${r.pass}` === name).map((r) => [r.workers, r.speedup] as [number, number]),
+    }));
+    const xs = [...new Set(report.rows.map((r) => r.workers))].sort((a, b) => a - b);
+    series.push({ name: 'ideal', points: xs.map((x) => [x, x]), dashed: true } as (typeof series)[number] & { dashed: boolean });
+    writeFileSync(values.plot, lineChart(`tfjs-newton scaling (${report.data.split(' ')[0]})`, 'workers', 'speed-up vs 1 worker', series));
+  }
+}

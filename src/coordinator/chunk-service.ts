@@ -1,0 +1,84 @@
+/**
+ * The compute side of a pool worker: owns one ChunkEvaluator over the shared data set
+ * and answers tasks. Knows nothing of CG or Newton; holds no state but caches keyed by
+ * the versions the coordinator sends.
+ */
+import { ChunkEvaluator, listChunks, type Rows } from '../autodiff/evaluator.js';
+import { initBackend } from '../backend/select.js';
+import { Network } from '../model/network.js';
+import type { SharedSetup, Task, TaskResult } from './protocol.js';
+
+export class ChunkService {
+  private ev: ChunkEvaluator | null = null;
+  private thetaVersion = -1;
+  private gnKey = '';
+  private gnPrepared = new Set<number>();
+  private gnChunks: Rows[] = [];
+
+  constructor(private readonly setup: SharedSetup) {}
+
+  private async evaluator(): Promise<ChunkEvaluator> {
+    if (this.ev) return this.ev;
+    const s = this.setup;
+    await initBackend(s.backend);
+    const data = {
+      x: new Float32Array(s.x),
+      labels: new Int32Array(s.labels),
+      n: s.n,
+      inputShape: s.inputShape,
+      numClasses: s.numClasses,
+    };
+    this.ev = new ChunkEvaluator(new Network(s.spec), data, s.loss);
+    return this.ev;
+  }
+
+  private injectFault(task: Task): void {
+    const f = this.setup.faults;
+    if (!f || f.kind !== task.kind || f.chunk !== task.chunk || task.attempt >= f.attempts) return;
+    if (f.mode === 'exit') process.exit(1); // in a worker thread: ends this thread only
+    throw new Error(`injected fault on ${task.kind} chunk ${task.chunk}`);
+  }
+
+  async run(task: Task): Promise<TaskResult> {
+    const ev = await this.evaluator();
+    this.injectFault(task);
+    const t0 = performance.now();
+    if (task.thetaVersion !== this.thetaVersion) {
+      ev.setParams(new Float32Array(this.setup.theta));
+      this.thetaVersion = task.thetaVersion;
+      this.gnKey = '';
+    }
+    const bs = this.setup.bsize;
+    const range = { start: task.chunk * bs, end: Math.min(this.setup.n, (task.chunk + 1) * bs) };
+    let out: TaskResult;
+    switch (task.kind) {
+      case 'lossGrad': {
+        const r = ev.lossAndGradient(range);
+        out = { loss: r.loss, vector: r.grad, computeMs: 0 };
+        break;
+      }
+      case 'loss':
+        out = { loss: ev.lossSum(range), computeMs: 0 };
+        break;
+      case 'gv': {
+        const key = `${task.thetaVersion}/${task.subsetVersion}`;
+        if (key !== this.gnKey) {
+          this.gnKey = key;
+          this.gnPrepared.clear();
+          const subset = new Int32Array(this.setup.subset, 0, task.subsetLength);
+          // chunks are prepared lazily: only the ones this worker is given
+          this.gnChunks = listChunks(Int32Array.from(subset), bs);
+          ev.releaseGaussNewton();
+        }
+        if (!this.gnPrepared.has(task.chunk)) {
+          ev.prepareGaussNewtonChunk(task.chunk, this.gnChunks[task.chunk]);
+          this.gnPrepared.add(task.chunk);
+        }
+        out = { vector: ev.gaussNewton([task.chunk], new Float32Array(this.setup.v))[0], computeMs: 0 };
+        break;
+      }
+    }
+    out.computeMs = performance.now() - t0;
+    return out;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The worker pool: bitwise the same trajectory for any number of workers (and as
+ * in-process), chunks of a dying worker re-run with the same result, repeated failure
+ * named, and nothing left running after close().
+ */
+import test from 'ava';
+import { initBackend } from '../src/backend/select.ts';
+import { LocalProblem } from '../src/coordinator/local.ts';
+import { PoolError, PoolProblem, type PoolOptions } from '../src/coordinator/pool.ts';
+import type { GaussNewtonProblem } from '../src/solver/problem.ts';
+import { initParams } from '../src/model/init.ts';
+import { Network } from '../src/model/network.ts';
+import { presetModel } from '../src/model/presets.ts';
+import { NewtonCG } from '../src/solver/newton.ts';
+import { randomVec, syntheticData } from './helpers/synthetic.ts';
+
+const data = syntheticData(300, [6, 6, 1], 4, 21);
+const net = new Network(presetModel('mlp:16', [6, 6, 1], 4));
+const theta0 = Float64Array.from(initParams(net.layout, 2));
+const BSIZE = 37; // 9 data chunks, 2 Gv chunks of |S| = 60
+
+async function trajectory(problem: GaussNewtonProblem) {
+  const s = new NewtonCG(problem, theta0, { gnSize: 60, C: 1, seed: 5 });
+  const out = [];
+  for (let i = 0; i < 3; i++) {
+    const { seconds: _s, ...r } = await s.step();
+    out.push(r);
+  }
+  return { reports: out, theta: [...s.params] };
+}
+
+function pool(workers: number, extra: Partial<PoolOptions> = {}) {
+  return new PoolProblem(net, data, 'ce', { workers, bsize: BSIZE, backend: 'wasm', ...extra });
+}
+
+test.serial('trajectories are bitwise identical for 1, 2, 3 and 8 workers and in-process', async (t) => {
+  await initBackend('wasm');
+  const local = new LocalProblem(net, data, 'ce', BSIZE);
+  const want = await trajectory(local);
+  await local.close();
+  for (const w of [1, 2, 3, 8]) {
+    const p = pool(w);
+    try {
+      t.deepEqual(await trajectory(p), want, `${w} workers`);
+    } finally {
+      await p.close();
+    }
+  }
+});
+
+test.serial('a worker that dies in the middle of a Gv pass: its chunk runs again, the result is unchanged', async (t) => {
+  const all = Int32Array.from({ length: 60 }, (_, i) => i * 5);
+  const v = randomVec(net.numParams, 9);
+  const clean = pool(2);
+  const G = await clean.gaussNewton(theta0, all);
+  const want = await G.apply(v);
+  await clean.close();
+  for (const mode of ['exit', 'throw'] as const) {
+    const faulty = pool(2, { faults: { kind: 'gv', chunk: 1, attempts: 1, mode } });
+    try {
+      const G2 = await faulty.gaussNewton(theta0, all);
+      const got = await G2.apply(v);
+      t.deepEqual([...got], [...want], mode);
+      t.is(faulty.stats.retries, 1, mode);
+    } finally {
+      await faulty.close();
+    }
+  }
+});
+
+test.serial('a worker killed from outside during a pass does not change the gradient', async (t) => {
+  const ref = pool(2);
+  const want = await ref.lossAndGradient(theta0);
+  await ref.close();
+  const p = pool(2);
+  try {
+    await p.loss(theta0); // workers up and initialised
+    const pending = p.lossAndGradient(theta0);
+    await p.threads[0].terminate();
+    const got = await pending;
+    t.is(got.loss, want.loss);
+    t.deepEqual([...got.grad], [...want.grad]);
+    t.true(p.stats.retries >= 1, 'the killed worker had a chunk in flight');
+  } finally {
+    await p.close();
+  }
+});
+
+test.serial('a chunk that keeps failing ends the pass with its name and cause', async (t) => {
+  const p = pool(2, { faults: { kind: 'lossGrad', chunk: 4, attempts: 99, mode: 'throw' }, maxAttempts: 3 });
+  try {
+    await t.throwsAsync(() => p.lossAndGradient(theta0), {
+      instanceOf: PoolError,
+      message: /lossGrad chunk 4 failed 3 times; last cause: injected fault on lossGrad chunk 4/,
+    });
+  } finally {
+    await p.close();
+  }
+});
+
+test.serial('close() stops every worker thread', async (t) => {
+  const p = pool(3);
+  await p.loss(theta0);
+  const threads = [...p.threads];
+  t.is(threads.length, 3);
+  const exited = threads.map((w) => new Promise<void>((res) => w.once('exit', () => res())));
+  await p.close();
+  await Promise.all(exited);
+  t.is(p.threads.length, 0);
+});
