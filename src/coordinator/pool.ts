@@ -69,7 +69,6 @@ export class PoolProblem implements GaussNewtonProblem {
   private thetaVersion = 0;
   private lastTheta: Float64Array | null = null;
   private subsetVersion = 0;
-  private vVersion = 0;
 
   constructor(net: Network, data: Dataset, loss: LossKind, opts: PoolOptions) {
     this.dim = net.numParams;
@@ -176,7 +175,7 @@ export class PoolProblem implements GaussNewtonProblem {
     return {
       apply: async (v) => {
         this.v.set(v);
-        const rs = await this.runAll('gv', chunks, { subsetVersion, subsetLength: subset.length, vVersion: ++this.vVersion });
+        const rs = await this.runAll('gv', chunks, { subsetVersion, subsetLength: subset.length });
         const out = sumInOrder(rs.map((r) => r.vector!), dim);
         for (let i = 0; i < dim; i++) out[i] /= subset.length;
         return out;

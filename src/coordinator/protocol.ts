@@ -45,10 +45,9 @@ export interface Task {
   /** chunk index: of 0..n-1 in ranges of bsize (lossGrad, loss), or of the subset (gv) */
   chunk: number;
   thetaVersion: number;
-  /** for gv: the subset's version and length, and v's version */
+  /** for gv: the subset's version and length (v is read from its buffer at every task) */
   subsetVersion?: number;
   subsetLength?: number;
-  vVersion?: number;
   attempt: number;
 }
 
