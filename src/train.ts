@@ -4,8 +4,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { rangeChunks } from './autodiff/evaluator.js';
-import { ChunkEvaluator } from './autodiff/evaluator.js';
+import { ChunkEvaluator, rangeChunks } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { LocalProblem } from './coordinator/local.js';
 import { PoolProblem } from './coordinator/pool.js';
