@@ -39,9 +39,19 @@ function readFlat(ts: tf.Tensor[]): Float32Array {
   return out;
 }
 
+/** A prepared Gauss-Newton chunk: its inputs and the curvature state of its outputs. */
+interface GnChunk {
+  x: tf.Tensor;
+  state: tf.Tensor2D | null;
+}
+
+function disposeGnChunk(c: GnChunk): void {
+  tf.dispose(c.state ? [c.x, c.state] : [c.x]);
+}
+
 export class ChunkEvaluator {
   private params: tf.Tensor[] | null = null;
-  private gnChunks = new Map<number, { x: tf.Tensor; state: tf.Tensor2D | null }>();
+  private gnChunks = new Map<number, GnChunk>();
 
   constructor(
     readonly net: Network,
@@ -115,7 +125,7 @@ export class ChunkEvaluator {
   /** Prepares one chunk, under the id later given to `gaussNewton`. */
   prepareGaussNewtonChunk(id: number, rows: Rows): void {
     const old = this.gnChunks.get(id);
-    if (old) tf.dispose([old.x, ...(old.state ? [old.state] : [])]);
+    if (old) disposeGnChunk(old);
     const x = this.inputs(rows);
     const z = tf.tidy(() => this.net.forward(this.theta, x));
     const state = curvatureState(this.loss, z);
@@ -141,7 +151,7 @@ export class ChunkEvaluator {
   }
 
   releaseGaussNewton(): void {
-    for (const c of this.gnChunks.values()) tf.dispose([c.x, ...(c.state ? [c.state] : [])]);
+    for (const c of this.gnChunks.values()) disposeGnChunk(c);
     this.gnChunks.clear();
   }
 

@@ -7,7 +7,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator } from '../solver/problem.js';
-import { sumInOrder } from './reduce.js';
+import { meanOfChunks, sumInOrder } from './reduce.js';
 
 export class LocalProblem implements GaussNewtonProblem {
   readonly dim: number;
@@ -27,16 +27,8 @@ export class LocalProblem implements GaussNewtonProblem {
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
     this.evaluator.setParams(theta);
-    let loss = 0;
-    const parts: Float32Array[] = [];
-    for (const rows of rangeChunks(this.numSamples, this.bsize)) {
-      const r = this.evaluator.lossAndGradient(rows);
-      loss += r.loss;
-      parts.push(r.grad);
-    }
-    const grad = sumInOrder(parts, this.dim);
-    for (let i = 0; i < grad.length; i++) grad[i] /= this.numSamples;
-    return { loss: loss / this.numSamples, grad };
+    const parts = rangeChunks(this.numSamples, this.bsize).map((rows) => this.evaluator.lossAndGradient(rows));
+    return meanOfChunks(parts, this.numSamples, this.dim);
   }
 
   async loss(theta: Float64Array): Promise<number> {

@@ -19,7 +19,7 @@ import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator } from '../solver/problem.js';
 import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
-import { sumInOrder } from './reduce.js';
+import { meanOfChunks, sumInOrder } from './reduce.js';
 
 export class PoolError extends Error {
   override name = 'PoolError';
@@ -151,11 +151,7 @@ export class PoolProblem implements GaussNewtonProblem {
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
     this.setTheta(theta);
     const rs = await this.runAll('lossGrad', this.dataChunks);
-    let loss = 0;
-    for (const r of rs) loss += r.loss!;
-    const grad = sumInOrder(rs.map((r) => r.vector!), this.dim);
-    for (let i = 0; i < grad.length; i++) grad[i] /= this.numSamples;
-    return { loss: loss / this.numSamples, grad };
+    return meanOfChunks(rs.map((r) => ({ loss: r.loss!, grad: r.vector! })), this.numSamples, this.dim);
   }
 
   async loss(theta: Float64Array): Promise<number> {
