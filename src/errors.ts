@@ -5,3 +5,11 @@
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/**
+ * A run that had to stop (a pool chunk failing again and again, say): the message says
+ * why and where the last good state was written. Shown like a UsageError, as one line.
+ */
+export class RunError extends UsageError {
+  override name = 'RunError';
+}

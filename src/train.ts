@@ -2,15 +2,18 @@
  * `train`: data + model + Newton-CG, with per-iteration reports. The library entry point
  * behind the CLI's `train` command.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { saveCheckpoint } from './checkpoint.js';
+import type { FaultPlan } from './coordinator/protocol.js';
 import { ChunkEvaluator, rangeChunks } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { LocalProblem } from './coordinator/local.js';
 import { PoolProblem } from './coordinator/pool.js';
 import type { Dataset, TrainTest } from './data/dataset.js';
 import { loadData } from './data/load.js';
-import { UsageError } from './errors.js';
+import { RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
 import { LOSSES, type LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
@@ -44,6 +47,10 @@ export interface TrainOptions {
    * available parallelism (1 with the tensorflow backend, which is process-global).
    */
   workers?: number;
+  /** folder for a checkpoint after every iteration (see checkpoint.ts) */
+  out?: string;
+  /** testing hook: make pool workers fail on a chunk */
+  faults?: FaultPlan;
   /** JSONL file: one object per iteration */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
@@ -106,33 +113,35 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
 
   const workers = o.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a non-negative integer, got ${workers}`);
+  let solver: NewtonCG;
+  const theta0 = Float64Array.from(initParams(net.layout, o.seed));
+  const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['C', 'xi', 'cgMax', 'eta', 'lambda0']), gnSize, seed: o.seed + 1 };
   const problem =
     workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize)
-      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend });
+      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, faults: o.faults });
+  const testEval = new ChunkEvaluator(net, sets.test, o.loss);
+  /** writes the last good state; returns the folder */
+  const saveLastGood = (dir = o.out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
+    saveCheckpoint(dir, { spec, loss: o.loss, state: solver.state });
+    return dir;
+  };
   const stopOnSignal = () => {
+    if (o.out && solver) saveLastGood();
     void problem.close().finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
-  const testEval = new ChunkEvaluator(net, sets.test, o.loss);
-  let solver: NewtonCG;
   try {
-    solver = new NewtonCG(problem, Float64Array.from(initParams(net.layout, o.seed)), {
-      ...NEWTON_DEFAULTS,
-      ...pick(o, ['C', 'xi', 'cgMax', 'eta', 'lambda0']),
-      gnSize,
-      seed: o.seed + 1,
-    });
-  } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
-    throw e;
-  }
-  if (o.log) writeFileSync(o.log, '');
-
-  const history: TrainIteration[] = [];
-  const start = performance.now();
-  let stopped: string | undefined;
-  try {
+    try {
+      solver = new NewtonCG(problem, theta0, solverOptions);
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    }
+    if (o.log) writeFileSync(o.log, '');
+    const history: TrainIteration[] = [];
+    const start = performance.now();
+    let stopped: string | undefined;
     for (let k = 0; k < o.iters; k++) {
       let rep: IterationReport;
       try {
@@ -142,8 +151,10 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
           stopped = e.message;
           break;
         }
-        throw e;
+        const dir = saveLastGood();
+        throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
       }
+      if (o.out) saveLastGood();
       testEval.setParams(solver.params);
       const it: TrainIteration = { ...rep, testAcc: accuracy(testEval, sets.test, o.bsize), elapsed: (performance.now() - start) / 1000 };
       history.push(it);

@@ -27,6 +27,8 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --backend B         auto|wasm|cpu|tensorflow (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm)
   --workers N         compute worker threads (default: available parallelism; 0 = in the main thread;
                       always 1 with the tensorflow backend)
+  --out DIR           write a checkpoint (θ, λ, iteration, generator state) after every iteration;
+                      if a run fails, its last good state goes here (else to a temporary folder, named)
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
@@ -58,6 +60,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       seed: { type: 'string' },
       backend: { type: 'string' },
       workers: { type: 'string' },
+      out: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -86,6 +89,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     seed: num(values.seed, '--seed', { int: true }),
     backend,
     workers: num(values.workers, '--workers', { int: true, min: 0 }),
+    out: values.out,
     log: values.log,
     onIteration: (it) => console.log(formatIteration(it)),
   });

@@ -35,6 +35,7 @@ export class ChunkService {
   private injectFault(task: Task): void {
     const f = this.setup.faults;
     if (!f || f.kind !== task.kind || f.chunk !== task.chunk || task.attempt >= f.attempts) return;
+    if (task.thetaVersion < (f.fromThetaVersion ?? 0)) return;
     if (f.mode === 'exit') process.exit(1); // in a worker thread: ends this thread only
     throw new Error(`injected fault on ${task.kind} chunk ${task.chunk}`);
   }

@@ -30,12 +30,16 @@ export interface SharedSetup {
   faults?: FaultPlan;
 }
 
-/** Makes workers die on purpose, for tests: on `kind` chunk `chunk`, at attempts < `attempts`. */
+/**
+ * Makes workers die on purpose, for tests: on `kind` chunk `chunk`, at attempts <
+ * `attempts`, from θ version `fromThetaVersion` on (default 0: always).
+ */
 export interface FaultPlan {
   kind: TaskKind;
   chunk: number;
   attempts: number;
   mode: 'exit' | 'throw';
+  fromThetaVersion?: number;
 }
 
 export type TaskKind = 'lossGrad' | 'loss' | 'gv';

@@ -1,0 +1,81 @@
+/**
+ * Checkpoints: the solver's state (θ in float64, λ, iteration, generator state) and
+ * what is needed to read it back (model spec, loss), written atomically: every file
+ * goes to a temporary name and is renamed into place, θ first and the JSON that names
+ * it last, so a kill at any moment leaves the previous or the new checkpoint, whole.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LossKind } from './model/loss.js';
+import type { ModelSpec } from './model/spec.js';
+import type { NewtonState } from './solver/newton.js';
+import { UsageError } from './errors.js';
+
+export interface Checkpoint {
+  spec: ModelSpec;
+  loss: LossKind;
+  state: NewtonState;
+}
+
+interface CheckpointJson {
+  format: 'tfjs-newton-checkpoint';
+  version: 1;
+  spec: ModelSpec;
+  loss: LossKind;
+  iter: number;
+  lambda: number;
+  /** the generator's words; null for "no spare normal" (NaN in memory) */
+  rngState: (number | null)[];
+  /** file name of θ (float64, little-endian) in the same folder */
+  thetaFile: string;
+  numParams: number;
+}
+
+const JSON_FILE = 'checkpoint.json';
+
+function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export function saveCheckpoint(dir: string, c: Checkpoint): void {
+  mkdirSync(dir, { recursive: true });
+  const thetaFile = `theta-${c.state.iter}.f64`;
+  const theta = c.state.theta;
+  writeAtomic(join(dir, thetaFile), new Uint8Array(theta.buffer, theta.byteOffset, theta.byteLength));
+  const json: CheckpointJson = {
+    format: 'tfjs-newton-checkpoint',
+    version: 1,
+    spec: c.spec,
+    loss: c.loss,
+    iter: c.state.iter,
+    lambda: c.state.lambda,
+    rngState: c.state.rngState.map((x) => (Number.isNaN(x) ? null : x)),
+    thetaFile,
+    numParams: theta.length,
+  };
+  writeAtomic(join(dir, JSON_FILE), JSON.stringify(json, null, 1));
+  for (const f of readdirSync(dir)) {
+    if (/^theta-\d+\.f64$/.test(f) && f !== thetaFile) rmSync(join(dir, f), { force: true });
+  }
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const path = join(dir, JSON_FILE);
+  let json: CheckpointJson;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8')) as CheckpointJson;
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read a checkpoint (${(e as Error).message})`);
+  }
+  if (json.format !== 'tfjs-newton-checkpoint') throw new UsageError(`${path}: not a tfjs-newton checkpoint`);
+  const bytes = readFileSync(join(dir, json.thetaFile));
+  if (bytes.length !== json.numParams * 8) {
+    throw new UsageError(`${join(dir, json.thetaFile)}: expected ${json.numParams * 8} bytes of θ, found ${bytes.length}`);
+  }
+  const theta = new Float64Array(json.numParams);
+  new Uint8Array(theta.buffer).set(bytes);
+  const rngState = json.rngState.map((x) => (x === null ? NaN : x));
+  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState } };
+}
