@@ -64,6 +64,27 @@ for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, tru
   }
 }
 
+for (const [shape, axis, keepDims] of [
+  [[6, 5, 4, 3], [0, 1, 2], false],
+  [[6, 5, 4, 3], [2, 0, 1], true],
+  [[40, 7], 0, false],
+  [[40, 7], -2, true],
+  [[6, 5, 4, 3], [1, 2], false], // not leading: the original kernel
+  [[6, 5, 4, 3], 3, false],
+] as [number[], number | number[], boolean][]) {
+  test.serial(`Sum over axes ${JSON.stringify(axis)} of [${shape}]${keepDims ? ', keepDims' : ''}`, async (t) => {
+    const x = rand(shape, 40);
+    await sameOnBothBackends(t, 'sum', () => tf.sum(tf.tensor(x, shape), axis, keepDims));
+    const shapeOn = async (b: string) => {
+      await tf.setBackend(b);
+      const s = tf.tidy(() => tf.sum(tf.tensor(x, shape), axis, keepDims));
+      s.dispose();
+      return s.shape;
+    };
+    t.deepEqual(await shapeOn('wasm'), await shapeOn('cpu'));
+  });
+}
+
 const CONVS = [
   { k: 1, pad: 'same' }, { k: 3, pad: 'same' }, { k: 5, pad: 'same' },
   { k: 1, pad: 'valid' }, { k: 3, pad: 'valid' }, { k: 5, pad: 'valid' },

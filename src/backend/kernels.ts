@@ -17,10 +17,12 @@
  * - `Conv2DBackpropInput` runs at ~2 GFLOP/s; for stride 1 it is a Conv2D of dy with
  *   the spatially flipped, in/out-swapped filter.
  * - `MaxPoolGrad` is slow; replaced by the argmax scatter of `maxpool.ts`.
+ * - `Sum` over leading axes (every bias gradient) transposes first; replaced by one
+ *   float64-accumulating pass.
  * Every one is tested against the cpu backend in test/kernels.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { maxPoolArgmax, maxPoolGather, maxPoolScatter, type PoolGeometry } from './maxpool.js';
+import { maxPoolGather, maxPoolScatter, type PoolGeometry } from './maxpool.js';
 
 type Info = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -36,22 +38,36 @@ function kernelOf(name: string, backendName: string): KernelFn {
   return k.kernelFunc as unknown as KernelFn;
 }
 
-function readFloats(backend: tf.KernelBackend, info: Info): Float32Array {
-  return backend.readSync(info.dataId) as Float32Array;
+interface HeapBackend {
+  makeOutput(s: number[], d: string): Info;
+  typedArrayFromHeap(i: Info): Float32Array;
 }
 
-/** Makes an output tensor info on cpu, wasm or tensorflow, copying `values` in. */
-function writeFloats(backend: tf.KernelBackend, shape: number[], values: Float32Array): Info {
-  const b = backend as unknown as {
-    makeOutput?: (s: number[], d: string) => Info;
-    typedArrayFromHeap?: (i: Info) => Float32Array;
-    makeTensorInfo?: (s: number[], d: string, v: Float32Array) => Info;
-  };
-  if (b.makeOutput && b.typedArrayFromHeap) {
-    const out = b.makeOutput(shape, 'float32');
-    b.typedArrayFromHeap(out).set(values);
+function isHeapBackend(b: unknown): b is HeapBackend {
+  const h = b as Partial<HeapBackend>;
+  return typeof h.makeOutput === 'function' && typeof h.typedArrayFromHeap === 'function';
+}
+
+/** The values of a float tensor: a view of the wasm heap (no copy) or the backend's values. */
+function readFloats(backend: tf.KernelBackend, info: Info): Float32Array {
+  return isHeapBackend(backend) ? backend.typedArrayFromHeap(info) : (backend.readSync(info.dataId) as Float32Array);
+}
+
+/**
+ * Makes a zeroed float output of `shape` and lets `fill` write it in place (the wasm heap)
+ * or through a JS array (cpu, tensorflow).
+ */
+function makeFloats(backend: tf.KernelBackend, shape: number[], fill: (out: Float32Array) => void): Info {
+  if (isHeapBackend(backend)) {
+    const out = backend.makeOutput(shape, 'float32');
+    const view = backend.typedArrayFromHeap(out);
+    view.fill(0);
+    fill(view);
     return out;
   }
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fill(values);
+  const b = backend as unknown as { makeTensorInfo?: (s: number[], d: string, v: Float32Array) => Info };
   if (b.makeTensorInfo) return b.makeTensorInfo(shape, 'float32', values);
   throw new Error('tfjs-newton: this backend cannot make outputs from JS values');
 }
@@ -84,16 +100,13 @@ function poolGeometry(xShape: number[], attrs: Attrs): PoolGeometry {
 const maxPoolGatherKernel: KernelFn = ({ inputs, backend, attrs }) => {
   const { w, x } = inputs;
   const g = poolGeometry(x.shape, attrs ?? {});
-  const arg = maxPoolArgmax(readFloats(backend, x), g);
-  return writeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], maxPoolGather(readFloats(backend, w), arg));
+  return makeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], (out) => maxPoolGather(out, readFloats(backend, w), readFloats(backend, x), g));
 };
 
 const maxPoolGradKernel: KernelFn = ({ inputs, backend, attrs }) => {
   const { dy, input } = inputs;
   const g = poolGeometry(input.shape, attrs ?? {});
-  const arg = maxPoolArgmax(readFloats(backend, input), g);
-  const size = input.shape.reduce((a, b) => a * b, 1);
-  return writeFloats(backend, input.shape, maxPoolScatter(readFloats(backend, dy), arg, size));
+  return makeFloats(backend, input.shape, (dx) => maxPoolScatter(dx, readFloats(backend, dy), readFloats(backend, input), g));
 };
 
 function convPadding(xShape: number[], filterShape: number[], attrs: Attrs) {
@@ -191,6 +204,30 @@ function makeBatchMatMul(backendName: string): KernelFn {
   };
 }
 
+/**
+ * Sum over leading axes (a bias gradient: N, H, W of an NHWC tensor) as one pass over
+ * the wasm heap, accumulating in float64; wasm's own Sum transposes first and was ~5x
+ * slower here. Any other reduction keeps the original kernel.
+ */
+function makeLeadingSum(backendName: string): KernelFn {
+  const original = kernelOf('Sum', backendName);
+  return (args) => {
+    const { inputs, backend, attrs = {} } = args;
+    const x = inputs.x;
+    const rank = x.shape.length;
+    const axes = [attrs.axis as number | number[]].flat().map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
+    const k = axes.length;
+    if (x.dtype !== 'float32' || k === 0 || k >= rank || axes.some((a, i) => a !== i) || !isHeapBackend(backend)) return original(args);
+    const outer = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+    const inner = x.shape.slice(k).reduce((a, b) => a * b, 1);
+    const outShape = attrs.keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
+    const acc = new Float64Array(inner);
+    const xs = backend.typedArrayFromHeap(x);
+    for (let r = 0, off = 0; r < outer; r++, off += inner) for (let j = 0; j < inner; j++) acc[j] += xs[off + j];
+    return makeFloats(backend, outShape, (out) => out.set(acc));
+  };
+}
+
 function replaceKernel(name: string, backendName: string, kernelFunc: KernelFn): void {
   if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
   tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
@@ -247,4 +284,5 @@ export function registerNewtonKernels(backendName: string): void {
   replaceKernel('Conv2DBackpropInput', 'wasm', makeConv2DBackpropInput('wasm'));
   replaceKernel('BatchMatMul', 'wasm', makeBatchMatMul('wasm'));
   replaceKernel('MaxPoolGrad', 'wasm', maxPoolGradKernel);
+  replaceKernel('Sum', 'wasm', makeLeadingSum('wasm'));
 }

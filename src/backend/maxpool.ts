@@ -4,10 +4,11 @@
  * The argmax of a window is the first maximum in row-major window order, the rule of
  * tfjs's cpu `MaxPoolGrad` (`pixel > maxValue`), so that every backend routes the
  * gradient of a tied window to the same input element. Both functions below use it:
- * - `maxPoolScatter` is MaxPoolGrad: dy (pooled shape) is scattered to the argmax;
+ * - `maxPoolScatter` is MaxPoolGrad: dy (pooled shape) is added to dx at the argmax;
  * - `maxPoolGather` is its adjoint: for each window, the value of w at the argmax.
  * They are exact transposes of each other for a fixed x, which is what the second
- * derivative of max pooling needs.
+ * derivative of max pooling needs. Both write into caller-given outputs (which may be
+ * views of a wasm heap) and find the argmax on the fly.
  */
 
 export interface PoolGeometry {
@@ -25,26 +26,34 @@ export interface PoolGeometry {
   padLeft: number;
 }
 
-/** For each pooled element (NHWC order), the flat index into x of its window's argmax, or -1. */
-export function maxPoolArgmax(x: Float32Array, g: PoolGeometry): Int32Array {
-  const out = new Int32Array(g.batch * g.outHeight * g.outWidth * g.channels);
+/**
+ * For every pooled element o (NHWC order), with a = the flat index in x of its window's
+ * argmax (-1 for a window entirely in the padding): scatter adds src[o] to dst[a];
+ * gather sets dst[o] = src[a]. One loop for both, no callback: this is a hot path.
+ */
+function argmaxPass(scatter: boolean, dst: Float32Array, src: Float32Array, x: Float32Array, g: PoolGeometry): void {
+  if (g.filterHeight === 2 && g.filterWidth === 2 && g.strideHeight === 2 && g.strideWidth === 2 && g.padTop === 0 && g.padLeft === 0) {
+    argmaxPass2x2(scatter, dst, src, x, g);
+    return;
+  }
+  const C = g.channels;
+  const rowStride = g.inWidth * C;
   let o = 0;
   for (let b = 0; b < g.batch; b++) {
-    const xb = b * g.inHeight * g.inWidth * g.channels;
+    const xb = b * g.inHeight * rowStride;
     for (let r = 0; r < g.outHeight; r++) {
       const r0 = r * g.strideHeight - g.padTop;
+      const wr0 = Math.max(0, -r0), wr1 = Math.min(g.filterHeight, g.inHeight - r0);
       for (let c = 0; c < g.outWidth; c++) {
         const c0 = c * g.strideWidth - g.padLeft;
-        for (let d = 0; d < g.channels; d++, o++) {
-          let best = Number.NEGATIVE_INFINITY;
+        const wc0 = Math.max(0, -c0), wc1 = Math.min(g.filterWidth, g.inWidth - c0);
+        const base = xb + r0 * rowStride + c0 * C;
+        for (let d = 0; d < C; d++, o++) {
+          let best = 0;
           let arg = -1;
-          for (let wr = 0; wr < g.filterHeight; wr++) {
-            const xr = r0 + wr;
-            if (xr < 0 || xr >= g.inHeight) continue;
-            for (let wc = 0; wc < g.filterWidth; wc++) {
-              const xc = c0 + wc;
-              if (xc < 0 || xc >= g.inWidth) continue;
-              const idx = xb + (xr * g.inWidth + xc) * g.channels + d;
+          for (let wr = wr0; wr < wr1; wr++) {
+            let idx = base + wr * rowStride + wc0 * C + d;
+            for (let wc = wc0; wc < wc1; wc++, idx += C) {
               const v = x[idx];
               if (arg < 0 || v > best) {
                 best = v;
@@ -52,30 +61,51 @@ export function maxPoolArgmax(x: Float32Array, g: PoolGeometry): Int32Array {
               }
             }
           }
-          out[o] = arg;
+          if (scatter) {
+            if (arg >= 0) dst[arg] += src[o];
+          } else {
+            dst[o] = arg >= 0 ? src[arg] : 0;
+          }
         }
       }
     }
   }
-  return out;
 }
 
-/** MaxPoolGrad: dx[argmax] += dy for every window. */
-export function maxPoolScatter(dy: Float32Array, argmax: Int32Array, xSize: number): Float32Array {
-  const dx = new Float32Array(xSize);
-  for (let o = 0; o < argmax.length; o++) {
-    const a = argmax[o];
-    if (a >= 0) dx[a] += dy[o];
-  }
-  return dx;
+/** MaxPoolGrad: dx (zeroed by the caller, x's shape) += dy at each window's argmax. */
+export function maxPoolScatter(dx: Float32Array, dy: Float32Array, x: Float32Array, g: PoolGeometry): void {
+  argmaxPass(true, dx, dy, x, g);
 }
 
-/** The adjoint of MaxPoolGrad with respect to dy: out[window] = w[argmax]. */
-export function maxPoolGather(w: Float32Array, argmax: Int32Array): Float32Array {
-  const out = new Float32Array(argmax.length);
-  for (let o = 0; o < argmax.length; o++) {
-    const a = argmax[o];
-    out[o] = a >= 0 ? w[a] : 0;
+/** The adjoint of MaxPoolGrad with respect to dy: out[window] = w[argmax] (pooled shape). */
+export function maxPoolGather(out: Float32Array, w: Float32Array, x: Float32Array, g: PoolGeometry): void {
+  argmaxPass(false, out, w, x, g);
+}
+
+/** The same for 2x2 windows, stride 2, no padding (every pooling tfjs-newton builds). */
+function argmaxPass2x2(scatter: boolean, dst: Float32Array, src: Float32Array, x: Float32Array, g: PoolGeometry): void {
+  const C = g.channels;
+  const rowStride = g.inWidth * C;
+  let o = 0;
+  for (let b = 0; b < g.batch; b++) {
+    const xb = b * g.inHeight * rowStride;
+    for (let r = 0; r < g.outHeight; r++) {
+      for (let c = 0; c < g.outWidth; c++) {
+        const p00 = xb + 2 * r * rowStride + 2 * c * C;
+        const p10 = p00 + rowStride;
+        for (let d = 0; d < C; d++, o++) {
+          // first maximum in the order (0,0), (0,1), (1,0), (1,1)
+          let a = p00 + d;
+          let best = x[a];
+          const i01 = a + C, i10 = p10 + d, i11 = i10 + C;
+          const v01 = x[i01], v10 = x[i10], v11 = x[i11];
+          if (v01 > best) { best = v01; a = i01; }
+          if (v10 > best) { best = v10; a = i10; }
+          if (v11 > best) a = i11;
+          if (scatter) dst[a] += src[o];
+          else dst[o] = src[a];
+        }
+      }
+    }
   }
-  return out;
 }
