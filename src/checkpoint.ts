@@ -15,6 +15,10 @@ export interface Checkpoint {
   spec: ModelSpec;
   loss: LossKind;
   state: NewtonState;
+  /** what the run has logged so far, one record per iteration */
+  history?: Record<string, unknown>[];
+  /** the best iteration by validation accuracy so far */
+  best?: { iter: number; valAcc: number };
 }
 
 interface CheckpointJson {
@@ -29,6 +33,8 @@ interface CheckpointJson {
   /** file name of θ (float64, little-endian) in the same folder */
   thetaFile: string;
   numParams: number;
+  history?: Record<string, unknown>[];
+  best?: { iter: number; valAcc: number };
 }
 
 const JSON_FILE = 'checkpoint.json';
@@ -54,6 +60,8 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     rngState: c.state.rngState.map((x) => (Number.isNaN(x) ? null : x)),
     thetaFile,
     numParams: theta.length,
+    history: c.history,
+    best: c.best,
   };
   writeAtomic(join(dir, JSON_FILE), JSON.stringify(json, null, 1));
   for (const f of readdirSync(dir)) {
@@ -77,5 +85,5 @@ export function loadCheckpoint(dir: string): Checkpoint {
   const theta = new Float64Array(json.numParams);
   new Uint8Array(theta.buffer).set(bytes);
   const rngState = json.rngState.map((x) => (x === null ? NaN : x));
-  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState } };
+  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState }, history: json.history, best: json.best };
 }

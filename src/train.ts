@@ -1,32 +1,31 @@
 /**
- * `train`: data + model + Newton-CG, with per-iteration reports. The library entry point
- * behind the CLI's `train` command.
+ * `train`: data + model + Newton-CG, with per-iteration reports, checkpoints, validation
+ * and model export. The library entry point behind the CLI's `train` command.
  */
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { saveCheckpoint } from './checkpoint.js';
-import type { FaultPlan } from './coordinator/protocol.js';
 import { ChunkEvaluator, rangeChunks } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { LocalProblem } from './coordinator/local.js';
 import { PoolProblem } from './coordinator/pool.js';
+import type { FaultPlan } from './coordinator/protocol.js';
 import type { Dataset, TrainTest } from './data/dataset.js';
-import { loadData } from './data/load.js';
+import { loadData, type DataOptions } from './data/load.js';
 import { RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
+import { saveModel, specFromKeras } from './model/keras.js';
 import { LOSSES, type LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
-import type { ModelSpec } from './model/spec.js';
+import { layoutOf, type ModelSpec } from './model/spec.js';
 import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport } from './solver/newton.js';
 
-export interface TrainOptions {
-  /** 'digits', 'fashion-mnist', a folder of IDX files, or data already loaded */
+export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
+  /** 'digits', 'fashion-mnist', a folder of IDX files, a CSV/LIBSVM file, or data already loaded */
   data?: string | TrainTest;
-  /** folder of the Fashion-MNIST files (else $TFJS_NEWTON_DATA, else Debian's) */
-  dataDir?: string;
-  /** a preset name (`mlp:256,256`, `cnn4`, `cnn7`) or a spec */
+  /** a preset name (`mlp:256,256`, `cnn4`, `cnn7`), a Keras/tfjs model.json file, or a spec */
   model?: string | ModelSpec;
   loss?: LossKind;
   C?: number;
@@ -37,6 +36,7 @@ export interface TrainOptions {
   xi?: number;
   eta?: number;
   lambda0?: number;
+  /** total Newton iterations (a resumed run continues up to this count) */
   iters?: number;
   /** samples per chunk of every pass (bounds memory) */
   bsize?: number;
@@ -47,24 +47,38 @@ export interface TrainOptions {
    * available parallelism (1 with the tensorflow backend, which is process-global).
    */
   workers?: number;
-  /** folder for a checkpoint after every iteration (see checkpoint.ts) */
+  /**
+   * run folder: a checkpoint after every iteration, the model (`last/`, and `best/` by
+   * validation accuracy) as tfjs model.json + weights.bin
+   */
   out?: string;
+  /** continue the run whose checkpoint is in this folder (same options) */
+  resume?: string;
   /** testing hook: make pool workers fail on a chunk */
   faults?: FaultPlan;
-  /** JSONL file: one object per iteration */
+  /** JSONL file: one object per iteration (appended to when resuming) */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
+  /** called with (done, total) during long passes (f, ∇f, Gv) */
+  onProgress?: (what: string, done: number, total: number) => void;
 }
 
 export interface TrainIteration extends IterationReport {
+  /** accuracy on the test set (NaN without one) */
   testAcc: number;
-  /** seconds since training started (cumulative), including the accuracy pass */
+  /** accuracy on the validation set (NaN without one) */
+  valAcc: number;
+  /** seconds since training started (cumulative over resumes), including the accuracy passes */
   elapsed: number;
 }
 
 export interface TrainResult {
   network: Network;
+  /** the last parameters */
   params: Float32Array;
+  /** the parameters of the best iteration by validation accuracy (the last without validation) */
+  bestParams: Float32Array;
+  bestIter: number;
   history: TrainIteration[];
   testAcc: number;
   backend: BackendName;
@@ -75,8 +89,8 @@ export interface TrainResult {
 }
 
 export const TRAIN_DEFAULTS = {
-  data: 'digits',
-  model: 'mlp:64,64',
+  data: 'digits' as string | TrainTest,
+  model: 'mlp:64,64' as string | ModelSpec,
   loss: 'ce' as LossKind,
   gnRatio: 0.05,
   iters: 30,
@@ -85,8 +99,9 @@ export const TRAIN_DEFAULTS = {
   backend: 'auto' as BackendChoice,
 };
 
-/** Fraction of correctly classified samples, by chunks of `bsize`. */
+/** Fraction of correctly classified samples, by chunks of `bsize` (NaN for no samples). */
 export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): number {
+  if (data.n === 0) return NaN;
   let correct = 0;
   for (const rows of rangeChunks(data.n, bsize)) {
     const pred = ev.predict(rows);
@@ -95,14 +110,45 @@ export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): numb
   return correct / data.n;
 }
 
-export async function train(options: TrainOptions = {}): Promise<TrainResult> {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TrainOptions;
-  const o = { ...TRAIN_DEFAULTS, ...given };
+/** The model spec from a preset name, a model.json file, or a spec; checked against the data. */
+export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpec {
+  let spec: ModelSpec;
+  let source = 'the model';
+  if (typeof model !== 'string') spec = model;
+  else if (model.endsWith('.json')) {
+    if (!existsSync(model)) throw new UsageError(`${model}: model file not found`);
+    spec = specFromKeras(readFileSync(model, 'utf8'), model);
+    source = model;
+  } else spec = presetModel(model, data.inputShape, data.numClasses);
+  if (spec.inputShape.join() !== data.inputShape.join()) {
+    const hint = spec.inputShape.length === 3 ? ` (pass --shape ${spec.inputShape.join(',')})` : '';
+    throw new UsageError(`${source} expects samples of shape [${spec.inputShape}], the data has [${data.inputShape}]${hint}`);
+  }
+  const out = layoutOf(spec).outputSize;
+  if (out !== data.numClasses) throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
+  return spec;
+}
+
+/** Data, backend and network of a run: shared by Newton and the first-order baselines. */
+export async function prepareRun(o: ReturnType<typeof withDefaults>) {
   if (!(LOSSES as readonly string[]).includes(o.loss)) throw new UsageError(`unknown loss '${o.loss}': use ce or mse`);
   const backend = await initBackend(o.backend);
-  const sets = typeof o.data === 'string' ? loadData(o.data, o.dataDir) : o.data;
-  const spec = typeof o.model === 'string' ? presetModel(o.model, sets.train.inputShape, sets.train.numClasses) : o.model;
-  const net = new Network(spec);
+  const sets =
+    typeof o.data === 'string'
+      ? loadData({ data: o.data, dataDir: o.dataDir, test: o.test, val: o.val, valSplit: o.valSplit, labelCol: o.labelCol, shape: o.shape, scale: o.scale, seed: o.seed })
+      : o.data;
+  const spec = resolveModel(o.model, sets.train);
+  return { backend, sets, spec, net: new Network(spec) };
+}
+
+export function withDefaults(options: TrainOptions) {
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TrainOptions;
+  return { ...TRAIN_DEFAULTS, ...given };
+}
+
+export async function train(options: TrainOptions = {}): Promise<TrainResult> {
+  const o = withDefaults(options);
+  const { backend, sets, spec, net } = await prepareRun(o);
   const l = sets.train.n;
   const gnSize = o.gnSize ?? Math.max(1, Math.round(o.gnRatio * l));
   if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
@@ -110,39 +156,50 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   }
   if (!Number.isInteger(o.bsize) || o.bsize < 1) throw new UsageError(`--bsize must be a positive integer, got ${o.bsize}`);
   if (!Number.isInteger(o.iters) || o.iters < 0) throw new UsageError(`--iters must be a non-negative integer, got ${o.iters}`);
-
   const workers = o.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a non-negative integer, got ${workers}`);
+  const resumed = o.resume ? loadCheckpoint(o.resume) : null;
+  if (resumed && JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
+    throw new UsageError(`${o.resume}: the checkpoint is of another model; resume with the same --model and data`);
+  }
+  const out = o.out ?? o.resume;
+
   let solver: NewtonCG;
-  const theta0 = Float64Array.from(initParams(net.layout, o.seed));
   const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['C', 'xi', 'cgMax', 'eta', 'lambda0']), gnSize, seed: o.seed + 1 };
   const problem =
     workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize)
       : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, faults: o.faults });
-  const testEval = new ChunkEvaluator(net, sets.test, o.loss);
+  const evaluators = { test: new ChunkEvaluator(net, sets.test, o.loss), val: sets.val ? new ChunkEvaluator(net, sets.val, o.loss) : null };
+  const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
+  let best = resumed?.best ?? { iter: 0, valAcc: -1 };
+  let bestParams: Float32Array | null = null;
+  const checkpoint = (dir: string) => saveCheckpoint(dir, { spec, loss: o.loss, state: solver.state, history: history as unknown as Record<string, unknown>[], best });
   /** writes the last good state; returns the folder */
-  const saveLastGood = (dir = o.out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
-    saveCheckpoint(dir, { spec, loss: o.loss, state: solver.state });
+  const saveLastGood = (dir = out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
+    checkpoint(dir);
     return dir;
   };
   const stopOnSignal = () => {
-    if (o.out && solver) saveLastGood();
+    if (out && solver) saveLastGood();
     void problem.close().finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
   try {
     try {
-      solver = new NewtonCG(problem, theta0, solverOptions);
+      solver = new NewtonCG(problem, Float64Array.from(initParams(net.layout, o.seed)), solverOptions);
     } catch (e) {
       if (e instanceof RangeError) throw new UsageError(e.message);
       throw e;
     }
-    if (o.log) writeFileSync(o.log, '');
-    const history: TrainIteration[] = [];
+    if (resumed) solver.restore(resumed.state);
+    // the log holds exactly the checkpointed history (a run killed between its checkpoint
+    // and its log line loses nothing)
+    if (o.log) writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
+    const elapsed0 = history.at(-1)?.elapsed ?? 0;
     const start = performance.now();
     let stopped: string | undefined;
-    for (let k = 0; k < o.iters; k++) {
+    while (solver.state.iter < o.iters) {
       let rep: IterationReport;
       try {
         rep = await solver.step();
@@ -154,22 +211,56 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
         const dir = saveLastGood();
         throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
       }
-      if (o.out) saveLastGood();
-      testEval.setParams(solver.params);
-      const it: TrainIteration = { ...rep, testAcc: accuracy(testEval, sets.test, o.bsize), elapsed: (performance.now() - start) / 1000 };
+      const params = Float32Array.from(solver.params);
+      const acc = (ev: ChunkEvaluator | null, d: Dataset | undefined) => {
+        if (!ev || !d) return NaN;
+        ev.setParams(params);
+        return accuracy(ev, d, o.bsize);
+      };
+      const it: TrainIteration = {
+        ...rep,
+        testAcc: acc(evaluators.test, sets.test),
+        valAcc: acc(evaluators.val, sets.val),
+        elapsed: elapsed0 + (performance.now() - start) / 1000,
+      };
       history.push(it);
+      if (sets.val && it.valAcc > best.valAcc) {
+        best = { iter: it.iter, valAcc: it.valAcc };
+        bestParams = params;
+        if (out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss });
+      }
+      if (out) checkpoint(out);
       if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
       o.onIteration?.(it);
     }
     const params = Float32Array.from(solver.params);
-    testEval.setParams(params);
-    return { network: net, params, history, testAcc: accuracy(testEval, sets.test, o.bsize), backend, workers: problem instanceof PoolProblem ? problem.workers : 0, stopped };
+    if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss });
+    const testAcc = acc0(evaluators.test, params, sets.test, o.bsize);
+    return {
+      network: net,
+      params,
+      bestParams: bestParams ?? params,
+      bestIter: sets.val ? best.iter : solver.state.iter,
+      history,
+      testAcc,
+      backend,
+      workers: problem instanceof PoolProblem ? problem.workers : 0,
+      stopped,
+    };
   } finally {
     process.off('SIGINT', stopOnSignal);
     await problem.close();
-    testEval.dispose();
+    evaluators.test.dispose();
+    evaluators.val?.dispose();
   }
 }
+
+function acc0(ev: ChunkEvaluator, params: Float32Array, d: Dataset, bsize: number): number {
+  ev.setParams(params);
+  return accuracy(ev, d, bsize);
+}
+
+const num = (x: number) => (Number.isFinite(x) ? x : null);
 
 /** The JSONL record of one iteration: `seconds` is cumulative wall time. */
 export function logRecord(it: TrainIteration) {
@@ -181,7 +272,8 @@ export function logRecord(it: TrainIteration) {
     lambda: it.lambda,
     cgIters: it.cgIters,
     seconds: it.elapsed,
-    testAcc: it.testAcc,
+    testAcc: num(it.testAcc),
+    valAcc: num(it.valAcc),
     rho: it.rho,
     iterSeconds: it.seconds,
   };

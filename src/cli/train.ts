@@ -12,9 +12,16 @@ export const TRAIN_HELP = `Usage: tfjs-newton train [options]
 
 Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
 
-  --data NAME|DIR     digits (embedded, default), fashion-mnist, or a folder of MNIST-style IDX files
+  --data NAME|PATH    digits (embedded, default), fashion-mnist, a folder of MNIST-style IDX files,
+                      or a CSV / LIBSVM file (plain or .gz; the format from the name, else sniffed)
   --data-dir DIR      Fashion-MNIST folder (else $TFJS_NEWTON_DATA, else /usr/share/datasets/fashion-mnist)
-  --model NAME        ${PRESET_HELP} (default ${TRAIN_DEFAULTS.model})
+  --test FILE         test set for file data (same format)
+  --val FILE          validation set for file data; --val-split R holds out a fraction R of the
+                      training samples instead. The best model by validation accuracy is kept.
+  --label-col C       CSV label column: index from 0, negative from the end, or header name (default last)
+  --shape H,W,C       sample shape for CNNs on flat file data
+  --scale X           divide features by X before centring (default 255 for IDX, 16 for digits, 1 for files)
+  --model NAME|FILE   ${PRESET_HELP}, or a Keras/tfjs model.json (Sequential) (default ${TRAIN_DEFAULTS.model})
   --loss ce|mse       softmax cross-entropy or squared error on one-hot targets (default ce)
   --C X               regularisation: f = ‖θ‖²/(2·C·l) + mean loss (default ${NEWTON_DEFAULTS.C})
   --gn-ratio R        Gauss-Newton subset size as a fraction of l (default ${TRAIN_DEFAULTS.gnRatio})
@@ -27,17 +34,23 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --backend B         auto|wasm|cpu|tensorflow (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm)
   --workers N         compute worker threads (default: available parallelism; 0 = in the main thread;
                       always 1 with the tensorflow backend)
-  --out DIR           write a checkpoint (θ, λ, iteration, generator state) after every iteration;
-                      if a run fails, its last good state goes here (else to a temporary folder, named)
+  --out DIR           run folder: a checkpoint (θ, λ, iteration, generator state, history) after every
+                      iteration, written atomically; the model as tfjs model.json + weights.bin in
+                      DIR/last (and DIR/best with validation). A failed run's last good state goes
+                      here (else to a temporary folder, named in the error)
+  --resume DIR        continue the run checkpointed in DIR (same options; --iters is the total)
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
+
+const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
 export function formatIteration(it: TrainIteration): string {
   return (
     `iter ${String(it.iter).padStart(3)}  f ${it.f.toExponential(6)}  |g| ${it.gradNorm.toExponential(2)}  ` +
     `α ${it.alpha.toPrecision(3)}  λ ${it.lambda.toPrecision(3)}  CG ${String(it.cgIters).padStart(3)}  ` +
-    `${it.seconds.toFixed(1)}s  test ${(100 * it.testAcc).toFixed(2)}%`
+    `${it.seconds.toFixed(1)}s  test ${pct(it.testAcc)}` +
+    (Number.isNaN(it.valAcc) ? '' : `  val ${pct(it.valAcc)}`)
   );
 }
 
@@ -48,6 +61,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
     options: {
       data: { type: 'string' },
       'data-dir': { type: 'string' },
+      test: { type: 'string' },
+      val: { type: 'string' },
+      'val-split': { type: 'string' },
+      'label-col': { type: 'string' },
+      shape: { type: 'string' },
+      scale: { type: 'string' },
+      resume: { type: 'string' },
       model: { type: 'string' },
       loss: { type: 'string' },
       C: { type: 'string' },
@@ -77,6 +97,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const r = await train({
     data: values.data,
     dataDir: values['data-dir'],
+    test: values.test,
+    val: values.val,
+    valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
+    labelCol: values['label-col'],
+    shape: values.shape === undefined ? undefined : values.shape.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
+    scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
+    resume: values.resume,
     model: values.model,
     loss: loss as LossKind,
     C: num(values.C, '--C', { min: Number.MIN_VALUE }),
@@ -95,5 +122,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
   });
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
-  console.log(`test accuracy ${(100 * r.testAcc).toFixed(2)}% after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers} workers)`);
+  if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {
+    console.log(`best validation accuracy at iteration ${r.bestIter}`);
+  }
+  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers} workers)`);
 }

@@ -14,6 +14,8 @@ export interface TrainTest {
   name: string;
   train: Dataset;
   test: Dataset;
+  /** validation samples (kept out of training), when asked for */
+  val?: Dataset;
 }
 
 export function sampleSize(d: Pick<Dataset, 'inputShape'>): number {
@@ -37,6 +39,12 @@ export function takeRows(d: Dataset, rows: ArrayLike<number>): Dataset {
  * mean of the training set subtracted from both sets.
  */
 export function normalise(train: Dataset, test: Dataset, scale: number): { train: Dataset; test: Dataset } {
+  const [tr, te] = centre(train, [train, test], scale);
+  return { train: tr, test: te };
+}
+
+/** Each of `sets` divided by `scale`, minus the per-feature mean of `train`/scale. */
+export function centre(train: Dataset, sets: Dataset[], scale: number): Dataset[] {
   const m = sampleSize(train);
   const mean = new Float64Array(m);
   for (let i = 0; i < train.n; i++) for (let j = 0; j < m; j++) mean[j] += train.x[i * m + j] / scale;
@@ -46,5 +54,5 @@ export function normalise(train: Dataset, test: Dataset, scale: number): { train
     for (let i = 0; i < d.n; i++) for (let j = 0; j < m; j++) x[i * m + j] = d.x[i * m + j] / scale - mean[j];
     return { ...d, x };
   };
-  return { train: apply(train), test: apply(test) };
+  return sets.map(apply);
 }

@@ -49,11 +49,18 @@ export function parseDigitsCsv(text: string, file: string): Dataset {
   return { x, labels, n: lines.length, inputShape: [8, 8, 1], numClasses: 10 };
 }
 
-export function loadDigits(file = digitsPath()): TrainTest {
+/** The fixed split, raw pixels 0..16. */
+export function readDigits(file = digitsPath()): { train: Dataset; test: Dataset } {
   const all = parseDigitsCsv(gunzipSync(readFileSync(file)).toString('utf8'), file);
   const perm = new Rng(SPLIT_SEED).permutation(all.n);
   const nTest = Math.round(all.n * TEST_FRACTION);
-  const test = takeRows(all, perm.subarray(0, nTest));
-  const train = takeRows(all, perm.subarray(nTest));
-  return { name: 'digits', ...normalise(train, test, 16) };
+  return { test: takeRows(all, perm.subarray(0, nTest)), train: takeRows(all, perm.subarray(nTest)) };
+}
+
+export const DIGITS_SCALE = 16;
+
+/** The fixed split, scaled to [0, 1] and centred. */
+export function loadDigits(file = digitsPath()): TrainTest {
+  const { train, test } = readDigits(file);
+  return { name: 'digits', ...normalise(train, test, DIGITS_SCALE) };
 }

@@ -67,6 +67,12 @@ export const FASHION_FILES = {
 
 /** The four MNIST/Fashion-MNIST files of a folder (with or without .gz), scaled and centred. */
 export function loadMnistDir(dir: string, name = 'fashion-mnist'): TrainTest {
+  const { train, test } = readMnistDir(dir, name);
+  return { name, ...normalise(train, test, 255) };
+}
+
+/** The four files of a folder, raw bytes 0..255. */
+export function readMnistDir(dir: string, name = 'fashion-mnist'): { train: Dataset; test: Dataset } {
   const find = (base: string) => {
     for (const f of [join(dir, base + '.gz'), join(dir, base)]) if (existsSync(f)) return f;
     throw new DataError(join(dir, base + '.gz'), 'file', `not found: ${name} needs ${Object.values(FASHION_FILES).join(', ')} (.gz or plain) in ${dir}`);
@@ -77,5 +83,5 @@ export function loadMnistDir(dir: string, name = 'fashion-mnist'): TrainTest {
   if (train.inputShape.join() !== test.inputShape.join()) {
     throw new DataError(f.testImages, 'header', `images are ${test.inputShape.slice(0, 2).join('x')}, the training images ${train.inputShape.slice(0, 2).join('x')}`);
   }
-  return { name, ...normalise(train, test, 255) };
+  return { train, test };
 }

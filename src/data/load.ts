@@ -1,29 +1,133 @@
-/** Resolves the `--data` option to a train/test pair. */
+/**
+ * Resolves the data options of `train` and `eval` to training, test and validation sets:
+ * the embedded digits, Fashion-MNIST, a folder of IDX files, or CSV / LIBSVM files.
+ * Every set is scaled (pixels to [0, 1]; files as they are unless --scale) and centred by
+ * the training set's per-feature mean (simpleNN's preprocessing).
+ */
 import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import type { TrainTest } from './dataset.js';
-import { loadDigits } from './digits.js';
-import { loadMnistDir } from './idx.js';
+import { Rng } from '../model/rng.js';
+import { readCsv } from './csv.js';
+import { centre, sampleSize, takeRows, type Dataset, type TrainTest } from './dataset.js';
+import { DIGITS_SCALE, readDigits } from './digits.js';
+import { DataError } from './errors.js';
+import { readMnistDir } from './idx.js';
+import { readLibsvm } from './libsvm.js';
+import { readText } from './text.js';
 
 export const FASHION_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
+
+export interface DataOptions {
+  /** digits, fashion-mnist, a folder of IDX files, or a CSV / LIBSVM file (plain or .gz) */
+  data: string;
+  /** the Fashion-MNIST folder */
+  dataDir?: string;
+  /** test file, same format as a `data` file (built-in sets have their own) */
+  test?: string;
+  /** validation file, same format */
+  val?: string;
+  /** or: this fraction of the training samples (seeded) for validation */
+  valSplit?: number;
+  /** CSV label column: index from 0, negative from the end, or header name (default last) */
+  labelCol?: string;
+  /** sample shape, e.g. [28, 28, 1], for flat file data that CNNs read as images */
+  shape?: number[];
+  /** divide features by this before centring (default: 255 for IDX, 16 for digits, 1 for files) */
+  scale?: number;
+  /** seed of the validation split */
+  seed?: number;
+}
 
 /** The folder of the Fashion-MNIST files: --data-dir, else $TFJS_NEWTON_DATA, else Debian's. */
 export function fashionDir(dataDir?: string): string {
   return dataDir ?? process.env.TFJS_NEWTON_DATA ?? FASHION_DEFAULT_DIR;
 }
 
-export function loadData(data: string, dataDir?: string): TrainTest {
-  if (data === 'digits') return loadDigits();
-  if (data === 'fashion-mnist') {
-    const dir = fashionDir(dataDir);
-    if (!existsSync(dir)) {
-      throw new UsageError(
-        `Fashion-MNIST folder ${dir} not found: pass --data-dir DIR or set TFJS_NEWTON_DATA ` +
-          `(on Debian/Ubuntu: apt-get install dataset-fashion-mnist)`,
-      );
-    }
-    return loadMnistDir(dir);
+type FileFormat = 'csv' | 'libsvm';
+
+function formatOf(file: string): FileFormat {
+  const base = file.replace(/\.gz$/, '').toLowerCase();
+  if (base.endsWith('.csv')) return 'csv';
+  if (/\.(libsvm|svm|svmlight)$/.test(base)) return 'libsvm';
+  const first = readText(file).split('\n', 1)[0];
+  return /^\s*[-+]?[\d.eE+-]+\s+\d+:/.test(first) || /^\s*[-+]?\d+\s*$/.test(first) ? 'libsvm' : 'csv';
+}
+
+/** Reads a training file and the files that must match it (same format, same classes). */
+function readFiles(o: DataOptions): { train: Dataset; others: (Dataset | undefined)[] } {
+  const fmt = formatOf(o.data);
+  const extra = [o.test, o.val];
+  if (fmt === 'libsvm') {
+    const train = readLibsvm(o.data);
+    const opts = { features: sampleSize(train), classLabels: train.classLabels };
+    return { train, others: extra.map((f) => (f ? readLibsvm(f, opts) : undefined)) };
   }
-  if (existsSync(data) && statSync(data).isDirectory()) return loadMnistDir(data, data);
-  throw new UsageError(`unknown data set '${data}': use digits, fashion-mnist, or a folder with MNIST-style IDX files`);
+  const train = readCsv(o.data, { labelCol: o.labelCol });
+  const others = extra.map((f) => {
+    if (!f) return undefined;
+    const d = readCsv(f, { labelCol: o.labelCol });
+    if (sampleSize(d) !== sampleSize(train)) throw new DataError(f, 'line 1', `${sampleSize(d)} features per sample, the training file ${o.data} has ${sampleSize(train)}`);
+    const bad = d.labels.findIndex((c) => c >= train.numClasses);
+    if (bad >= 0) throw new DataError(f, `sample ${bad + 1}`, `label ${d.labels[bad]} out of range 0..${train.numClasses - 1} (the classes of ${o.data})`);
+    return { ...d, numClasses: train.numClasses };
+  });
+  return { train, others };
+}
+
+function reshape(d: Dataset, shape: number[] | undefined, file: string): Dataset {
+  if (!shape) return d;
+  const want = shape.reduce((a, b) => a * b, 1);
+  if (want !== sampleSize(d)) throw new DataError(file, 'shape', `--shape ${shape.join(',')} holds ${want} values, the samples have ${sampleSize(d)}`);
+  return { ...d, inputShape: shape };
+}
+
+export function loadData(opts: DataOptions | string, dataDir?: string): TrainTest {
+  const o: DataOptions = typeof opts === 'string' ? { data: opts, dataDir } : opts;
+  let raw: { train: Dataset; test?: Dataset; val?: Dataset };
+  let scale: number;
+  let name = o.data;
+  const builtIn = (files: { train: Dataset; test: Dataset }) => {
+    if (o.test) throw new UsageError(`--test is for file data; ${o.data} has its own test set`);
+    if (o.val) {
+      throw new UsageError(`--val FILE is for file data; use --val-split with ${o.data}`);
+    }
+    return files;
+  };
+  if (o.data === 'digits') {
+    raw = builtIn(readDigits());
+    scale = DIGITS_SCALE;
+  } else if (o.data === 'fashion-mnist' || (existsSync(o.data) && statSync(o.data).isDirectory())) {
+    const dir = o.data === 'fashion-mnist' ? fashionDir(o.dataDir) : o.data;
+    if (!existsSync(dir)) {
+      throw new UsageError(`Fashion-MNIST folder ${dir} not found: pass --data-dir DIR or set TFJS_NEWTON_DATA (on Debian/Ubuntu: apt-get install dataset-fashion-mnist)`);
+    }
+    raw = builtIn(readMnistDir(dir, o.data));
+    scale = 255;
+  } else if (existsSync(o.data)) {
+    const { train, others } = readFiles(o);
+    raw = { train, test: others[0], val: others[1] };
+    scale = 1;
+  } else {
+    throw new UsageError(`unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`);
+  }
+  const shaped = {
+    train: reshape(raw.train, o.shape, o.data),
+    test: raw.test && reshape(raw.test, o.shape, o.test ?? o.data),
+    val: raw.val && reshape(raw.val, o.shape, o.val ?? o.data),
+  };
+  if (o.valSplit !== undefined) {
+    if (o.val) throw new UsageError('give --val or --val-split, not both');
+    if (!(o.valSplit > 0 && o.valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got ${o.valSplit}`);
+    const perm = new Rng(o.seed ?? 1).permutation(shaped.train.n);
+    const nVal = Math.max(1, Math.round(o.valSplit * shaped.train.n));
+    shaped.val = takeRows(shaped.train, perm.subarray(0, nVal).sort());
+    shaped.train = takeRows(shaped.train, perm.subarray(nVal).sort());
+  }
+  const sc = o.scale ?? scale;
+  const [train, test, val] = centre(shaped.train, [shaped.train, shaped.test ?? emptyLike(shaped.train), shaped.val ?? emptyLike(shaped.train)], sc);
+  return { name, train, test, val: shaped.val ? val : undefined };
+}
+
+function emptyLike(d: Dataset): Dataset {
+  return { ...d, x: new Float32Array(0), labels: new Int32Array(0), n: 0 };
 }
