@@ -49,3 +49,19 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('eval reports the accuracy train ended with, and a confusion matrix of every test sample', (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'tn-'));
+  const r = cli(['train', '--C', '1', '--iters', '5', '--workers', '0', '--out', out, '--backend', 'wasm']);
+  t.is(r.status, 0, r.stderr);
+  const trained = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+  const e = cli(['eval', '--model', join(out, 'last'), '--data', 'digits', '--json', '--backend', 'wasm']);
+  t.is(e.status, 0, e.stderr);
+  const rep = JSON.parse(e.stdout);
+  t.is((100 * rep.accuracy).toFixed(2), trained.toFixed(2));
+  t.is(rep.confusion.flat().reduce((a: number, b: number) => a + b, 0), rep.samples);
+  t.is(rep.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0), Math.round(rep.accuracy * rep.samples));
+  const missing = cli(['eval', '--model', join(out, 'nothing')]);
+  t.is(missing.status, 2);
+  t.regex(missing.stderr, /nothing\/model\.json: cannot read the model/);
+});

@@ -2,12 +2,16 @@
 /** The `tfjs-newton` command. */
 import { UsageError } from '../errors.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { EVAL_HELP, evalCommand } from './eval.js';
+import { PLOT_HELP, plotCommand } from './plot.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `Usage: tfjs-newton <command> [options]
 
 Commands:
   train     train a network with subsampled Gauss-Newton Newton-CG
+  eval      loss, accuracy and confusion matrix of a saved model
+  plot      objective and accuracy of runs against iteration and time, as SVG
   bench     benchmarks: 'bench scaling' times Gv and f+∇f for several worker counts
 
 Run 'tfjs-newton <command> --help' for the options of a command.
@@ -22,11 +26,17 @@ async function main(argv: string[]): Promise<number> {
     case 'bench':
       await benchCommand(rest);
       return 0;
+    case 'eval':
+      await evalCommand(rest);
+      return 0;
+    case 'plot':
+      await plotCommand(rest);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(cmd === undefined ? HELP : rest[0] === 'train' ? TRAIN_HELP : rest[0] === 'bench' ? BENCH_HELP : HELP);
+      process.stdout.write(cmd === undefined ? HELP : rest[0] === 'train' ? TRAIN_HELP : rest[0] === 'bench' ? BENCH_HELP : rest[0] === 'eval' ? EVAL_HELP : rest[0] === 'plot' ? PLOT_HELP : HELP);
       return 0;
     default:
       throw new UsageError(`unknown command '${cmd}'; run 'tfjs-newton --help'`);

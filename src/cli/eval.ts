@@ -1,0 +1,108 @@
+/** `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set. */
+import { parseArgs } from 'node:util';
+import { ChunkEvaluator, rangeChunks } from '../autodiff/evaluator.js';
+import { initBackend, isBackendChoice } from '../backend/select.js';
+import { loadData } from '../data/load.js';
+import type { Dataset } from '../data/dataset.js';
+import { UsageError } from '../errors.js';
+import { loadModel } from '../model/keras.js';
+import { Network } from '../model/network.js';
+import { resolveModel } from '../train.js';
+import { num } from './args.js';
+
+export const EVAL_HELP = `Usage: tfjs-newton eval --model DIR [data options]
+
+Evaluates a model folder (model.json + weights.bin, as train --out writes in DIR/last and
+DIR/best) on the test set of the data (or, with --split train|val, another part).
+
+  --model DIR         the model folder
+  --data NAME|PATH    as for train (digits, fashion-mnist, an IDX folder, a CSV/LIBSVM file)
+  --data-dir, --test, --label-col, --shape, --scale   as for train
+  --split test|train  which part to evaluate (default test)
+  --bsize N           samples per chunk (default 1024)
+  --backend B         auto|wasm|cpu|tensorflow (default auto)
+  --json              print JSON
+`;
+
+export interface EvalReport {
+  samples: number;
+  loss: number;
+  accuracy: number;
+  /** confusion[true][predicted] */
+  confusion: number[][];
+}
+
+export function evaluate(ev: ChunkEvaluator, d: Dataset, bsize: number): EvalReport {
+  const confusion = Array.from({ length: d.numClasses }, () => new Array<number>(d.numClasses).fill(0));
+  let loss = 0;
+  let correct = 0;
+  for (const rows of rangeChunks(d.n, bsize)) {
+    loss += ev.lossSum(rows);
+    const pred = ev.predict(rows);
+    const start = 'start' in rows ? rows.start : 0;
+    pred.forEach((p, i) => {
+      const y = d.labels[start + i];
+      confusion[y][p]++;
+      if (p === y) correct++;
+    });
+  }
+  return { samples: d.n, loss: loss / d.n, accuracy: correct / d.n, confusion };
+}
+
+export function confusionTable(c: number[][]): string {
+  const w = Math.max(5, ...c.flat().map((v) => String(v).length));
+  const head = 'true\\pred'.padEnd(10) + c.map((_, j) => String(j).padStart(w)).join(' ');
+  return [head, ...c.map((row, i) => String(i).padEnd(10) + row.map((v) => String(v).padStart(w)).join(' '))].join('\n');
+}
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      'data-dir': { type: 'string' },
+      test: { type: 'string' },
+      'label-col': { type: 'string' },
+      shape: { type: 'string' },
+      scale: { type: 'string' },
+      split: { type: 'string' },
+      bsize: { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(EVAL_HELP);
+    return;
+  }
+  if (!values.model) throw new UsageError('eval needs --model DIR (a folder with model.json and weights.bin)');
+  const split = values.split ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new UsageError(`--split must be test or train, got '${split}'`);
+  const backend = values.backend ?? 'auto';
+  if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
+  const saved = loadModel(values.model);
+  await initBackend(backend);
+  const sets = loadData({
+    data: values.data ?? 'digits',
+    dataDir: values['data-dir'],
+    test: values.test,
+    labelCol: values['label-col'],
+    shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
+    scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
+  });
+  const d = split === 'train' ? sets.train : sets.test;
+  if (d.n === 0) throw new UsageError(`no ${split} samples: give --test FILE for file data`);
+  resolveModel(saved.spec, d);
+  const ev = new ChunkEvaluator(new Network(saved.spec), d, saved.loss);
+  ev.setParams(saved.theta);
+  const r = evaluate(ev, d, num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024);
+  ev.dispose();
+  if (values.json) {
+    console.log(JSON.stringify({ model: values.model, data: sets.name, split, lossKind: saved.loss, ...r }));
+    return;
+  }
+  console.log(`${sets.name} ${split}: ${r.samples} samples, ${saved.loss} loss ${r.loss.toFixed(6)}, accuracy ${(100 * r.accuracy).toFixed(2)}%`);
+  console.log(confusionTable(r.confusion));
+}

@@ -1,0 +1,77 @@
+/** `tfjs-newton plot`: objective and test accuracy of runs, against iteration and wall time. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chart, type Panel } from '../bench/svg.js';
+import { DataError } from '../data/errors.js';
+import { UsageError } from '../errors.js';
+
+export const PLOT_HELP = `Usage: tfjs-newton plot RUN.jsonl [--vs OTHER.jsonl ...] -o FILE.svg
+
+Plots the objective f and the test accuracy of one or more runs (the --log files of train,
+Newton or --optim adam|sgd), against iteration (or epoch) and against wall-clock seconds.
+
+  --vs FILE      another run to compare (repeatable)
+  -o, --out FILE the SVG to write
+`;
+
+interface Rec {
+  iter: number;
+  f: number;
+  seconds: number;
+  testAcc: number | null;
+}
+
+export function readRun(file: string): Rec[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(file, 'file', `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const recs = text.split('\n').map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '').map(({ l, i }) => {
+    let r: Rec;
+    try {
+      r = JSON.parse(l) as Rec;
+    } catch {
+      throw new DataError(file, `line ${i + 1}`, 'expected one JSON object per line (a train --log file)');
+    }
+    for (const k of ['iter', 'f', 'seconds'] as const) {
+      if (typeof r[k] !== 'number') throw new DataError(file, `line ${i + 1}`, `field '${k}' missing or not a number`);
+    }
+    return r;
+  });
+  if (recs.length === 0) throw new DataError(file, 'line 1', 'no records');
+  return recs;
+}
+
+export function plotRuns(runs: { name: string; recs: Rec[] }[]): string {
+  const series = (x: (r: Rec) => number, y: (r: Rec) => number | null) =>
+    runs.map(({ name, recs }) => ({ name, points: recs.map((r) => [x(r), y(r) ?? NaN] as [number, number]) }));
+  const acc = (r: Rec) => (r.testAcc === null ? null : 100 * r.testAcc);
+  const panels: Panel[] = [
+    { title: 'objective', xLabel: 'iteration', yLabel: 'f', series: series((r) => r.iter, (r) => r.f) },
+    { title: 'objective', xLabel: 'seconds', yLabel: 'f', series: series((r) => r.seconds, (r) => r.f) },
+    { title: 'test accuracy', xLabel: 'iteration', yLabel: 'accuracy %', series: series((r) => r.iter, acc) },
+    { title: 'test accuracy', xLabel: 'seconds', yLabel: 'accuracy %', series: series((r) => r.seconds, acc) },
+  ];
+  return chart(panels, 2);
+}
+
+export async function plotCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { vs: { type: 'string', multiple: true }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(PLOT_HELP);
+    return;
+  }
+  if (positionals.length !== 1) throw new UsageError('plot needs one RUN.jsonl (more with --vs)');
+  if (!values.out) throw new UsageError('plot needs -o FILE.svg');
+  const files = [positionals[0], ...(values.vs ?? [])];
+  const runs = files.map((f) => ({ name: basename(f).replace(/\.jsonl$/, ''), recs: readRun(f) }));
+  writeFileSync(values.out, plotRuns(runs));
+  console.log(`wrote ${values.out} (${runs.length} run${runs.length > 1 ? 's' : ''})`);
+}
