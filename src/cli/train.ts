@@ -7,6 +7,7 @@ import { PRESET_HELP } from '../model/presets.js';
 import { NEWTON_DEFAULTS } from '../solver/newton.js';
 import { TRAIN_DEFAULTS, train, type TrainIteration } from '../train.js';
 import { num } from './args.js';
+import { OPTIMS, trainFirstOrder, type Optim } from '../baseline.js';
 
 export const TRAIN_HELP = `Usage: tfjs-newton train [options]
 
@@ -39,6 +40,9 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
                       DIR/last (and DIR/best with validation). A failed run's last good state goes
                       here (else to a temporary folder, named in the error)
   --resume DIR        continue the run checkpointed in DIR (same options; --iters is the total)
+  --optim O           newton (default), or a first-order baseline on the same objective: adam | sgd
+  --lr X, --batch N, --epochs N, --momentum X
+                      baseline settings (lr: adam 1e-3, sgd 1e-2; batch 128; epochs 10; momentum 0)
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
@@ -82,6 +86,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
       workers: { type: 'string' },
       out: { type: 'string' },
       log: { type: 'string' },
+      optim: { type: 'string' },
+      lr: { type: 'string' },
+      batch: { type: 'string' },
+      epochs: { type: 'string' },
+      momentum: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,7 +103,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const backend = values.backend ?? 'auto';
   if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
   const started = performance.now();
-  const r = await train({
+  const common = {
     data: values.data,
     dataDir: values['data-dir'],
     test: values.test,
@@ -118,8 +127,24 @@ export async function trainCommand(argv: string[]): Promise<void> {
     workers: num(values.workers, '--workers', { int: true, min: 0 }),
     out: values.out,
     log: values.log,
-    onIteration: (it) => console.log(formatIteration(it)),
-  });
+  };
+  const optim = values.optim ?? 'newton';
+  if (optim !== 'newton') {
+    if (!(OPTIMS as readonly string[]).includes(optim)) throw new UsageError(`--optim must be newton, adam or sgd, got '${optim}'`);
+    const fo = await trainFirstOrder({
+      ...common,
+      optim: optim as Optim,
+      lr: num(values.lr, '--lr', { min: Number.MIN_VALUE }),
+      batch: num(values.batch, '--batch', { int: true, min: 1 }),
+      epochs: num(values.epochs, '--epochs', { int: true, min: 1 }),
+      momentum: num(values.momentum, '--momentum', { min: 0, max: 1 }),
+      onEpoch: (e) =>
+        console.log(`epoch ${String(e.iter).padStart(3)}  f ${e.f.toExponential(6)}  |g| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s  test ${pct(e.testAcc)}`),
+    });
+    console.log(`test accuracy ${pct(fo.testAcc)} after ${fo.history.length} epochs of ${optim}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return;
+  }
+  const r = await train({ ...common, onIteration: (it) => console.log(formatIteration(it)) });
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {

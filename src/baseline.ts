@@ -1,0 +1,130 @@
+/**
+ * First-order baselines on the same objective, f = ‖θ‖²/(2Cl) + (1/l) Σ ξᵢ, with tfjs's
+ * own optimisers (Adam, SGD with optional momentum), logged in the same JSONL shape as
+ * Newton (one record per epoch), so that both can be plotted on one figure (simpleNN
+ * compares them the same way). Runs in the calling thread.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ChunkEvaluator } from './autodiff/evaluator.js';
+import { LocalProblem } from './coordinator/local.js';
+import { sampleSize } from './data/dataset.js';
+import { UsageError } from './errors.js';
+import { initParams } from './model/init.js';
+import { saveModel } from './model/keras.js';
+import { lossSum } from './model/loss.js';
+import { Rng } from './model/rng.js';
+import { accuracy, prepareRun, withDefaults, type TrainOptions } from './train.js';
+
+export const OPTIMS = ['adam', 'sgd'] as const;
+export type Optim = (typeof OPTIMS)[number];
+
+export interface FirstOrderOptions extends TrainOptions {
+  optim: Optim;
+  /** learning rate (default: adam 1e-3, sgd 1e-2) */
+  lr?: number;
+  /** minibatch size (default 128) */
+  batch?: number;
+  epochs?: number;
+  /** SGD momentum (default 0) */
+  momentum?: number;
+  onEpoch?: (e: EpochReport) => void;
+}
+
+export interface EpochReport {
+  /** the epoch, 1-based */
+  iter: number;
+  f: number;
+  gradNorm: number;
+  /** the learning rate */
+  alpha: number;
+  seconds: number;
+  testAcc: number;
+}
+
+export interface FirstOrderResult {
+  params: Float32Array;
+  history: EpochReport[];
+  testAcc: number;
+}
+
+export async function trainFirstOrder(options: FirstOrderOptions): Promise<FirstOrderResult> {
+  const o = withDefaults(options) as ReturnType<typeof withDefaults> & FirstOrderOptions;
+  if (!(OPTIMS as readonly string[]).includes(o.optim)) throw new UsageError(`--optim must be newton, adam or sgd, got '${o.optim}'`);
+  const lr = o.lr ?? (o.optim === 'adam' ? 1e-3 : 1e-2);
+  const batch = o.batch ?? 128;
+  const epochs = o.epochs ?? 10;
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
+  const { sets, spec, net } = await prepareRun(o);
+  const train = sets.train;
+  const l = train.n;
+  const regC = (o.C ?? 0.01) * l;
+  const m = sampleSize(train);
+  const vars = net.unflatten(initParams(net.layout, o.seed)).map((t) => {
+    const v = tf.variable(t);
+    t.dispose();
+    return v;
+  });
+  const optimizer = o.optim === 'adam' ? tf.train.adam(lr) : o.momentum ? tf.train.momentum(lr, o.momentum) : tf.train.sgd(lr);
+  const rng = new Rng(o.seed + 1);
+  const full = new LocalProblem(net, train, o.loss, o.bsize);
+  const testEval = new ChunkEvaluator(net, sets.test, o.loss);
+  const flat = () => {
+    const out = new Float32Array(net.numParams);
+    vars.forEach((v, k) => out.set(v.dataSync() as Float32Array, net.layout.params[k].offset));
+    return out;
+  };
+  /** f and ‖∇f‖ on all the training data, as Newton reports them */
+  const fullObjective = async (theta: Float32Array) => {
+    const th = Float64Array.from(theta);
+    const data = await full.lossAndGradient(th);
+    let reg = 0, g2 = 0;
+    for (let i = 0; i < th.length; i++) {
+      reg += th[i] * th[i];
+      g2 += (data.grad[i] + th[i] / regC) ** 2;
+    }
+    return { f: reg / (2 * regC) + data.loss, gradNorm: Math.sqrt(g2) };
+  };
+  if (o.log) writeFileSync(o.log, '');
+  const history: EpochReport[] = [];
+  const start = performance.now();
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const perm = rng.permutation(l);
+      for (let s = 0; s < l; s += batch) {
+        const rows = perm.subarray(s, Math.min(l, s + batch));
+        const xb = new Float32Array(rows.length * m);
+        rows.forEach((r, i) => xb.set(train.x.subarray(r * m, (r + 1) * m), i * m));
+        const yb = Int32Array.from(rows, (r) => train.labels[r]);
+        tf.tidy(() => {
+          const x = tf.tensor(xb, [rows.length, ...train.inputShape]);
+          const y = tf.oneHot(tf.tensor1d(yb, 'int32'), train.numClasses).toFloat() as tf.Tensor2D;
+          optimizer.minimize(() => {
+            const reg = tf.mul(tf.addN(vars.map((v) => tf.sum(tf.square(v)))), 1 / (2 * regC));
+            return tf.add(reg, tf.div(lossSum(o.loss, net.forward(vars, x), y), rows.length)) as tf.Scalar;
+          }, false, vars);
+        });
+      }
+      const theta = flat();
+      const { f, gradNorm } = await fullObjective(theta);
+      testEval.setParams(theta);
+      const rep: EpochReport = { iter: epoch, f, gradNorm, alpha: lr, seconds: (performance.now() - start) / 1000, testAcc: accuracy(testEval, sets.test, o.bsize) };
+      history.push(rep);
+      if (o.log) {
+        appendFileSync(o.log, JSON.stringify({ ...rep, testAcc: Number.isNaN(rep.testAcc) ? null : rep.testAcc, lambda: null, cgIters: 0, optim: o.optim, batch }) + '\n');
+      }
+      o.onEpoch?.(rep);
+    }
+    const params = flat();
+    if (o.out) await saveModel(join(o.out, 'last'), { spec, theta: params, loss: o.loss });
+    return { params, history, testAcc: history.at(-1)?.testAcc ?? NaN };
+  } finally {
+    tf.dispose(vars);
+    optimizer.dispose();
+    await full.close();
+    testEval.dispose();
+  }
+}
