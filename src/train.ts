@@ -21,6 +21,7 @@ import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
 import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport } from './solver/newton.js';
+import type { ProgressFn } from './solver/problem.js';
 
 export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
   /** 'digits', 'fashion-mnist', a folder of IDX files, a CSV/LIBSVM file, or data already loaded */
@@ -59,8 +60,8 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
   /** JSONL file: one object per iteration (appended to when resuming) */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
-  /** called with (done, total) during long passes (f, ∇f, Gv) */
-  onProgress?: (what: string, done: number, total: number) => void;
+  /** called as chunks of a long pass complete (f and ∇f, the line search's f, one Gv) */
+  onProgress?: ProgressFn;
 }
 
 export interface TrainIteration extends IterationReport {
@@ -170,6 +171,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize)
       : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, faults: o.faults });
+  problem.onProgress = o.onProgress;
   const evaluators = { test: new ChunkEvaluator(net, sets.test, o.loss), val: sets.val ? new ChunkEvaluator(net, sets.val, o.loss) : null };
   const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
   let best = resumed?.best ?? { iter: 0, valAcc: -1 };

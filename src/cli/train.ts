@@ -7,6 +7,7 @@ import { PRESET_HELP } from '../model/presets.js';
 import { NEWTON_DEFAULTS } from '../solver/newton.js';
 import { TRAIN_DEFAULTS, train, type TrainIteration } from '../train.js';
 import { num } from './args.js';
+import { ProgressBar } from './progress.js';
 import { OPTIMS, trainFirstOrder, type Optim } from '../baseline.js';
 
 export const TRAIN_HELP = `Usage: tfjs-newton train [options]
@@ -144,7 +145,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
     console.log(`test accuracy ${pct(fo.testAcc)} after ${fo.history.length} epochs of ${optim}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return;
   }
-  const r = await train({ ...common, onIteration: (it) => console.log(formatIteration(it)) });
+  const bar = new ProgressBar();
+  const r = await train({
+    ...common,
+    onProgress: bar.enabled ? bar.update : undefined,
+    onIteration: (it) => {
+      bar.clear();
+      console.log(formatIteration(it));
+    },
+  });
+  bar.clear();
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {

@@ -6,10 +6,11 @@ import { ChunkEvaluator, listChunks, rangeChunks } from '../autodiff/evaluator.j
 import type { Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
-import type { GaussNewtonProblem, LinearOperator } from '../solver/problem.js';
+import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import { meanOfChunks, sumInOrder } from './reduce.js';
 
 export class LocalProblem implements GaussNewtonProblem {
+  onProgress?: ProgressFn;
   readonly dim: number;
   readonly numSamples: number;
   private readonly evaluator: ChunkEvaluator;
@@ -27,14 +28,23 @@ export class LocalProblem implements GaussNewtonProblem {
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
     this.evaluator.setParams(theta);
-    const parts = rangeChunks(this.numSamples, this.bsize).map((rows) => this.evaluator.lossAndGradient(rows));
+    const chunks = rangeChunks(this.numSamples, this.bsize);
+    const parts = chunks.map((rows, i) => {
+      const r = this.evaluator.lossAndGradient(rows);
+      this.onProgress?.('f+grad', i + 1, chunks.length);
+      return r;
+    });
     return meanOfChunks(parts, this.numSamples, this.dim);
   }
 
   async loss(theta: Float64Array): Promise<number> {
     this.evaluator.setParams(theta);
     let loss = 0;
-    for (const rows of rangeChunks(this.numSamples, this.bsize)) loss += this.evaluator.lossSum(rows);
+    const chunks = rangeChunks(this.numSamples, this.bsize);
+    chunks.forEach((rows, i) => {
+      loss += this.evaluator.lossSum(rows);
+      this.onProgress?.('f', i + 1, chunks.length);
+    });
     return loss / this.numSamples;
   }
 

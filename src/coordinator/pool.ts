@@ -17,7 +17,7 @@ import type { BackendName } from '../backend/select.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
-import type { GaussNewtonProblem, LinearOperator } from '../solver/problem.js';
+import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
 import { meanOfChunks, sumInOrder } from './reduce.js';
 
@@ -55,7 +55,10 @@ function shared(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(4, bytes));
 }
 
+const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv' } as const;
+
 export class PoolProblem implements GaussNewtonProblem {
+  onProgress?: ProgressFn;
   readonly dim: number;
   readonly numSamples: number;
   readonly workers: number;
@@ -140,7 +143,14 @@ export class PoolProblem implements GaussNewtonProblem {
   }
 
   private runAll(kind: TaskKind, chunks: number, extra: Partial<Task> = {}): Promise<TaskResult[]> {
-    const tasks = Array.from({ length: chunks }, (_, chunk) => this.runChunk({ kind, chunk, thetaVersion: this.thetaVersion, ...extra }));
+    let done = 0;
+    const pass = PASS_NAMES[kind];
+    const tasks = Array.from({ length: chunks }, (_, chunk) =>
+      this.runChunk({ kind, chunk, thetaVersion: this.thetaVersion, ...extra }).then((r) => {
+        this.onProgress?.(pass, ++done, chunks);
+        return r;
+      }),
+    );
     return Promise.all(tasks);
   }
 

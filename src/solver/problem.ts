@@ -4,7 +4,12 @@
  * solver adds the regulariser ‖θ‖²/(2C) itself. Implementations may compute in-process
  * or on a pool of workers; the solver cannot tell.
  */
+/** Reports chunks done in a long pass: f and ∇f, f alone (line search), or one Gv. */
+export type ProgressFn = (pass: 'f+grad' | 'f' | 'Gv', done: number, total: number) => void;
+
 export interface GaussNewtonProblem {
+  /** called as the chunks of a pass complete, if set */
+  onProgress?: ProgressFn;
   /** number of parameters */
   readonly dim: number;
   /** number of training samples l */
