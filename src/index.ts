@@ -1,9 +1,19 @@
 /** tfjs-newton's public API. */
-export { train, accuracy, TRAIN_DEFAULTS, type TrainOptions, type TrainResult, type TrainIteration } from './train.js';
+export {
+  train,
+  accuracy,
+  resolveModel,
+  TRAIN_DEFAULTS,
+  type TrainOptions,
+  type TrainResult,
+  type TrainIteration,
+} from './train.js';
+export { trainFirstOrder, OPTIMS, type Optim, type FirstOrderOptions, type FirstOrderResult, type EpochReport } from './baseline.js';
 export { NewtonCG, NEWTON_DEFAULTS, LineSearchError, type NewtonOptions, type IterationReport, type NewtonState } from './solver/newton.js';
 export { conjugateGradient, shifted, type CGResult } from './solver/cg.js';
-export type { GaussNewtonProblem, LinearOperator } from './solver/problem.js';
+export type { GaussNewtonProblem, LinearOperator, ProgressFn } from './solver/problem.js';
 export { LocalProblem } from './coordinator/local.js';
+export { PoolProblem, PoolError, type PoolOptions, type PoolStats } from './coordinator/pool.js';
 export { ChunkEvaluator, rangeChunks, listChunks, type Rows } from './autodiff/evaluator.js';
 export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
 export { Network } from './model/network.js';
@@ -11,12 +21,16 @@ export { presetModel } from './model/presets.js';
 export { layoutOf, type ModelSpec, type LayerSpec, type Activation, type ModelLayout } from './model/spec.js';
 export { initParams } from './model/init.js';
 export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/loss.js';
+export { saveModel, loadModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
 export { Rng } from './model/rng.js';
+export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
 export { initBackend, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';
 export { registerNewtonKernels } from './backend/kernels.js';
-export { loadData } from './data/load.js';
+export { loadData, type DataOptions } from './data/load.js';
 export { loadDigits } from './data/digits.js';
 export { loadMnistDir, parseIdx } from './data/idx.js';
+export { parseCsv, readCsv } from './data/csv.js';
+export { parseLibsvm, readLibsvm } from './data/libsvm.js';
 export type { Dataset, TrainTest } from './data/dataset.js';
-export { UsageError } from './errors.js';
+export { UsageError, RunError } from './errors.js';
 export { DataError } from './data/errors.js';

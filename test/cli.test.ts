@@ -65,3 +65,10 @@ test('eval reports the accuracy train ended with, and a confusion matrix of ever
   t.is(missing.status, 2);
   t.regex(missing.stderr, /nothing\/model\.json: cannot read the model/);
 });
+
+test('the README example runs against the built package and reaches 95% on digits', (t) => {
+  const r = spawnSync(process.execPath, ['examples/quickstart.mjs'], { encoding: 'utf8', timeout: 300_000 });
+  t.is(r.status, 0, r.stderr);
+  const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+  t.true(acc >= 95, r.stdout);
+});
