@@ -17,30 +17,23 @@ Commands:
 Run 'tfjs-newton <command> --help' for the options of a command.
 `;
 
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+  train: { run: trainCommand, help: TRAIN_HELP },
+  eval: { run: evalCommand, help: EVAL_HELP },
+  plot: { run: plotCommand, help: PLOT_HELP },
+  bench: { run: benchCommand, help: BENCH_HELP },
+};
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'train':
-      await trainCommand(rest);
-      return 0;
-    case 'bench':
-      await benchCommand(rest);
-      return 0;
-    case 'eval':
-      await evalCommand(rest);
-      return 0;
-    case 'plot':
-      await plotCommand(rest);
-      return 0;
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      process.stdout.write(cmd === undefined ? HELP : rest[0] === 'train' ? TRAIN_HELP : rest[0] === 'bench' ? BENCH_HELP : rest[0] === 'eval' ? EVAL_HELP : rest[0] === 'plot' ? PLOT_HELP : HELP);
-      return 0;
-    default:
-      throw new UsageError(`unknown command '${cmd}'; run 'tfjs-newton --help'`);
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(Object.hasOwn(COMMANDS, rest[0] ?? '') ? COMMANDS[rest[0]].help : HELP);
+    return 0;
   }
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) throw new UsageError(`unknown command '${cmd}'; run 'tfjs-newton --help'`);
+  await command.run(rest);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(
