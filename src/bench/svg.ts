@@ -26,7 +26,8 @@ function ticks(lo: number, hi: number, n = 5): number[] {
 }
 
 function panel(p: Panel, x0: number, y0: number, W: number, H: number, legend: boolean): string[] {
-  const L = x0 + 60, R = x0 + W - (legend ? 170 : 20), T = y0 + 30, B = y0 + H - 45;
+  const legendW = Math.max(170, 50 + 7 * Math.max(0, ...p.series.map((s) => s.name.length)));
+  const L = x0 + 60, R = x0 + W - (legend ? legendW : 20), T = y0 + 30, B = y0 + H - 45;
   const pts = p.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = pts.map((q) => q[0]), ys = pts.map((q) => q[1]);
   let xMin = Math.min(...xs), xMax = Math.max(...xs), yMin = Math.min(...ys), yMax = Math.max(...ys);
