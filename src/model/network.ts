@@ -29,16 +29,6 @@ export class Network {
     return this.layout.params.map((p) => tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape, 'float32'));
   }
 
-  /** Flattens tensors laid out like the parameters into `out` (added if `accumulate`). */
-  async flatten(ts: tf.Tensor[], out: Float64Array, accumulate = false): Promise<void> {
-    for (let k = 0; k < ts.length; k++) {
-      const p = this.layout.params[k];
-      const d = (await ts[k].data()) as Float32Array;
-      if (accumulate) for (let i = 0; i < p.size; i++) out[p.offset + i] += d[i];
-      else for (let i = 0; i < p.size; i++) out[p.offset + i] = d[i];
-    }
-  }
-
   /** z = last-layer output (pre-softmax), shape [n, outputSize]; x is [n, ...inputShape]. */
   forward(params: tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
     let h = x;
