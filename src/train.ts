@@ -214,11 +214,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
         throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
       }
       const params = Float32Array.from(solver.params);
-      const acc = (ev: ChunkEvaluator | null, d: Dataset | undefined) => {
-        if (!ev || !d) return NaN;
-        ev.setParams(params);
-        return accuracy(ev, d, o.bsize);
-      };
+      const acc = (ev: ChunkEvaluator | null, d: Dataset | undefined) => (ev && d ? accuracyAt(ev, params, d, o.bsize) : NaN);
       const it: TrainIteration = {
         ...rep,
         testAcc: acc(evaluators.test, sets.test),
@@ -237,7 +233,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     }
     const params = Float32Array.from(solver.params);
     if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss });
-    const testAcc = acc0(evaluators.test, params, sets.test, o.bsize);
+    const testAcc = accuracyAt(evaluators.test, params, sets.test, o.bsize);
     return {
       network: net,
       params,
@@ -257,7 +253,8 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   }
 }
 
-function acc0(ev: ChunkEvaluator, params: Float32Array, d: Dataset, bsize: number): number {
+/** Accuracy of the network at θ = params. */
+function accuracyAt(ev: ChunkEvaluator, params: Float32Array, d: Dataset, bsize: number): number {
   ev.setParams(params);
   return accuracy(ev, d, bsize);
 }
