@@ -16,10 +16,11 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Round tick steps: 1, 2 or 5 times a power of ten, about `n` per axis. */
-function ticks(lo: number, hi: number, n = 5): number[] {
+function ticks(lo: number, hi: number, n = 5, integer = false): number[] {
   const raw = (hi - lo) / n || 1;
   const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw;
+  let step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw;
+  if (integer) step = Math.max(1, Math.round(step));
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) out.push(Number(v.toPrecision(12)));
   return out;
@@ -44,7 +45,7 @@ function panel(p: Panel, x0: number, y0: number, W: number, H: number, legend: b
     `<text x="${(L + R) / 2}" y="${B + 34}" text-anchor="middle">${esc(p.xLabel)}</text>`,
     `<text x="${x0 + 14}" y="${(T + B) / 2}" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${(T + B) / 2})">${esc(p.yLabel)}</text>`,
   ];
-  for (const x of ticks(xMin, xMax)) out.push(`<text x="${px(x).toFixed(1)}" y="${B + 16}" text-anchor="middle">${x}</text>`);
+  for (const x of ticks(xMin, xMax, 5, xs.every(Number.isInteger))) out.push(`<text x="${px(x).toFixed(1)}" y="${B + 16}" text-anchor="middle">${x}</text>`);
   for (const y of ticks(yMin, yMax)) {
     out.push(`<line x1="${L}" y1="${py(y).toFixed(1)}" x2="${R}" y2="${py(y).toFixed(1)}" stroke="#ddd"/>`);
     out.push(`<text x="${L - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${y}</text>`);
