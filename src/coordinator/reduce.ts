@@ -1,7 +1,12 @@
+/** Adds a float32 vector into a float64 sum. */
+function addInto(sum: Float64Array, part: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) sum[i] += part[i];
+}
+
 /** Adds float32 chunk results into a float64 sum, in the order given (deterministic). */
 export function sumInOrder(parts: Float32Array[], dim: number): Float64Array {
   const out = new Float64Array(dim);
-  for (const p of parts) for (let i = 0; i < dim; i++) out[i] += p[i];
+  for (const p of parts) addInto(out, p);
   return out;
 }
 
@@ -12,4 +17,40 @@ export function meanOfChunks(parts: { loss: number; grad: Float32Array }[], n: n
   const grad = sumInOrder(parts.map((p) => p.grad), dim);
   for (let i = 0; i < dim; i++) grad[i] /= n;
   return { loss: loss / n, grad };
+}
+
+/**
+ * The in-order sum of chunk results that arrive in any order: chunk k is added as soon
+ * as chunks 0..k−1 have been, so most of the reduction overlaps the compute of later
+ * chunks, and the sums are bitwise those of `sumInOrder` (and of the losses added in
+ * chunk order).
+ */
+export class OrderedSum {
+  readonly vector: Float64Array | null;
+  loss = 0;
+  private next = 0;
+  private readonly waiting = new Map<number, { loss: number; vector?: Float32Array }>();
+
+  /** `dim` 0: losses only. */
+  constructor(dim: number) {
+    this.vector = dim > 0 ? new Float64Array(dim) : null;
+  }
+
+  /** The number of chunks added so far (0..k−1). */
+  get added(): number {
+    return this.next;
+  }
+
+  add(chunk: number, part: { loss?: number; vector?: Float32Array }): void {
+    if (chunk < this.next || this.waiting.has(chunk)) throw new Error(`OrderedSum: chunk ${chunk} added twice`);
+    this.waiting.set(chunk, { loss: part.loss ?? 0, vector: part.vector });
+    for (let p = this.waiting.get(this.next); p !== undefined; p = this.waiting.get(this.next)) {
+      this.waiting.delete(this.next++);
+      this.loss += p.loss;
+      if (this.vector) {
+        if (!p.vector) throw new Error(`OrderedSum: chunk ${this.next - 1} has no vector`);
+        addInto(this.vector, p.vector);
+      }
+    }
+  }
 }
