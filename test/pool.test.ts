@@ -38,10 +38,11 @@ test.serial('trajectories are bitwise identical for 1, 2, 3 and 8 workers and in
   const local = new LocalProblem(net, data, 'ce', BSIZE);
   const want = await trajectory(local);
   await local.close();
-  for (const w of [1, 2, 3, 8]) {
-    const p = pool(w);
+  // slots 1: one chunk at a time; default 4 per worker: fewer slots than the 9 data chunks for 1 and 2 workers
+  for (const [w, slots] of [[1, undefined], [2, undefined], [3, undefined], [8, undefined], [2, 1]] as const) {
+    const p = pool(w, { slots });
     try {
-      t.deepEqual(await trajectory(p), want, `${w} workers`);
+      t.deepEqual(await trajectory(p), want, `${w} workers, ${slots ?? 'default'} slots`);
     } finally {
       await p.close();
     }

@@ -9,7 +9,7 @@ import { Network } from '../model/network.js';
 import type { SharedSetup, Task, TaskResult } from './protocol.js';
 
 export class ChunkService {
-  private ev: ChunkEvaluator | null = null;
+  private ev: Promise<ChunkEvaluator> | null = null;
   private thetaVersion = -1;
   private gnKey = '';
   private gnPrepared = new Set<number>();
@@ -17,8 +17,13 @@ export class ChunkService {
 
   constructor(private readonly setup: SharedSetup) {}
 
-  private async evaluator(): Promise<ChunkEvaluator> {
-    if (this.ev) return this.ev;
+  /** The evaluator, created once (tasks that arrive while the backend loads wait for the same one). */
+  private evaluator(): Promise<ChunkEvaluator> {
+    this.ev ??= this.createEvaluator();
+    return this.ev;
+  }
+
+  private async createEvaluator(): Promise<ChunkEvaluator> {
     const s = this.setup;
     await initBackend(s.backend);
     const data = {
@@ -28,8 +33,7 @@ export class ChunkService {
       inputShape: s.inputShape,
       numClasses: s.numClasses,
     };
-    this.ev = new ChunkEvaluator(new Network(s.spec), data, s.loss);
-    return this.ev;
+    return new ChunkEvaluator(new Network(s.spec), data, s.loss);
   }
 
   private injectFault(task: Task): void {
@@ -51,15 +55,17 @@ export class ChunkService {
     }
     const bs = this.setup.bsize;
     const range = { start: task.chunk * bs, end: Math.min(this.setup.n, (task.chunk + 1) * bs) };
-    let out: TaskResult;
+    const slot = () => new Float32Array(this.setup.results, task.slot * this.setup.dim * 4, this.setup.dim);
+    let loss: number | undefined;
     switch (task.kind) {
       case 'lossGrad': {
         const r = ev.lossAndGradient(range);
-        out = { loss: r.loss, vector: r.grad, computeMs: 0 };
+        loss = r.loss;
+        slot().set(r.grad);
         break;
       }
       case 'loss':
-        out = { loss: ev.lossSum(range), computeMs: 0 };
+        loss = ev.lossSum(range);
         break;
       case 'gv': {
         const key = `${task.thetaVersion}/${task.subsetVersion}`;
@@ -75,11 +81,10 @@ export class ChunkService {
           ev.prepareGaussNewtonChunk(task.chunk, this.gnChunks[task.chunk]);
           this.gnPrepared.add(task.chunk);
         }
-        out = { vector: ev.gaussNewton([task.chunk], new Float32Array(this.setup.v))[0], computeMs: 0 };
+        slot().set(ev.gaussNewton([task.chunk], new Float32Array(this.setup.v))[0]);
         break;
       }
     }
-    out.computeMs = performance.now() - t0;
-    return out;
+    return { loss, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() };
   }
 }

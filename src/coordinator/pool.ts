@@ -3,10 +3,16 @@
  *
  * Every pass is split into fixed chunks (ranges of `bsize` samples for f and ∇f, pieces
  * of `bsize` of the subset S for Gv); chunks go to whichever worker is free; results are
- * reduced in float64 in chunk order, so the trajectory is bitwise the same for any number
- * of workers. A chunk whose worker throws or dies is run again (Piscina replaces dead
- * threads); after `maxAttempts` failures of one chunk the pass fails with a PoolError
- * naming it and the cause.
+ * reduced in float64 in chunk order as they arrive, so the trajectory is bitwise the same
+ * for any number of workers. A chunk whose worker throws or dies is run again (Piscina
+ * replaces dead threads); after `maxAttempts` failures of one chunk the pass fails with a
+ * PoolError naming it and the cause.
+ *
+ * Keeping the cores busy: each worker is sent its next chunk while it computes the
+ * current one (no round trip between chunks), and chunk results land in a ring of
+ * `slots` shared result slots (chunk k in slot k mod slots; chunk k is sent only once
+ * chunk k − slots has been added to the sum), so the main thread allocates nothing per
+ * chunk and the memory held for results is bounded.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -19,7 +25,7 @@ import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
-import { meanOfChunks, sumInOrder } from './reduce.js';
+import { OrderedSum } from './reduce.js';
 
 export class PoolError extends Error {
   override name = 'PoolError';
@@ -32,6 +38,8 @@ export interface PoolOptions {
   backend: BackendName;
   /** attempts per chunk before the pass fails (default 3) */
   maxAttempts?: number;
+  /** result slots of numParams float32 each (default 4 per worker): chunks in flight or waiting for their turn in the sum */
+  slots?: number;
   /** testing hook: make workers die on a chunk */
   faults?: FaultPlan;
 }
@@ -41,6 +49,14 @@ export interface PoolStats {
   retries: number;
   /** ms spent inside workers' compute, summed over tasks */
   computeMs: number;
+}
+
+/** One chunk computed by a worker: when its compute started and ended (ms since the epoch). */
+export interface TaskSpan {
+  kind: TaskKind;
+  chunk: number;
+  start: number;
+  end: number;
 }
 
 /** The worker entry: compiled JS next to dist/, or the TypeScript sources through tsx. */
@@ -59,6 +75,8 @@ const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv' } as const;
 
 export class PoolProblem implements GaussNewtonProblem {
   onProgress?: ProgressFn;
+  /** called for every chunk a worker completed (diagnostics: the scaling benchmark's timeline) */
+  onTask?: (span: TaskSpan) => void;
   readonly dim: number;
   readonly numSamples: number;
   readonly workers: number;
@@ -67,6 +85,8 @@ export class PoolProblem implements GaussNewtonProblem {
   private readonly theta: Float32Array;
   private readonly v: Float32Array;
   private readonly subset: Int32Array;
+  private readonly results: SharedArrayBuffer;
+  private readonly slots: number;
   private readonly bsize: number;
   private readonly maxAttempts: number;
   private thetaVersion = 0;
@@ -84,6 +104,9 @@ export class PoolProblem implements GaussNewtonProblem {
     const m = sampleSize(data);
     const x = shared(data.n * m * 4);
     new Float32Array(x).set(data.x.subarray(0, data.n * m));
+    this.slots = opts.slots ?? 4 * this.workers;
+    if (!Number.isInteger(this.slots) || this.slots < 1) throw new RangeError(`slots must be a positive integer, got ${opts.slots}`);
+    this.results = shared(this.slots * this.dim * 4);
     const labels = shared(data.n * 4);
     new Int32Array(labels).set(data.labels.subarray(0, data.n));
     const setup: SharedSetup = {
@@ -99,6 +122,8 @@ export class PoolProblem implements GaussNewtonProblem {
       v: shared(this.dim * 4),
       subset: shared(data.n * 4),
       bsize: this.bsize,
+      dim: this.dim,
+      results: this.results,
       faults: opts.faults,
     };
     this.theta = new Float32Array(setup.theta);
@@ -109,6 +134,7 @@ export class PoolProblem implements GaussNewtonProblem {
       minThreads: this.workers,
       maxThreads: this.workers,
       idleTimeout: Infinity,
+      concurrentTasksPerWorker: 2, // one computing, the next one waiting in the worker
       workerData: setup,
     });
   }
@@ -131,7 +157,8 @@ export class PoolProblem implements GaussNewtonProblem {
       try {
         const r = await this.pool.run({ ...task, attempt });
         this.stats.tasks++;
-        this.stats.computeMs += r.computeMs;
+        this.stats.computeMs += r.end - r.start;
+        this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end });
         return r;
       } catch (e) {
         lastError = e;
@@ -142,16 +169,55 @@ export class PoolProblem implements GaussNewtonProblem {
     throw new PoolError(`${task.kind} chunk ${task.chunk} failed ${this.maxAttempts} times; last cause: ${why}`);
   }
 
-  private runAll(kind: TaskKind, chunks: number, extra: Partial<Task> = {}): Promise<TaskResult[]> {
-    let done = 0;
+  /**
+   * Runs chunks 0..chunks−1 of a pass and sums their results in chunk order as they
+   * arrive (float64; vectors of `dim`, or losses only when `dim` is 0). At most `slots`
+   * chunks are in flight or waiting for their turn in the sum. On failure, waits for the
+   * chunks in flight to settle (none writes a slot afterwards), then rejects.
+   */
+  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}): Promise<OrderedSum> {
+    const sum = new OrderedSum(dim);
     const pass = PASS_NAMES[kind];
-    const tasks = Array.from({ length: chunks }, (_, chunk) =>
-      this.runChunk({ kind, chunk, thetaVersion: this.thetaVersion, ...extra }).then((r) => {
-        this.onProgress?.(pass, ++done, chunks);
-        return r;
-      }),
-    );
-    return Promise.all(tasks);
+    const thetaVersion = this.thetaVersion;
+    let sent = 0;
+    let inFlight = 0;
+    let failure: { error: unknown } | null = null;
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        if (inFlight > 0) return;
+        if (failure) reject(failure.error);
+        else if (sum.added === chunks) resolve(sum);
+      };
+      const send = () => {
+        while (!failure && sent < chunks && sent < sum.added + this.slots) {
+          const chunk = sent++;
+          const slot = chunk % this.slots;
+          inFlight++;
+          this.runChunk({ kind, chunk, slot, thetaVersion, ...extra }).then(
+            (r) => {
+              inFlight--;
+              if (!failure) {
+                sum.add(chunk, { loss: r.loss, vector: dim > 0 ? this.slot(slot) : undefined });
+                this.onProgress?.(pass, sum.added, chunks);
+                send();
+              }
+              settle();
+            },
+            (e: unknown) => {
+              inFlight--;
+              failure ??= { error: e };
+              settle();
+            },
+          );
+        }
+      };
+      send();
+      settle(); // a pass of no chunks
+    });
+  }
+
+  private slot(i: number): Float32Array {
+    return new Float32Array(this.results, i * this.dim * 4, this.dim);
   }
 
   private get dataChunks(): number {
@@ -160,16 +226,16 @@ export class PoolProblem implements GaussNewtonProblem {
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
     this.setTheta(theta);
-    const rs = await this.runAll('lossGrad', this.dataChunks);
-    return meanOfChunks(rs.map((r) => ({ loss: r.loss!, grad: r.vector! })), this.numSamples, this.dim);
+    const sum = await this.runAll('lossGrad', this.dataChunks, this.dim);
+    const grad = sum.vector!;
+    for (let i = 0; i < grad.length; i++) grad[i] /= this.numSamples;
+    return { loss: sum.loss / this.numSamples, grad };
   }
 
   async loss(theta: Float64Array): Promise<number> {
     this.setTheta(theta);
-    const rs = await this.runAll('loss', this.dataChunks);
-    let loss = 0;
-    for (const r of rs) loss += r.loss!;
-    return loss / this.numSamples;
+    const sum = await this.runAll('loss', this.dataChunks, 0);
+    return sum.loss / this.numSamples;
   }
 
   async gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator> {
@@ -181,8 +247,7 @@ export class PoolProblem implements GaussNewtonProblem {
     return {
       apply: async (v) => {
         this.v.set(v);
-        const rs = await this.runAll('gv', chunks, { subsetVersion, subsetLength: subset.length });
-        const out = sumInOrder(rs.map((r) => r.vector!), dim);
+        const out = (await this.runAll('gv', chunks, dim, { subsetVersion, subsetLength: subset.length })).vector!;
         for (let i = 0; i < dim; i++) out[i] /= subset.length;
         return out;
       },

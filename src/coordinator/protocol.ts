@@ -2,7 +2,9 @@
  * What the coordinator and its compute workers exchange. Large arrays never travel in
  * messages: the data set, θ, v and the Gauss-Newton subset live in SharedArrayBuffers
  * handed to every worker once (workerData); a task names a chunk and the versions of θ,
- * v and S it needs. A result is one chunk's float32 partial sum, moved (not copied) back.
+ * v and S it needs. A chunk's float32 partial sum (gradient or Gv) is written into the
+ * shared result slot the task names, so that results cost the coordinator no allocation
+ * (and no garbage collection) and messages stay a few bytes long.
  */
 import type { LossKind } from '../model/loss.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -26,6 +28,10 @@ export interface SharedSetup {
   /** up to n int32: the current Gauss-Newton subset (length in the task) */
   subset: SharedArrayBuffer;
   bsize: number;
+  /** numParams: the length of θ, v and of a result slot */
+  dim: number;
+  /** slots × dim float32: chunk results, written by workers, read by the coordinator */
+  results: SharedArrayBuffer;
   /** testing hook: the worker thread exits on these chunks (see FaultPlan) */
   faults?: FaultPlan;
 }
@@ -52,13 +58,14 @@ export interface Task {
   /** for gv: the subset's version and length (v is read from its buffer at every task) */
   subsetVersion?: number;
   subsetLength?: number;
+  /** the result slot to write a vector result into (lossGrad, gv) */
+  slot: number;
   attempt: number;
 }
 
 export interface TaskResult {
   loss?: number;
-  /** dim float32 values: the chunk's gradient or Gv sum */
-  vector?: Float32Array;
-  /** milliseconds of compute inside the worker */
-  computeMs: number;
+  /** when the worker's compute of the chunk started and ended (ms since the epoch, sub-ms precise) */
+  start: number;
+  end: number;
 }
