@@ -9,7 +9,10 @@ import { num } from './args.js';
 
 export const BENCH_HELP = `Usage: tfjs-newton bench scaling [options]
 
-Times one Gv over |S| samples and one f+∇f pass over l samples for several worker counts.
+Times one CG step (a Gv over |S| samples on the pool, plus the CG vector updates in the
+main thread) and one f+∇f pass over l samples, for several worker counts. Reports the
+speed-up and efficiency against the first count, the share of the time during which no
+worker computes (messaging, reduction, CG), and the share of worker time spent idle.
 
   --models LIST     comma-separated presets (default mlp:256,256;cnn4 — separate with ';')
   --workers LIST    worker counts, e.g. 1,2,4 (default 1, 2, 4, ... up to the available parallelism)
