@@ -109,3 +109,24 @@ test.serial('close() stops every worker thread', async (t) => {
   await Promise.all(exited);
   t.is(p.threads.length, 0);
 });
+
+test.serial('Gv written into a given buffer equals Gv in a new one, for the pool and in-process', async (t) => {
+  const S = Int32Array.from({ length: 60 }, (_, i) => i * 5);
+  const v = randomVec(net.numParams, 10);
+  const local = new LocalProblem(net, data, 'ce', BSIZE);
+  const p = pool(2);
+  try {
+    for (const problem of [local, p]) {
+      const G = await problem.gaussNewton(theta0, S);
+      const fresh = await G.apply(v);
+      const out = new Float64Array(net.numParams).fill(NaN);
+      const got = await G.apply(v, out);
+      t.is(got, out);
+      t.deepEqual([...out], [...fresh]);
+      await G.release();
+    }
+  } finally {
+    await local.close();
+    await p.close();
+  }
+});

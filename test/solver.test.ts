@@ -62,9 +62,15 @@ test('CG stops at maxIter', async (t) => {
 test('shifted adds shift·v', async (t) => {
   const A = spd(5, 3);
   const v = Float64Array.from([1, -2, 3, 0.5, 4]);
-  const got = await shifted(async (u) => matvec(A, u), 0.75)(v);
+  const out = new Float64Array(5);
   const Av = matvec(A, v);
-  got.forEach((g, i) => t.true(Math.abs(g - (Av[i] + 0.75 * v[i])) < 1e-12));
+  // an operator that returns its own vector, and one that writes into out
+  for (const op of [async (u: Float64Array) => matvec(A, u), async (u: Float64Array, o: Float64Array) => (o.set(matvec(A, u)), o)]) {
+    out.fill(NaN);
+    const got = await shifted(op, 0.75)(v, out);
+    t.is(got, out);
+    got.forEach((g, i) => t.true(Math.abs(g - (Av[i] + 0.75 * v[i])) < 1e-12));
+  }
 });
 
 /** Data loss ½θᵀAθ + bᵀθ (as if averaged over l samples); Gauss-Newton matrix = A exactly. */

@@ -56,8 +56,8 @@ export class LocalProblem implements GaussNewtonProblem {
     const ids = chunks.map((_, i) => i);
     const dim = this.dim;
     return {
-      async apply(v) {
-        const out = sumInOrder(ev.gaussNewton(ids, v), dim);
+      async apply(v, into) {
+        const out = sumInOrder(ev.gaussNewton(ids, v), dim, into);
         for (let i = 0; i < dim; i++) out[i] /= subset.length;
         return out;
       },

@@ -175,8 +175,8 @@ export class PoolProblem implements GaussNewtonProblem {
    * chunks are in flight or waiting for their turn in the sum. On failure, waits for the
    * chunks in flight to settle (none writes a slot afterwards), then rejects.
    */
-  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}): Promise<OrderedSum> {
-    const sum = new OrderedSum(dim);
+  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array): Promise<OrderedSum> {
+    const sum = new OrderedSum(dim, into);
     const pass = PASS_NAMES[kind];
     const thetaVersion = this.thetaVersion;
     let sent = 0;
@@ -245,9 +245,9 @@ export class PoolProblem implements GaussNewtonProblem {
     const chunks = Math.ceil(subset.length / this.bsize);
     const dim = this.dim;
     return {
-      apply: async (v) => {
+      apply: async (v, into) => {
         this.v.set(v);
-        const out = (await this.runAll('gv', chunks, dim, { subsetVersion, subsetLength: subset.length })).vector!;
+        const out = (await this.runAll('gv', chunks, dim, { subsetVersion, subsetLength: subset.length }, into)).vector!;
         for (let i = 0; i < dim; i++) out[i] /= subset.length;
         return out;
       },

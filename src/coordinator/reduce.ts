@@ -3,9 +3,9 @@ function addInto(sum: Float64Array, part: Float32Array): void {
   for (let i = 0; i < sum.length; i++) sum[i] += part[i];
 }
 
-/** Adds float32 chunk results into a float64 sum, in the order given (deterministic). */
-export function sumInOrder(parts: Float32Array[], dim: number): Float64Array {
-  const out = new Float64Array(dim);
+/** Adds float32 chunk results into a float64 sum, in the order given (deterministic); into `into` (zeroed first) when given. */
+export function sumInOrder(parts: Float32Array[], dim: number, into?: Float64Array): Float64Array {
+  const out = into?.fill(0) ?? new Float64Array(dim);
   for (const p of parts) addInto(out, p);
   return out;
 }
@@ -31,9 +31,10 @@ export class OrderedSum {
   private next = 0;
   private readonly waiting = new Map<number, { loss: number; vector?: Float32Array }>();
 
-  /** `dim` 0: losses only. */
-  constructor(dim: number) {
-    this.vector = dim > 0 ? new Float64Array(dim) : null;
+  /** `dim` 0: losses only. The vector sum goes into `into` (zeroed first) when given. */
+  constructor(dim: number, into?: Float64Array) {
+    if (into && into.length !== dim) throw new RangeError(`OrderedSum: output of length ${into.length}, expected ${dim}`);
+    this.vector = dim > 0 ? (into?.fill(0) ?? new Float64Array(dim)) : null;
   }
 
   /** The number of chunks added so far (0..k−1). */

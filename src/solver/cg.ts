@@ -1,6 +1,10 @@
 import { axpy, dot, type Vec } from './vec.js';
 
-export type Apply = (v: Vec) => Promise<Vec>;
+/**
+ * A product v ↦ A v. It may write the result into `out` (CG passes the same buffer at every
+ * step, so no vector is allocated per step) or return a vector of its own.
+ */
+export type Apply = (v: Vec, out: Vec) => Promise<Vec>;
 
 export interface CGResult {
   /** the approximate solution of A x = b */
@@ -20,10 +24,11 @@ export async function conjugateGradient(apply: Apply, b: Vec, tol: number, maxIt
   const x = new Float64Array(b.length);
   const r = Float64Array.from(b);
   const p = Float64Array.from(b);
+  const out = new Float64Array(b.length);
   let rr = dot(r, r);
   let iters = 0;
   while (Math.sqrt(rr) > tol && iters < maxIter) {
-    const Ap = await apply(p);
+    const Ap = await apply(p, out);
     iters++;
     const pAp = dot(p, Ap);
     if (!(pAp > 0)) break; // not positive definite along p (cannot happen for G + λI, λ > 0)
@@ -38,11 +43,10 @@ export async function conjugateGradient(apply: Apply, b: Vec, tol: number, maxIt
   return { x, r, iters, residualNorm: Math.sqrt(rr) };
 }
 
-/** The matrix CG sees: v ↦ G v + shift·v, with shift = 1/C + λ. */
+/** The matrix CG sees: v ↦ G v + shift·v, with shift = 1/C + λ (written into `out`). */
 export function shifted(apply: Apply, shift: number): Apply {
-  return async (v) => {
-    const Gv = await apply(v);
-    const out = new Float64Array(v.length);
+  return async (v, out) => {
+    const Gv = await apply(v, out);
     for (let i = 0; i < v.length; i++) out[i] = Gv[i] + shift * v[i];
     return out;
   };

@@ -154,7 +154,7 @@ export class NewtonCG {
     let cg;
     try {
       const minusG = g.map((x) => -x);
-      cg = await conjugateGradient(shifted((v) => G.apply(v), 1 / C + lambda), minusG, xi * gradNorm, cgMax);
+      cg = await conjugateGradient(shifted((v, out) => G.apply(v, out), 1 / C + lambda), minusG, xi * gradNorm, cgMax);
     } finally {
       await G.release();
     }

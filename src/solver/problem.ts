@@ -23,7 +23,8 @@ export interface GaussNewtonProblem {
 }
 
 export interface LinearOperator {
-  apply(v: Float64Array): Promise<Float64Array>;
+  /** G v; written into `out` (and returned) when given, else into a new vector */
+  apply(v: Float64Array, out?: Float64Array): Promise<Float64Array>;
   /** frees what the operator cached (tensors, worker state) */
   release(): Promise<void>;
 }
