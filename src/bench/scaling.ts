@@ -4,6 +4,8 @@
  * speed-up and efficiency against 1 worker; the share of wall time during which no worker
  * computes (messaging, scheduling, reduction, CG), and the share of worker time spent
  * idle (that, plus the wait of a worker that finished its chunks before the others).
+ * Each worker count is timed alternately with the first (reference) count, and speed-ups
+ * are medians of the paired ratios, so slow phases of a noisy machine hit both sides.
  */
 import { availableParallelism } from 'node:os';
 import { PoolProblem, type TaskSpan } from '../coordinator/pool.js';
@@ -97,77 +99,104 @@ function timing(spans: TaskSpan[], workers: number, t0: number, t1: number): Tim
   return { ms: wall, outsideShare: Math.max(0, 1 - coveredMs(spans, t0, t1) / wall), idleShare: Math.max(0, 1 - busy / workers / wall) };
 }
 
-const median = (runs: Timing[]): Timing => runs.sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+const byMs = (runs: Timing[]): Timing => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-/** Median of `reps` timed runs of f (after one warm-up run), with the workers' timeline. */
-async function timed(reps: number, pool: PoolProblem, f: () => Promise<unknown>): Promise<Timing> {
-  await f(); // warm-up: workers start, compile, cache
-  const runs: Timing[] = [];
-  for (let i = 0; i < reps; i++) {
-    const spans: TaskSpan[] = [];
-    pool.onTask = (s) => spans.push(s);
-    const t0 = now();
-    await f();
-    runs.push(timing(spans, pool.workers, t0, now()));
+/** Runs f once with the pool's timeline recorded; the timing of each [marks[k], marks[k+1]] interval. */
+async function traced(pool: PoolProblem, f: (mark: () => void) => Promise<unknown>): Promise<Timing[]> {
+  const spans: TaskSpan[] = [];
+  const marks: number[] = [];
+  pool.onTask = (s) => spans.push(s);
+  try {
+    await f(() => marks.push(now()));
+  } finally {
     pool.onTask = undefined;
   }
-  return median(runs);
+  marks.push(now());
+  return marks.slice(0, -1).map((t0, k) => timing(spans, pool.workers, t0, marks[k + 1]));
 }
 
+/** One full f+∇f pass. */
+const gradPass = (pool: PoolProblem, theta: Float64Array) => traced(pool, (mark) => (mark(), pool.lossAndGradient(theta)));
+
 /**
- * Median of `reps` CG steps: one CG solve of reps + 1 steps on G + I (never converged:
- * tolerance 0); step k runs from the k-th Gv call to the next one (the last to the end
- * of the solve), so it holds the Gv on the pool and the CG vector updates in the main
- * thread. The first step (CG start-up, worker warm-up) is not counted.
+ * Steps 2 and 3 of a CG solve on G + I (tolerance 0: never converged): step k runs from
+ * the k-th Gv call to the next one (the last to the end of the solve), so it holds the Gv
+ * on the pool and the CG vector updates in the main thread. Step 1 is left out: it wakes
+ * workers that slept while the other pool ran, on caches the other pool filled.
  */
-async function timedCgSteps(reps: number, pool: PoolProblem, G: LinearOperator, b: Float64Array): Promise<Timing> {
-  const spans: TaskSpan[] = [];
-  const calls: number[] = [];
-  pool.onTask = (s) => spans.push(s);
-  await conjugateGradient(
-    shifted((v) => {
-      calls.push(now());
-      return G.apply(v);
-    }, 1),
-    b,
-    0,
-    reps + 1,
-  );
-  calls.push(now());
-  pool.onTask = undefined;
+const cgSteps = async (pool: PoolProblem, G: LinearOperator, b: Float64Array): Promise<Timing[]> =>
+  (await traced(pool, (mark) =>
+    conjugateGradient(
+      shifted((v, out) => {
+        mark();
+        return G.apply(v, out);
+      }, 1),
+      b,
+      0,
+      3,
+    ),
+  )).slice(1);
+
+/**
+ * Measures `pool` and the reference pool `base` alternately (which goes first alternates
+ * too), `reps` times after a warm-up of each, so that both see the same machine load;
+ * returns the runs of each, paired by position.
+ */
+async function interleaved(reps: number, base: PoolProblem, pool: PoolProblem, run: (p: PoolProblem) => Promise<Timing[]>) {
+  const same = base === pool;
+  await run(base);
+  if (!same) await run(pool);
+  const baseRuns: Timing[] = [];
   const runs: Timing[] = [];
-  for (let k = 1; k + 1 < calls.length; k++) runs.push(timing(spans, pool.workers, calls[k], calls[k + 1]));
-  return median(runs);
+  for (let r = 0; r < reps; r++) {
+    if (same) {
+      baseRuns.push(...(await run(base)));
+      continue;
+    }
+    const first = r % 2 === 0;
+    if (first) baseRuns.push(...(await run(base)));
+    runs.push(...(await run(pool)));
+    if (!first) baseRuns.push(...(await run(base)));
+  }
+  return same ? { baseRuns, runs: baseRuns } : { baseRuns, runs };
 }
 
 export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {
   const { data, name, synthetic } = fashionOrSynthetic(o.samples, o.dataDir);
   const rows: ScalingRow[] = [];
+  const newPool = (net: Network, workers: number) => new PoolProblem(net, data, 'ce', { workers, bsize: o.bsize, backend: o.backend });
   for (const model of o.models) {
     const net = new Network(presetModel(model, data.inputShape, data.numClasses));
     const theta = Float64Array.from(initParams(net.layout, 1));
     const rng = new Rng(9);
     const subset = rng.subset(data.n, Math.min(o.gnSize, data.n));
     const b = Float64Array.from({ length: net.numParams }, () => rng.normal());
-    const base: Record<string, number> = {};
-    for (const w of o.workers) {
-      const pool = new PoolProblem(net, data, 'ce', { workers: w, bsize: o.bsize, backend: o.backend });
-      try {
-        const G = await pool.gaussNewton(theta, subset);
-        for (const pass of ['Gv', 'f+grad'] as const) {
-          const r = pass === 'Gv' ? await timedCgSteps(o.reps, pool, G, b) : await timed(o.reps, pool, () => pool.lossAndGradient(theta));
-          const key = `${pass}`;
-          if (w === o.workers[0]) base[key] = r.ms * o.workers[0];
-          const speedup = base[key] / r.ms;
-          const row: ScalingRow = { model, pass, workers: pool.workers, ms: r.ms, speedup, efficiency: speedup / pool.workers, outsideShare: r.outsideShare, idleShare: r.idleShare };
-          rows.push(row);
-          o.log?.(`${model} ${pass} ${pool.workers} workers: ${r.ms.toFixed(1)} ms`);
+    // the reference (first) worker count stays up and is timed alternately with each other count
+    const base = newPool(net, o.workers[0]);
+    try {
+      const baseG = await base.gaussNewton(theta, subset);
+      for (const w of o.workers) {
+        const pool = w === o.workers[0] ? base : newPool(net, w);
+        try {
+          const G = pool === base ? baseG : await pool.gaussNewton(theta, subset);
+          for (const pass of ['Gv', 'f+grad'] as const) {
+            const run = (p: PoolProblem) => (pass === 'Gv' ? cgSteps(p, p === base ? baseG : G, b) : gradPass(p, theta));
+            const { baseRuns, runs } = await interleaved(o.reps, base, pool, run);
+            // speed-up: median over the paired runs of (reference time / this time), times the reference count
+            const speedup = o.workers[0] * medianOf(runs.map((r, i) => baseRuns[i].ms / r.ms));
+            const r = byMs(runs);
+            rows.push({ model, pass, workers: pool.workers, ms: r.ms, speedup, efficiency: speedup / pool.workers, outsideShare: r.outsideShare, idleShare: r.idleShare });
+            o.log?.(`${model} ${pass} ${pool.workers} workers: ${r.ms.toFixed(1)} ms, ${speedup.toFixed(2)}x`);
+          }
+        } finally {
+          if (pool !== base) await pool.close();
         }
-      } finally {
-        await pool.close();
       }
+    } finally {
+      await base.close();
     }
   }
   const { log: _log, ...options } = o;
@@ -182,7 +211,7 @@ export function scalingTable(r: ScalingReport): string {
   const line = (c: string[]) => c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
-    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps}; backend ${o.backend}`,
+    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs (Gv: 2 CG steps a run), each paired with a run of ${o.workers[0]} worker${o.workers[0] === 1 ? '' : 's'}; backend ${o.backend}`,
     'outside compute: share of the time no worker computes (messaging, reduction, CG); workers idle: share of worker time not computing',
     line(head),
     ...body.map(line),
