@@ -160,5 +160,5 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {
     console.log(`best validation accuracy at iteration ${r.bestIter}`);
   }
-  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers} workers)`);
+  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`);
 }
