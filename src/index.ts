@@ -10,10 +10,10 @@ export {
 } from './train.js';
 export { trainFirstOrder, OPTIMS, type Optim, type FirstOrderOptions, type FirstOrderResult, type EpochReport } from './baseline.js';
 export { NewtonCG, NEWTON_DEFAULTS, LineSearchError, type NewtonOptions, type IterationReport, type NewtonState } from './solver/newton.js';
-export { conjugateGradient, shifted, type CGResult } from './solver/cg.js';
+export { conjugateGradient, shifted, type Apply, type CGResult } from './solver/cg.js';
 export type { GaussNewtonProblem, LinearOperator, ProgressFn } from './solver/problem.js';
 export { LocalProblem } from './coordinator/local.js';
-export { PoolProblem, PoolError, type PoolOptions, type PoolStats } from './coordinator/pool.js';
+export { PoolProblem, PoolError, type PoolOptions, type PoolStats, type TaskSpan } from './coordinator/pool.js';
 export { ChunkEvaluator, rangeChunks, listChunks, type Rows } from './autodiff/evaluator.js';
 export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
 export { Network } from './model/network.js';
