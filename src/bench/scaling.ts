@@ -146,22 +146,21 @@ const cgSteps = async (pool: PoolProblem, G: LinearOperator, b: Float64Array): P
  * returns the runs of each, paired by position.
  */
 async function interleaved(reps: number, base: PoolProblem, pool: PoolProblem, run: (p: PoolProblem) => Promise<Timing[]>) {
-  const same = base === pool;
-  await run(base);
-  if (!same) await run(pool);
   const baseRuns: Timing[] = [];
+  await run(base);
+  if (base === pool) {
+    for (let r = 0; r < reps; r++) baseRuns.push(...(await run(base)));
+    return { baseRuns, runs: baseRuns };
+  }
+  await run(pool);
   const runs: Timing[] = [];
   for (let r = 0; r < reps; r++) {
-    if (same) {
-      baseRuns.push(...(await run(base)));
-      continue;
-    }
-    const first = r % 2 === 0;
-    if (first) baseRuns.push(...(await run(base)));
+    const baseFirst = r % 2 === 0;
+    if (baseFirst) baseRuns.push(...(await run(base)));
     runs.push(...(await run(pool)));
-    if (!first) baseRuns.push(...(await run(base)));
+    if (!baseFirst) baseRuns.push(...(await run(base)));
   }
-  return same ? { baseRuns, runs: baseRuns } : { baseRuns, runs };
+  return { baseRuns, runs };
 }
 
 export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {

@@ -25,7 +25,7 @@ import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
-import { OrderedSum } from './reduce.js';
+import { meanOf, OrderedSum } from './reduce.js';
 
 export class PoolError extends Error {
   override name = 'PoolError';
@@ -226,10 +226,7 @@ export class PoolProblem implements GaussNewtonProblem {
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
     this.setTheta(theta);
-    const sum = await this.runAll('lossGrad', this.dataChunks, this.dim);
-    const grad = sum.vector!;
-    for (let i = 0; i < grad.length; i++) grad[i] /= this.numSamples;
-    return { loss: sum.loss / this.numSamples, grad };
+    return meanOf(await this.runAll('lossGrad', this.dataChunks, this.dim), this.numSamples);
   }
 
   async loss(theta: Float64Array): Promise<number> {

@@ -10,15 +10,6 @@ export function sumInOrder(parts: Float32Array[], dim: number, into?: Float64Arr
   return out;
 }
 
-/** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */
-export function meanOfChunks(parts: { loss: number; grad: Float32Array }[], n: number, dim: number): { loss: number; grad: Float64Array } {
-  let loss = 0;
-  for (const p of parts) loss += p.loss;
-  const grad = sumInOrder(parts.map((p) => p.grad), dim);
-  for (let i = 0; i < dim; i++) grad[i] /= n;
-  return { loss: loss / n, grad };
-}
-
 /**
  * The in-order sum of chunk results that arrive in any order: chunk k is added as soon
  * as chunks 0..k−1 have been, so most of the reduction overlaps the compute of later
@@ -54,4 +45,18 @@ export class OrderedSum {
       }
     }
   }
+}
+
+/** The mean loss and mean gradient of a full pass over n samples, from the in-order sums (divides the sum in place). */
+export function meanOf(sum: OrderedSum, n: number): { loss: number; grad: Float64Array } {
+  const grad = sum.vector!;
+  for (let i = 0; i < grad.length; i++) grad[i] /= n;
+  return { loss: sum.loss / n, grad };
+}
+
+/** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */
+export function meanOfChunks(parts: { loss: number; grad: Float32Array }[], n: number, dim: number): { loss: number; grad: Float64Array } {
+  const sum = new OrderedSum(dim);
+  parts.forEach((p, k) => sum.add(k, { loss: p.loss, vector: p.grad }));
+  return meanOf(sum, n);
 }
