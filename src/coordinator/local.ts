@@ -7,7 +7,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
-import { meanOfChunks, sumInOrder } from './reduce.js';
+import { divideBy, meanOfChunks, sumInOrder } from './reduce.js';
 
 export class LocalProblem implements GaussNewtonProblem {
   onProgress?: ProgressFn;
@@ -57,9 +57,7 @@ export class LocalProblem implements GaussNewtonProblem {
     const dim = this.dim;
     return {
       async apply(v, into) {
-        const out = sumInOrder(ev.gaussNewton(ids, v), dim, into);
-        for (let i = 0; i < dim; i++) out[i] /= subset.length;
-        return out;
+        return divideBy(sumInOrder(ev.gaussNewton(ids, v), dim, into), subset.length);
       },
       async release() {
         ev.releaseGaussNewton();

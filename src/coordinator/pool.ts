@@ -25,7 +25,7 @@ import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
-import { meanOf, OrderedSum } from './reduce.js';
+import { divideBy, meanOf, OrderedSum } from './reduce.js';
 
 export class PoolError extends Error {
   override name = 'PoolError';
@@ -244,9 +244,7 @@ export class PoolProblem implements GaussNewtonProblem {
     return {
       apply: async (v, into) => {
         this.v.set(v);
-        const out = (await this.runAll('gv', chunks, dim, { subsetVersion, subsetLength: subset.length }, into)).vector!;
-        for (let i = 0; i < dim; i++) out[i] /= subset.length;
-        return out;
+        return divideBy((await this.runAll('gv', chunks, dim, { subsetVersion, subsetLength: subset.length }, into)).vector!, subset.length);
       },
       release: async () => {},
     };

@@ -47,11 +47,15 @@ export class OrderedSum {
   }
 }
 
+/** Divides a sum by the number of samples in place (a division, not a product by 1/n: the bits match in-process and pooled runs). */
+export function divideBy(sum: Float64Array, n: number): Float64Array {
+  for (let i = 0; i < sum.length; i++) sum[i] /= n;
+  return sum;
+}
+
 /** The mean loss and mean gradient of a full pass over n samples, from the in-order sums (divides the sum in place). */
 export function meanOf(sum: OrderedSum, n: number): { loss: number; grad: Float64Array } {
-  const grad = sum.vector!;
-  for (let i = 0; i < grad.length; i++) grad[i] /= n;
-  return { loss: sum.loss / n, grad };
+  return { loss: sum.loss / n, grad: divideBy(sum.vector!, n) };
 }
 
 /** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */
