@@ -44,8 +44,8 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
   seed?: number;
   backend?: BackendChoice;
   /**
-   * compute worker threads; 0 computes in the calling thread. Default: the machine's
-   * available parallelism (1 with the tensorflow backend, which is process-global).
+   * compute worker threads, each with its own backend; 0 computes in the calling thread.
+   * Default: the machine's available parallelism.
    */
   workers?: number;
   /**

@@ -55,7 +55,7 @@ function readFloats(backend: tf.KernelBackend, info: Info): Float32Array {
 
 /**
  * Makes a zeroed float output of `shape` and lets `fill` write it in place (the wasm heap)
- * or through a JS array (cpu, tensorflow).
+ * or into a JS array handed to the backend (cpu, tensorflow: `KernelBackend.write`).
  */
 function makeFloats(backend: tf.KernelBackend, shape: number[], fill: (out: Float32Array) => void): Info {
   if (isHeapBackend(backend)) {
@@ -67,9 +67,7 @@ function makeFloats(backend: tf.KernelBackend, shape: number[], fill: (out: Floa
   }
   const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
   fill(values);
-  const b = backend as unknown as { makeTensorInfo?: (s: number[], d: string, v: Float32Array) => Info };
-  if (b.makeTensorInfo) return b.makeTensorInfo(shape, 'float32', values);
-  throw new Error('tfjs-newton: this backend cannot make outputs from JS values');
+  return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
 }
 
 function poolGeometry(xShape: number[], attrs: Attrs): PoolGeometry {
@@ -228,6 +226,29 @@ function makeLeadingSum(backendName: string): KernelFn {
   };
 }
 
+/**
+ * Step (the relu gradient's mask: 1 where x > 0, else alpha; NaN stays NaN) in native ops.
+ * tfjs-node's own Step builds two full-size JS arrays (ones and alpha) on every call.
+ */
+function makeNativeStep(backendName: string): KernelFn {
+  const [greater, cast, isNan, select, mul, add] = ['Greater', 'Cast', 'IsNan', 'Select', 'Multiply', 'Add'].map((k) => kernelOf(k, backendName));
+  return ({ inputs, backend, attrs = {} }) => {
+    const { x } = inputs;
+    const alpha = (attrs.alpha as number | undefined) ?? 0;
+    const temps: Info[] = [];
+    const keep = (t: Info) => (temps.push(t), t);
+    const scalar = (v: number) => keep({ dataId: backend.write(Float32Array.of(v), [], 'float32'), shape: [], dtype: 'float32' });
+    const positive = keep(greater({ inputs: { a: x, b: scalar(0) }, backend }));
+    let step = keep(cast({ inputs: { x: positive }, backend, attrs: { dtype: 'float32' } }));
+    if (alpha !== 0) {
+      step = keep(add({ inputs: { a: keep(mul({ inputs: { a: step, b: scalar(1 - alpha) }, backend })), b: scalar(alpha) }, backend }));
+    }
+    const out = select({ inputs: { condition: keep(isNan({ inputs: { x }, backend })), t: x, e: step }, backend });
+    for (const t of temps) backend.disposeData(t.dataId);
+    return out;
+  };
+}
+
 function replaceKernel(name: string, backendName: string, kernelFunc: KernelFn): void {
   if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
   tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
@@ -278,6 +299,11 @@ export function registerNewtonKernels(backendName: string): void {
   kernelsDone.add(backendName);
   if (tf.getKernel(MAX_POOL_GATHER, backendName) == null) {
     tf.registerKernel({ kernelName: MAX_POOL_GATHER, backendName, kernelFunc: maxPoolGatherKernel as unknown as tf.KernelFunc });
+  }
+  if (backendName === 'tensorflow') {
+    // the same argmax rule as MAX_POOL_GATHER (its adjoint), whatever TensorFlow's own kernel does with ties
+    replaceKernel('MaxPoolGrad', 'tensorflow', maxPoolGradKernel);
+    replaceKernel('Step', 'tensorflow', makeNativeStep('tensorflow'));
   }
   if (backendName !== 'wasm') return;
   replaceKernel('Conv2DBackpropFilter', 'wasm', makeConv2DBackpropFilter('wasm'));

@@ -2,8 +2,11 @@
  * Chooses and initialises the tfjs compute backend.
  *
  * `auto` takes tfjs-node's native `tensorflow` backend when `@tensorflow/tfjs-node`
- * loads, else `wasm`. The native backend is process-global: callers that use several
- * threads must run one compute thread with it (see the coordinator).
+ * loads, else `wasm`. Every thread that loads tfjs-node gets its own native backend
+ * (its own tensors and TensorFlow context), so each pool worker runs one. Parallelism
+ * comes from the pool: each context computes on its calling thread only
+ * (`TF_NUM_INTRAOP_THREADS` and `TF_NUM_INTEROP_THREADS` default to 1; set them in the
+ * environment to let TensorFlow thread a single in-process computation itself).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -16,12 +19,39 @@ export type BackendName = Exclude<BackendChoice, 'auto'>;
 
 const TFJS_NODE = '@tensorflow/tfjs-node';
 
-async function loadTfjsNode(): Promise<string | null> {
+/**
+ * Makes TensorFlow contexts created from now on compute on their calling thread, unless
+ * the environment says otherwise. libtensorflow reads the process environment when a
+ * context is created; only the main thread's `process.env` writes reach it (a worker
+ * thread's is a copy), so the coordinator calls this before it starts workers.
+ */
+export function oneTensorflowThreadPerContext(): void {
+  process.env.TF_NUM_INTRAOP_THREADS ??= '1';
+  process.env.TF_NUM_INTEROP_THREADS ??= '1';
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // no start-up banners on stderr
+}
+
+let nativeLoad: Promise<string | null> | null = null;
+
+/** Loads tfjs-node once per thread; null when it loaded, else why not (one line). */
+function loadTfjsNode(): Promise<string | null> {
+  nativeLoad ??= importTfjsNode();
+  return nativeLoad;
+}
+
+async function importTfjsNode(): Promise<string | null> {
+  oneTensorflowThreadPerContext();
+  // tfjs-node finds its binding with node-pre-gyp, which parses process.argv as its own
+  // options: a host's `--C 3` (node-pre-gyp's -C, "change directory") broke the load.
+  const argv = process.argv;
+  process.argv = argv.slice(0, 2);
   try {
     await import(TFJS_NODE);
     return null;
   } catch (e) {
     return (e as Error).message.split('\n')[0];
+  } finally {
+    process.argv = argv;
   }
 }
 

@@ -34,8 +34,8 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --bsize N           samples per chunk of every pass (default ${TRAIN_DEFAULTS.bsize})
   --seed N            seed of the initial weights and the subsets (default ${TRAIN_DEFAULTS.seed})
   --backend B         auto|wasm|cpu|tensorflow (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm)
-  --workers N         compute worker threads (default: available parallelism; 0 = in the main thread;
-                      always 1 with the tensorflow backend)
+  --workers N         compute worker threads, each with its own backend (default: available
+                      parallelism; 0 = in the main thread)
   --out DIR           run folder: a checkpoint (θ, λ, iteration, generator state, history) after every
                       iteration, written atomically; the model as tfjs model.json + weights.bin in
                       DIR/last (and DIR/best with validation). A failed run's last good state goes

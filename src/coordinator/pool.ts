@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { BackendName } from '../backend/select.js';
+import { oneTensorflowThreadPerContext, type BackendName } from '../backend/select.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
@@ -32,7 +32,7 @@ export class PoolError extends Error {
 }
 
 export interface PoolOptions {
-  /** worker threads (default: available parallelism; 1 with the tensorflow backend) */
+  /** worker threads (default: available parallelism), each with its own backend */
   workers?: number;
   bsize?: number;
   backend: BackendName;
@@ -98,9 +98,10 @@ export class PoolProblem implements GaussNewtonProblem {
     this.numSamples = data.n;
     this.bsize = opts.bsize ?? 1024;
     this.maxAttempts = opts.maxAttempts ?? 3;
-    const want = opts.workers ?? availableParallelism();
-    this.workers = opts.backend === 'tensorflow' ? 1 : want; // one native TensorFlow per process
-    if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError(`workers must be a positive integer, got ${want}`);
+    this.workers = opts.workers ?? availableParallelism();
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError(`workers must be a positive integer, got ${this.workers}`);
+    // each worker's TensorFlow context computes on that worker's thread (read when it loads)
+    if (opts.backend === 'tensorflow') oneTensorflowThreadPerContext();
     const m = sampleSize(data);
     const x = shared(data.n * m * 4);
     new Float32Array(x).set(data.x.subarray(0, data.n * m));
