@@ -5,8 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
+const cli = (args: string[], node: string[] = []) =>
+  spawnSync(process.execPath, [...node, '--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
+/** As on a machine where npm skipped the optional @tensorflow/tfjs-node. */
+const withoutNative = ['--import', './test/helpers/hide-native.mjs'];
+/** stderr without the start-up lines libtensorflow prints itself when it loads (not ours to silence) */
+const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !/^(WARNING: All log messages before absl|[IW]\d{4} )/.test(l));
 
 test('train on digits (the npm start settings) reaches ≥ 95% test accuracy and logs JSONL', (t) => {
   const log = join(mkdtempSync(join(tmpdir(), 'tn-')), 'run.jsonl');
@@ -38,7 +42,6 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
   for (const [args, msg] of [
     [['train', '--iters', 'x'], /--iters expects an integer, got 'x'/],
     [['train', '--loss', 'hinge'], /--loss must be ce or mse/],
-    [['train', '--backend', 'tensorflow'], /install it with 'npm install @tensorflow\/tfjs-node', or use --backend wasm/],
     [['train', '--model', 'cnn4', '--data', 'digits', '--gn-size', '5000'], /--gn-size must be an integer in 1\.\.1438/],
     [['train', '--data', 'fashion-mnist', '--data-dir', '/nonexistent'], /Fashion-MNIST folder \/nonexistent not found/],
     [['frobnicate'], /unknown command 'frobnicate'/],
@@ -46,8 +49,19 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
     const r = cli([...args]);
     t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, msg);
-    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.is(ownLines(r.stderr).length, 1, r.stderr);
   }
+});
+
+test('without tfjs-node: --backend tensorflow is one line saying how to install it; auto says it runs on wasm', (t) => {
+  const r = cli(['train', '--backend', 'tensorflow'], withoutNative);
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /install it with 'npm install @tensorflow\/tfjs-node', or use --backend wasm/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  const auto = cli(['train', '--iters', '1', '--C', '1', '--workers', '0'], withoutNative);
+  t.is(auto.status, 0, auto.stderr);
+  t.regex(auto.stdout, /^backend wasm: @tensorflow\/tfjs-node did not load \(.*\); 'npm install @tensorflow\/tfjs-node' for the native backend$/m);
+  t.regex(auto.stdout, /\(backend wasm, in the main thread\)/);
 });
 
 test('eval reports the accuracy train ended with, and a confusion matrix of every test sample', (t) => {

@@ -11,6 +11,7 @@ import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import type { ModelSpec } from '../src/model/spec.ts';
 import { forward64, gaussNewton64, jacobian64, loss64, relErr } from './helpers/net64.ts';
+import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
 
 const MODELS: Record<string, ModelSpec> = {
@@ -46,7 +47,7 @@ const MODELS: Record<string, ModelSpec> = {
 };
 
 const N = 5;
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
   for (const [name, spec] of Object.entries(MODELS)) {
     for (const loss of ['ce', 'mse'] as LossKind[]) {
       test.serial(`Gv = JᵀBJv: ${name}, ${loss}, ${backend}`, async (t) => {

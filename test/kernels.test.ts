@@ -1,17 +1,19 @@
 /**
  * Every kernel and gradient that tfjs-newton registers or replaces, against the cpu
  * backend (or, for gradients, against the adjoint identity ⟨∇ₓ⟨w, K(x)⟩, e⟩ = ⟨w, K(e)⟩
- * of a linear kernel K) on random inputs, for every configuration it claims.
- * Tolerance: max |wasm − cpu| ≤ 1e-4 · max |cpu| (float32, different summation orders).
+ * of a linear kernel K) on random inputs, for every configuration it claims, on wasm and
+ * (where tfjs-node loads; see test/helpers/native.ts) tensorflow.
+ * Tolerance: max |backend − cpu| ≤ 1e-4 · max |cpu| (float32, different summation orders).
  */
 import * as tf from '@tensorflow/tfjs';
 import test, { type ExecutionContext } from 'ava';
 import { MAX_POOL_GATHER } from '../src/backend/kernels.ts';
 import { initBackend } from '../src/backend/select.ts';
 import { Rng } from '../src/model/rng.ts';
+import { COMPUTE_BACKENDS } from './helpers/native.ts';
 
 await initBackend('cpu');
-await initBackend('wasm');
+for (const b of COMPUTE_BACKENDS) await initBackend(b);
 
 function rand(shape: number[], seed: number, opts: { relu?: boolean; quantise?: boolean } = {}): Float32Array {
   const rng = new Rng(seed);
@@ -36,16 +38,25 @@ function close(t: ExecutionContext, got: Float32Array, want: Float32Array, what:
   t.is(got.length, want.length, `${what}: length`);
   let scale = 0, err = 0;
   for (let i = 0; i < want.length; i++) {
+    if (Number.isNaN(want[i]) || Number.isNaN(got[i])) {
+      if (!(Number.isNaN(want[i]) && Number.isNaN(got[i]))) err = Infinity; // NaN where the other is not
+      continue;
+    }
     scale = Math.max(scale, Math.abs(want[i]));
     err = Math.max(err, Math.abs(got[i] - want[i]));
   }
   t.true(err <= 1e-4 * Math.max(scale, 1e-6), `${what}: max error ${err} at scale ${scale}`);
 }
 
-async function sameOnBothBackends(t: ExecutionContext, what: string, f: () => tf.Tensor): Promise<void> {
+/** f on every compute backend against cpu; no tensor left behind on any. */
+async function sameOnAllBackends(t: ExecutionContext, what: string, f: () => tf.Tensor): Promise<void> {
   const want = await on('cpu', f);
-  const got = await on('wasm', f);
-  close(t, got, want, what);
+  for (const b of COMPUTE_BACKENDS) {
+    await tf.setBackend(b);
+    const before = tf.memory().numTensors;
+    close(t, await on(b, f), want, `${what} on ${b}`);
+    t.is(tf.memory().numTensors, before, `${what} on ${b}: tensors leaked`);
+  }
 }
 
 const t4 = (v: Float32Array, s: number[]) => tf.tensor4d(v, s as [number, number, number, number]);
@@ -59,7 +70,7 @@ for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, tru
       const A = batch ? [batch, ...sa] : sa;
       const B = batch ? [batch, ...sb] : sb;
       const a = rand(A, 1), b = rand(B, 2);
-      await sameOnBothBackends(t, 'matMul', () => tf.matMul(tf.tensor(a, A), tf.tensor(b, B), ta, tb));
+      await sameOnAllBackends(t, 'matMul', () => tf.matMul(tf.tensor(a, A), tf.tensor(b, B), ta, tb));
     });
   }
 }
@@ -74,7 +85,7 @@ for (const [shape, axis, keepDims] of [
 ] as [number[], number | number[], boolean][]) {
   test.serial(`Sum over axes ${JSON.stringify(axis)} of [${shape}]${keepDims ? ', keepDims' : ''}`, async (t) => {
     const x = rand(shape, 40);
-    await sameOnBothBackends(t, 'sum', () => tf.sum(tf.tensor(x, shape), axis, keepDims));
+    await sameOnAllBackends(t, 'sum', () => tf.sum(tf.tensor(x, shape), axis, keepDims));
     const shapeOn = async (b: string) => {
       await tf.setBackend(b);
       const s = tf.tidy(() => tf.sum(tf.tensor(x, shape), axis, keepDims));
@@ -98,17 +109,17 @@ for (const { k, pad } of CONVS) {
 
   test.serial(`Conv2DBackpropInput ${k}x${k} ${pad} stride 1`, async (t) => {
     const dy = rand(dys, 3), w = rand(ws, 4);
-    await sameOnBothBackends(t, 'conv2dTranspose', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 1, pad));
+    await sameOnAllBackends(t, 'conv2dTranspose', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 1, pad));
   });
 
   test.serial(`Conv2DBackpropFilter ${k}x${k} ${pad} stride 1`, async (t) => {
     const x = rand(xs, 5), dy = rand(dys, 6);
-    await sameOnBothBackends(t, 'filter gradient', () =>
+    await sameOnAllBackends(t, 'filter gradient', () =>
       tf.engine().runKernel('Conv2DBackpropFilter', { x: t4(x, xs), dy: t4(dy, dys) }, { strides: 1, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor,
     );
   });
 
-  for (const backend of ['cpu', 'wasm']) {
+  for (const backend of ['cpu', ...COMPUTE_BACKENDS]) {
     test.serial(`gradient of Conv2DBackpropFilter (adjoint identity) ${k}x${k} ${pad}, ${backend}`, async (t) => {
       const x = rand(xs, 7), dy = rand(dys, 8), w = rand(ws, 9), ex = rand(xs, 10), edy = rand(dys, 11);
       const bpf = (a: tf.Tensor, b: tf.Tensor) =>
@@ -129,7 +140,7 @@ for (const { k, pad } of CONVS) {
 test.serial('Conv2DBackpropInput stride 2 keeps the original wasm kernel', async (t) => {
   const xs = [2, 8, 8, 3], ws = [3, 3, 3, 4], dys = [2, 4, 4, 4];
   const dy = rand(dys, 12), w = rand(ws, 13);
-  await sameOnBothBackends(t, 'stride 2', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 2, 'same'));
+  await sameOnAllBackends(t, 'stride 2', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 2, 'same'));
 });
 
 test.serial('Conv2DBackpropFilter stride 2 on wasm is refused by name', async (t) => {
@@ -152,12 +163,12 @@ for (const p of POOLS) {
     const label = `${p.name}${ties ? ', with ties' : ''}`;
     test.serial(`MaxPoolGrad ${label}`, async (t) => {
       const x = rand([...p.xs], 20, { relu: ties, quantise: ties });
-      await sameOnBothBackends(t, 'maxPool gradient', () =>
+      await sameOnAllBackends(t, 'maxPool gradient', () =>
         tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, p.f, p.s, p.pad), tf.randomNormal(tf.maxPool(a as tf.Tensor4D, p.f, p.s, p.pad).shape, 0, 1, 'float32', 21))))(t4(x, [...p.xs])),
       );
     });
 
-    for (const backend of ['cpu', 'wasm']) {
+    for (const backend of ['cpu', ...COMPUTE_BACKENDS]) {
       test.serial(`${MAX_POOL_GATHER} is the adjoint of MaxPoolGrad, and the gradient of MaxPoolGrad: ${label}, ${backend}`, async (t) => {
         await tf.setBackend(backend);
         const xs = [...p.xs] as number[];
@@ -178,3 +189,19 @@ for (const p of POOLS) {
     }
   }
 }
+
+for (const alpha of [0, 0.3]) {
+  test.serial(`Step (the relu gradient's mask), alpha ${alpha}, with zeros and NaN`, async (t) => {
+    const x = rand([5, 7], 50, { quantise: true }); // exact zeros among them
+    x[3] = NaN;
+    await sameOnAllBackends(t, 'step', () => tf.step(tf.tensor(x, [5, 7]), alpha));
+    const wNaN = await on('cpu', () => tf.step(tf.tensor(x, [5, 7]), alpha));
+    t.true(Number.isNaN(wNaN[3]), 'the cpu reference keeps NaN'); // so the comparison above checked NaN too
+  });
+}
+
+test.serial('relu gradient', async (t) => {
+  const x = rand([6, 9], 51, { quantise: true });
+  const dy = rand([6, 9], 52);
+  await sameOnAllBackends(t, 'relu gradient', () => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), tf.tensor(dy, [6, 9]))))(tf.tensor(x, [6, 9])));
+});

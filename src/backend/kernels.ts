@@ -19,6 +19,12 @@
  * - `MaxPoolGrad` is slow; replaced by the argmax scatter of `maxpool.ts`.
  * - `Sum` over leading axes (every bias gradient) transposes first; replaced by one
  *   float64-accumulating pass.
+ *
+ * tensorflow (tfjs-node) kernels:
+ * - the gather above is TensorFlow's MaxPoolGradGrad (native; TensorFlow's MaxPoolGrad is
+ *   kept, and both break ties as cpu does);
+ * - `Step` (the relu gradient's mask) built two full-size JS arrays per call; replaced
+ *   by native comparison ops.
  * Every one is tested against the cpu backend in test/kernels.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -99,6 +105,48 @@ const maxPoolGatherKernel: KernelFn = ({ inputs, backend, attrs }) => {
   const { w, x } = inputs;
   const g = poolGeometry(x.shape, attrs ?? {});
   return makeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], (out) => maxPoolGather(out, readFloats(backend, w), readFloats(backend, x), g));
+};
+
+/** What tfjs-node's backend offers for running a TensorFlow op by name (not in tfjs's types). */
+interface NativeBackend {
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_FLOAT: number };
+  executeSingleOutput(op: string, attrs: { name: string; type: number; value: unknown }[], inputs: Info[]): Info;
+}
+
+/**
+ * On tensorflow, the gather is TensorFlow's own MaxPoolGradGrad: the exact adjoint of its
+ * MaxPoolGrad (both route a tied window to its first maximum, as cpu does; tested), run
+ * natively instead of through JS arrays. Explicit paddings keep the JS gather.
+ */
+const nativeMaxPoolGatherKernel: KernelFn = (args) => {
+  const { inputs, backend, attrs = {} } = args;
+  const { w, x } = inputs;
+  const info = tf.backend_util.computePool2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as 'valid' | 'same' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  const pad = info.padInfo.type;
+  if (pad !== 'VALID' && pad !== 'SAME') return maxPoolGatherKernel(args);
+  const nb = backend as unknown as NativeBackend;
+  const { TF_ATTR_TYPE, TF_ATTR_INT, TF_ATTR_STRING, TF_FLOAT } = nb.binding;
+  const y = inputs.y ?? kernelOf('MaxPool', 'tensorflow')({ inputs: { x }, backend, attrs });
+  const out = nb.executeSingleOutput(
+    'MaxPoolGradGrad',
+    [
+      { name: 'T', type: TF_ATTR_TYPE, value: TF_FLOAT },
+      { name: 'ksize', type: TF_ATTR_INT, value: [1, info.filterHeight, info.filterWidth, 1] },
+      { name: 'strides', type: TF_ATTR_INT, value: [1, info.strideHeight, info.strideWidth, 1] },
+      { name: 'padding', type: TF_ATTR_STRING, value: pad },
+      { name: 'data_format', type: TF_ATTR_STRING, value: 'NHWC' },
+    ],
+    [x, y, w],
+  );
+  if (inputs.y === undefined) backend.disposeData(y.dataId);
+  return out;
 };
 
 const maxPoolGradKernel: KernelFn = ({ inputs, backend, attrs }) => {
@@ -279,7 +327,7 @@ export function registerSecondOrderGradients(): void {
     gradFunc: (ddx, saved, attrs) => {
       const [input, output] = saved;
       return {
-        dy: () => tf.engine().runKernel(MAX_POOL_GATHER, { w: ddx as tf.Tensor, x: input }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor,
+        dy: () => tf.engine().runKernel(MAX_POOL_GATHER, { w: ddx as tf.Tensor, x: input, y: output }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor,
         input: () => tf.zerosLike(input),
         output: () => tf.zerosLike(output),
       };
@@ -298,13 +346,10 @@ export function registerNewtonKernels(backendName: string): void {
   if (kernelsDone.has(backendName)) return;
   kernelsDone.add(backendName);
   if (tf.getKernel(MAX_POOL_GATHER, backendName) == null) {
-    tf.registerKernel({ kernelName: MAX_POOL_GATHER, backendName, kernelFunc: maxPoolGatherKernel as unknown as tf.KernelFunc });
+    const gather = backendName === 'tensorflow' ? nativeMaxPoolGatherKernel : maxPoolGatherKernel;
+    tf.registerKernel({ kernelName: MAX_POOL_GATHER, backendName, kernelFunc: gather as unknown as tf.KernelFunc });
   }
-  if (backendName === 'tensorflow') {
-    // the same argmax rule as MAX_POOL_GATHER (its adjoint), whatever TensorFlow's own kernel does with ties
-    replaceKernel('MaxPoolGrad', 'tensorflow', maxPoolGradKernel);
-    replaceKernel('Step', 'tensorflow', makeNativeStep('tensorflow'));
-  }
+  if (backendName === 'tensorflow') replaceKernel('Step', 'tensorflow', makeNativeStep('tensorflow'));
   if (backendName !== 'wasm') return;
   replaceKernel('Conv2DBackpropFilter', 'wasm', makeConv2DBackpropFilter('wasm'));
   replaceKernel('Conv2DBackpropInput', 'wasm', makeConv2DBackpropInput('wasm'));

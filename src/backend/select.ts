@@ -28,7 +28,10 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
 export function oneTensorflowThreadPerContext(): void {
   process.env.TF_NUM_INTRAOP_THREADS ??= '1';
   process.env.TF_NUM_INTEROP_THREADS ??= '1';
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // no start-up banners on stderr
+  // no start-up banners on stderr: TF's info logs, and oneDNN's notice (printed unless
+  // the variable is set; 1 is TensorFlow's default)
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
 }
 
 let nativeLoad: Promise<string | null> | null = null;
@@ -53,6 +56,14 @@ async function importTfjsNode(): Promise<string | null> {
   } finally {
     process.argv = argv;
   }
+}
+
+/**
+ * Why `auto` would not take the native backend in this thread (one line), or null when
+ * tfjs-node loads. Loads it on the first call.
+ */
+export function nativeUnavailable(): Promise<string | null> {
+  return loadTfjsNode();
 }
 
 export function isBackendChoice(s: string): s is BackendChoice {

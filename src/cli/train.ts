@@ -1,6 +1,6 @@
 /** `tfjs-newton train`: options, one readable line per iteration, final accuracy. */
 import { parseArgs } from 'node:util';
-import { isBackendChoice } from '../backend/select.js';
+import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
 import { UsageError } from '../errors.js';
 import { LOSSES, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
@@ -104,6 +104,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const backend = values.backend ?? 'auto';
   if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
   const started = performance.now();
+  if (backend === 'auto') {
+    const why = await nativeUnavailable();
+    if (why !== null) console.log(`backend wasm: @tensorflow/tfjs-node did not load (${why}); 'npm install @tensorflow/tfjs-node' for the native backend`);
+  }
   const common = {
     data: values.data,
     dataDir: values['data-dir'],
