@@ -21,8 +21,9 @@
  *   float64-accumulating pass.
  *
  * tensorflow (tfjs-node) kernels:
- * - the gather above is TensorFlow's MaxPoolGradGrad (native; TensorFlow's MaxPoolGrad is
- *   kept, and both break ties as cpu does);
+ * - the gather above is TensorFlow's MaxPoolGradGrad, the exact adjoint of TensorFlow's
+ *   MaxPoolGrad (kept: the JS scatter through the backend's arrays was no faster); both
+ *   route a tied window to its first maximum, as cpu does (tested);
  * - `Step` (the relu gradient's mask) built two full-size JS arrays per call; replaced
  *   by native comparison ops.
  * Every one is tested against the cpu backend in test/kernels.test.ts.
@@ -114,9 +115,9 @@ interface NativeBackend {
 }
 
 /**
- * On tensorflow, the gather is TensorFlow's own MaxPoolGradGrad: the exact adjoint of its
- * MaxPoolGrad (both route a tied window to its first maximum, as cpu does; tested), run
- * natively instead of through JS arrays. Explicit paddings keep the JS gather.
+ * On tensorflow, the gather is TensorFlow's own MaxPoolGradGrad, the exact adjoint of its
+ * MaxPoolGrad, run natively instead of through JS arrays. Explicit paddings (which
+ * TensorFlow's pooling ops lack) keep the JS gather.
  */
 const nativeMaxPoolGatherKernel: KernelFn = (args) => {
   const { inputs, backend, attrs = {} } = args;
@@ -275,24 +276,24 @@ function makeLeadingSum(backendName: string): KernelFn {
 }
 
 /**
- * Step (the relu gradient's mask: 1 where x > 0, else alpha; NaN stays NaN) in native ops.
- * tfjs-node's own Step builds two full-size JS arrays (ones and alpha) on every call.
+ * Step (the relu gradient's mask: 1 where x > 0, else alpha; NaN stays NaN) as
+ * relu(sign(x)), scaled and shifted for alpha ≠ 0: two native element-wise ops.
+ * tfjs-node's own Step builds two full-size JS arrays (ones and alpha) on every call
+ * (4-5 ms for 256k values), and a bool-to-float Cast is as slow.
  */
 function makeNativeStep(backendName: string): KernelFn {
-  const [greater, cast, isNan, select, mul, add] = ['Greater', 'Cast', 'IsNan', 'Select', 'Multiply', 'Add'].map((k) => kernelOf(k, backendName));
+  const [sign, relu, mul, add] = ['Sign', 'Relu', 'Multiply', 'Add'].map((k) => kernelOf(k, backendName));
   return ({ inputs, backend, attrs = {} }) => {
-    const { x } = inputs;
     const alpha = (attrs.alpha as number | undefined) ?? 0;
-    const temps: Info[] = [];
-    const keep = (t: Info) => (temps.push(t), t);
-    const scalar = (v: number) => keep({ dataId: backend.write(Float32Array.of(v), [], 'float32'), shape: [], dtype: 'float32' });
-    const positive = keep(greater({ inputs: { a: x, b: scalar(0) }, backend }));
-    let step = keep(cast({ inputs: { x: positive }, backend, attrs: { dtype: 'float32' } }));
-    if (alpha !== 0) {
-      step = keep(add({ inputs: { a: keep(mul({ inputs: { a: step, b: scalar(1 - alpha) }, backend })), b: scalar(alpha) }, backend }));
-    }
-    const out = select({ inputs: { condition: keep(isNan({ inputs: { x }, backend })), t: x, e: step }, backend });
-    for (const t of temps) backend.disposeData(t.dataId);
+    const s = sign({ inputs: { x: inputs.x }, backend });
+    const positive = relu({ inputs: { x: s }, backend });
+    backend.disposeData(s.dataId);
+    if (alpha === 0) return positive;
+    const scalar = (v: number): Info => ({ dataId: backend.write(Float32Array.of(v), [], 'float32'), shape: [], dtype: 'float32' });
+    const [a, b] = [scalar(1 - alpha), scalar(alpha)];
+    const scaled = mul({ inputs: { a: positive, b: a }, backend });
+    const out = add({ inputs: { a: scaled, b }, backend });
+    for (const t of [positive, a, b, scaled]) backend.disposeData(t.dataId);
     return out;
   };
 }
