@@ -9,42 +9,10 @@ import { LocalProblem } from '../src/coordinator/local.ts';
 import type { LossKind } from '../src/model/loss.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
-import type { ModelSpec } from '../src/model/spec.ts';
+import { MODELS } from './helpers/models.ts';
 import { forward64, gaussNewton64, jacobian64, loss64, relErr } from './helpers/net64.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
-
-const MODELS: Record<string, ModelSpec> = {
-  'mlp relu/tanh': {
-    inputShape: [6],
-    layers: [
-      { type: 'dense', units: 5, activation: 'relu' },
-      { type: 'dense', units: 4, activation: 'tanh' },
-      { type: 'dense', units: 3, activation: 'linear' },
-    ],
-  },
-  'cnn same+valid, odd pool, sigmoid': {
-    inputShape: [7, 7, 2],
-    layers: [
-      { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' },
-      { type: 'maxpool' }, // 7 -> 3 (floor)
-      { type: 'conv2d', filters: 2, kernelSize: 3, padding: 'valid', activation: 'sigmoid' }, // 3 -> 1
-      { type: 'flatten' },
-      { type: 'dense', units: 3, activation: 'linear' },
-    ],
-  },
-  'cnn 5x5 same, two pools, tanh': {
-    inputShape: [8, 8, 1],
-    layers: [
-      { type: 'conv2d', filters: 2, kernelSize: 5, padding: 'same', activation: 'tanh' },
-      { type: 'maxpool' },
-      { type: 'conv2d', filters: 3, kernelSize: 1, padding: 'same', activation: 'relu' },
-      { type: 'maxpool' },
-      { type: 'flatten' },
-      { type: 'dense', units: 4, activation: 'linear' },
-    ],
-  },
-};
 
 const N = 5;
 for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {

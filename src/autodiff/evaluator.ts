@@ -9,6 +9,18 @@ import { sampleSize, type Dataset } from '../data/dataset.js';
 import { curvatureState, lossSum, type LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
+import { Linearization } from './linearized.js';
+
+/**
+ * How Gv is computed: `linearized` (the default) runs the forward pass once per prepared
+ * chunk and sweeps over the saved layer state (linearized.ts); `double-vjp` differentiates
+ * the VJP with respect to its seed at every product (gauss-newton.ts), the reference. One
+ * thread, MLP 784-256-256-10 at batch 1000 / cnn4 at 256: tensorflow 12 vs 34 ms / 99 vs
+ * 390 ms, wasm 47 vs 128 ms / 551 vs 1337 ms; the linearization holds ≈ 4 KB (MLP) and
+ * ≈ 210 KB (cnn4) per prepared sample.
+ */
+export const GV_METHODS = ['linearized', 'double-vjp'] as const;
+export type GvMethod = (typeof GV_METHODS)[number];
 
 /** A contiguous range of samples, or an explicit list of sample indices. */
 export type Rows = { start: number; end: number } | Int32Array;
@@ -39,14 +51,20 @@ function readFlat(ts: tf.Tensor[]): Float32Array {
   return out;
 }
 
-/** A prepared Gauss-Newton chunk: its inputs and the curvature state of its outputs. */
+/**
+ * A prepared Gauss-Newton chunk: its inputs (double VJP) or its linearization, and the
+ * curvature state of its outputs.
+ */
 interface GnChunk {
-  x: tf.Tensor;
+  x: tf.Tensor | null;
+  lin: Linearization | null;
   state: tf.Tensor2D | null;
 }
 
 function disposeGnChunk(c: GnChunk): void {
-  tf.dispose(c.state ? [c.x, c.state] : [c.x]);
+  if (c.x) c.x.dispose();
+  if (c.state) c.state.dispose();
+  c.lin?.dispose();
 }
 
 export class ChunkEvaluator {
@@ -57,7 +75,9 @@ export class ChunkEvaluator {
     readonly net: Network,
     readonly data: Dataset,
     readonly loss: LossKind,
+    readonly gv: GvMethod = 'linearized',
   ) {
+    if (!(GV_METHODS as readonly string[]).includes(gv)) throw new Error(`unknown Gv method '${gv}': use ${GV_METHODS.join(' or ')}`);
     if (data.numClasses !== net.outputSize) {
       throw new Error(`the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`);
     }
@@ -127,10 +147,20 @@ export class ChunkEvaluator {
     const old = this.gnChunks.get(id);
     if (old) disposeGnChunk(old);
     const x = this.inputs(rows);
+    if (this.gv === 'linearized') {
+      let lin: Linearization;
+      try {
+        lin = new Linearization(this.net, this.theta, x);
+      } finally {
+        x.dispose(); // the linearization keeps its own reference
+      }
+      this.gnChunks.set(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
+      return;
+    }
     const z = tf.tidy(() => this.net.forward(this.theta, x));
     const state = curvatureState(this.loss, z);
     z.dispose();
-    this.gnChunks.set(id, { x, state });
+    this.gnChunks.set(id, { x, lin: null, state });
   }
 
   /** Σ_{i∈chunk} JᵢᵀBᵢJᵢ v for each of the given prepared chunks, in the order given. */
@@ -140,7 +170,9 @@ export class ChunkEvaluator {
       return chunkIds.map((c) => {
         const ch = this.gnChunks.get(c);
         if (ch === undefined) throw new Error(`Gauss-Newton chunk ${c} was not prepared`);
-        const out = gaussNewtonProduct(this.net, this.theta, ch.x, vt, this.loss, ch.state);
+        const out = ch.lin
+          ? ch.lin.gaussNewton(vt, this.loss, ch.state)
+          : gaussNewtonProduct(this.net, this.theta, ch.x as tf.Tensor, vt, this.loss, ch.state);
         const flat = readFlat(out);
         tf.dispose(out);
         return flat;
@@ -159,5 +191,14 @@ export class ChunkEvaluator {
     this.releaseGaussNewton();
     this.params?.forEach((t) => t.dispose());
     this.params = null;
+  }
+
+  /** The number of samples of the chunk whose predicted class (argmax of z) is their label. */
+  correctCount(rows: Rows): number {
+    const lab = rows instanceof Int32Array ? Int32Array.from(rows, (i) => this.data.labels[i]) : this.data.labels.subarray(rows.start, rows.end);
+    const c = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1), tf.tensor1d(lab, 'int32')), 'int32')));
+    const v = c.dataSync()[0];
+    c.dispose();
+    return v;
   }
 }

@@ -1,0 +1,55 @@
+/**
+ * Small models for the Gauss-Newton tests (gauss-newton.test.ts, linearized.test.ts):
+ * every layer type, both paddings, odd and even pooling, all activations.
+ */
+import type { ModelSpec } from '../../src/model/spec.ts';
+
+export const MODELS: Record<string, ModelSpec> = {
+  'mlp relu/tanh': {
+    inputShape: [6],
+    layers: [
+      { type: 'dense', units: 5, activation: 'relu' },
+      { type: 'dense', units: 4, activation: 'tanh' },
+      { type: 'dense', units: 3, activation: 'linear' },
+    ],
+  },
+  'cnn same+valid, odd pool, sigmoid': {
+    inputShape: [7, 7, 2],
+    layers: [
+      { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' },
+      { type: 'maxpool' }, // 7 -> 3 (floor)
+      { type: 'conv2d', filters: 2, kernelSize: 3, padding: 'valid', activation: 'sigmoid' }, // 3 -> 1
+      { type: 'flatten' },
+      { type: 'dense', units: 3, activation: 'linear' },
+    ],
+  },
+  'cnn 5x5 same, two pools, tanh': {
+    inputShape: [8, 8, 1],
+    layers: [
+      { type: 'conv2d', filters: 2, kernelSize: 5, padding: 'same', activation: 'tanh' },
+      { type: 'maxpool' },
+      { type: 'conv2d', filters: 3, kernelSize: 1, padding: 'same', activation: 'relu' },
+      { type: 'maxpool' },
+      { type: 'flatten' },
+      { type: 'dense', units: 4, activation: 'linear' },
+    ],
+  },
+};
+
+/**
+ * A model whose poolings see tied windows (with `tieParams`): a relu layer that outputs
+ * mostly zeros feeding the first pooling, and a linear 1x1 convolution whose first filter
+ * is zero, so that every window of its pooling ties at the bias while the tangents at the
+ * tied positions differ (there the argmax rule decides the value of J v).
+ */
+export const TIES_MODEL: ModelSpec = {
+  inputShape: [6, 6, 2],
+  layers: [
+    { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxpool' }, // 6 -> 3
+    { type: 'conv2d', filters: 2, kernelSize: 1, padding: 'valid', activation: 'linear' },
+    { type: 'maxpool' }, // 3 -> 1 (floor)
+    { type: 'flatten' },
+    { type: 'dense', units: 3, activation: 'linear' },
+  ],
+};
