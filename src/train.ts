@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkEvaluator, rangeChunks } from './autodiff/evaluator.js';
+import { ChunkEvaluator, GV_METHODS, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { LocalProblem } from './coordinator/local.js';
@@ -43,6 +43,8 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
   bsize?: number;
   seed?: number;
   backend?: BackendChoice;
+  /** how Gauss-Newton products are computed: 'linearized' (default, faster) or 'double-vjp' (the reference) */
+  gv?: GvMethod;
   /**
    * compute worker threads, each with its own backend; 0 computes in the calling thread.
    * Default: the machine's available parallelism.
@@ -98,6 +100,7 @@ export const TRAIN_DEFAULTS = {
   bsize: 1024,
   seed: 1,
   backend: 'auto' as BackendChoice,
+  gv: 'linearized' as GvMethod,
 };
 
 /** Fraction of correctly classified samples, by chunks of `bsize` (NaN for no samples). */
@@ -155,6 +158,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
     throw new UsageError(`--gn-size must be an integer in 1..${l} (the training set size), got ${gnSize}`);
   }
+  if (!(GV_METHODS as readonly string[]).includes(o.gv)) throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${o.gv}'`);
   if (!Number.isInteger(o.bsize) || o.bsize < 1) throw new UsageError(`--bsize must be a positive integer, got ${o.bsize}`);
   if (!Number.isInteger(o.iters) || o.iters < 0) throw new UsageError(`--iters must be a non-negative integer, got ${o.iters}`);
   const workers = o.workers ?? availableParallelism();
@@ -167,12 +171,13 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
 
   let solver: NewtonCG;
   const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['C', 'xi', 'cgMax', 'eta', 'lambda0']), gnSize, seed: o.seed + 1 };
+  // test and validation accuracy are passes of the same engine (in-process or the pool)
+  const evalSets = { test: sets.test, val: sets.val };
   const problem =
     workers === 0
-      ? new LocalProblem(net, sets.train, o.loss, o.bsize)
-      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, faults: o.faults });
+      ? new LocalProblem(net, sets.train, o.loss, o.bsize, evalSets, o.gv)
+      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, gv: o.gv, faults: o.faults, evalSets });
   problem.onProgress = o.onProgress;
-  const evaluators = { test: new ChunkEvaluator(net, sets.test, o.loss), val: sets.val ? new ChunkEvaluator(net, sets.val, o.loss) : null };
   const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
   let best = resumed?.best ?? { iter: 0, valAcc: -1 };
   let bestParams: Float32Array | null = null;
@@ -185,6 +190,15 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const stopOnSignal = () => {
     if (out && solver) saveLastGood();
     void problem.close().finally(() => process.exit(130));
+  };
+  /** accuracy at the solver's θ (NaN without the set); a failed pass (a pool chunk failing 3 times) writes the last good state first */
+  const accuracyAt = async (set: 'test' | 'val'): Promise<number> => {
+    try {
+      return await problem.accuracy(solver.params, set);
+    } catch (e) {
+      const dir = saveLastGood();
+      throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
+    }
   };
   process.once('SIGINT', stopOnSignal);
   try {
@@ -214,11 +228,10 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
         throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
       }
       const params = Float32Array.from(solver.params);
-      const acc = (ev: ChunkEvaluator | null, d: Dataset | undefined) => (ev && d ? accuracyAt(ev, params, d, o.bsize) : NaN);
       const it: TrainIteration = {
         ...rep,
-        testAcc: acc(evaluators.test, sets.test),
-        valAcc: acc(evaluators.val, sets.val),
+        testAcc: await accuracyAt('test'),
+        valAcc: await accuracyAt('val'),
         elapsed: elapsed0 + (performance.now() - start) / 1000,
       };
       history.push(it);
@@ -233,7 +246,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     }
     const params = Float32Array.from(solver.params);
     if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss });
-    const testAcc = accuracyAt(evaluators.test, params, sets.test, o.bsize);
+    const testAcc = await accuracyAt('test');
     return {
       network: net,
       params,
@@ -248,15 +261,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   } finally {
     process.off('SIGINT', stopOnSignal);
     await problem.close();
-    evaluators.test.dispose();
-    evaluators.val?.dispose();
   }
-}
-
-/** Accuracy of the network at θ = params. */
-function accuracyAt(ev: ChunkEvaluator, params: Float32Array, d: Dataset, bsize: number): number {
-  ev.setParams(params);
-  return accuracy(ev, d, bsize);
 }
 
 const num = (x: number) => (Number.isFinite(x) ? x : null);

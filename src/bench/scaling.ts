@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { PoolProblem, type TaskSpan } from '../coordinator/pool.js';
 import type { BackendName } from '../backend/select.js';
+import type { GvMethod } from '../autodiff/evaluator.js';
 import { takeRows, type Dataset } from '../data/dataset.js';
 import { loadData } from '../data/load.js';
 import { initParams } from '../model/init.js';
@@ -27,6 +28,8 @@ export interface ScalingOptions {
   reps: number;
   bsize: number;
   backend: BackendName;
+  /** how Gauss-Newton products are computed (default linearized) */
+  gv?: GvMethod;
   dataDir?: string;
   log?: (s: string) => void;
 }
@@ -166,7 +169,7 @@ async function interleaved(reps: number, base: PoolProblem, pool: PoolProblem, r
 export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {
   const { data, name, synthetic } = fashionOrSynthetic(o.samples, o.dataDir);
   const rows: ScalingRow[] = [];
-  const newPool = (net: Network, workers: number) => new PoolProblem(net, data, 'ce', { workers, bsize: o.bsize, backend: o.backend });
+  const newPool = (net: Network, workers: number) => new PoolProblem(net, data, 'ce', { workers, bsize: o.bsize, backend: o.backend, gv: o.gv });
   for (const model of o.models) {
     const net = new Network(presetModel(model, data.inputShape, data.numClasses));
     const theta = Float64Array.from(initParams(net.layout, 1));
@@ -210,7 +213,7 @@ export function scalingTable(r: ScalingReport): string {
   const line = (c: string[]) => c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
-    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs (Gv: 2 CG steps a run), each paired with a run of ${o.workers[0]} worker${o.workers[0] === 1 ? '' : 's'}; backend ${o.backend}`,
+    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs (Gv: 2 CG steps a run), each paired with a run of ${o.workers[0]} worker${o.workers[0] === 1 ? '' : 's'}; backend ${o.backend}, Gv ${o.gv ?? 'linearized'}`,
     'outside compute: share of the time no worker computes (messaging, reduction, CG); workers idle: share of worker time not computing',
     line(head),
     ...body.map(line),

@@ -1,6 +1,7 @@
 /** `tfjs-newton bench scaling`: the worker-scaling benchmark. */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
 import { initBackend, isBackendChoice } from '../backend/select.js';
 import { lineChart } from '../bench/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
@@ -21,6 +22,7 @@ worker computes (messaging, reduction, CG), and the share of worker time spent i
   --reps N          timed runs per point, median reported (default 3)
   --bsize N         samples per chunk (default 1024)
   --backend B       wasm|cpu|tensorflow (default wasm)
+  --gv M            linearized (default) or double-vjp: how Gauss-Newton products are computed
   --data-dir DIR    Fashion-MNIST folder (synthetic data of the same shape when absent)
   --json            print JSON instead of the table
   --plot FILE       write an SVG plot of speed-up against workers, with the ideal line
@@ -43,14 +45,22 @@ export async function benchCommand(argv: string[]): Promise<void> {
       reps: { type: 'string' },
       bsize: { type: 'string' },
       backend: { type: 'string' },
+      gv: { type: 'string' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
       plot: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(BENCH_HELP);
+    return;
+  }
   const backend = values.backend ?? 'wasm';
   if (!isBackendChoice(backend) || backend === 'auto') throw new UsageError(`--backend must be wasm, cpu or tensorflow, got '${backend}'`);
   const workers = values.workers ? values.workers.split(',').map((w) => num(w, '--workers', { int: true, min: 1 })!) : defaultWorkerCounts();
+  const gv = values.gv ?? 'linearized';
+  if (!(GV_METHODS as readonly string[]).includes(gv)) throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${gv}'`);
   await initBackend(backend);
   const report = await runScaling({
     models: (values.models ?? 'mlp:256,256;cnn4').split(';'),
@@ -60,6 +70,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     reps: num(values.reps, '--reps', { int: true, min: 1 }) ?? 3,
     bsize: num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024,
     backend,
+    gv: gv as GvMethod,
     dataDir: values['data-dir'],
     log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
   });

@@ -1,5 +1,6 @@
 /** `tfjs-newton train`: options, one readable line per iteration, final accuracy. */
 import { parseArgs } from 'node:util';
+import type { GvMethod } from '../autodiff/evaluator.js';
 import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
 import { UsageError } from '../errors.js';
 import { LOSSES, type LossKind } from '../model/loss.js';
@@ -32,6 +33,8 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --xi X              CG stops at ‖r‖ ≤ xi·‖∇f‖ (default ${NEWTON_DEFAULTS.xi})
   --iters N           Newton iterations (default ${TRAIN_DEFAULTS.iters})
   --bsize N           samples per chunk of every pass (default ${TRAIN_DEFAULTS.bsize})
+  --gv M              how Gauss-Newton products are computed: linearized (default: the forward pass
+                      once per CG solve, then per-layer sweeps) or double-vjp (the reference)
   --seed N            seed of the initial weights and the subsets (default ${TRAIN_DEFAULTS.seed})
   --backend B         auto|wasm|cpu|tensorflow (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm)
   --workers N         compute worker threads, each with its own backend (default: available
@@ -82,6 +85,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       xi: { type: 'string' },
       iters: { type: 'string' },
       bsize: { type: 'string' },
+      gv: { type: 'string' },
       seed: { type: 'string' },
       backend: { type: 'string' },
       workers: { type: 'string' },
@@ -127,6 +131,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     xi: num(values.xi, '--xi', { min: Number.MIN_VALUE }),
     iters: num(values.iters, '--iters', { int: true, min: 0 }),
     bsize: num(values.bsize, '--bsize', { int: true, min: 1 }),
+    gv: values.gv as GvMethod | undefined,
     seed: num(values.seed, '--seed', { int: true }),
     backend,
     workers: num(values.workers, '--workers', { int: true, min: 0 }),

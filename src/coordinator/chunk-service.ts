@@ -1,11 +1,12 @@
 /**
  * The compute side of a pool worker: owns one ChunkEvaluator over the shared data set
- * and answers tasks. Knows nothing of CG or Newton; holds no state but caches keyed by
- * the versions the coordinator sends.
+ * (and one per held-out set, for accuracy tasks) and answers tasks. Knows nothing of CG
+ * or Newton; holds no state but caches keyed by the versions the coordinator sends.
  */
 import { ChunkEvaluator, listChunks, type Rows } from '../autodiff/evaluator.js';
 import { initBackend } from '../backend/select.js';
 import { Network } from '../model/network.js';
+import type { EvalSetName } from './evaluation.js';
 import type { SharedSetup, Task, TaskResult } from './protocol.js';
 
 export class ChunkService {
@@ -14,6 +15,8 @@ export class ChunkService {
   private gnKey = '';
   private gnPrepared = new Set<number>();
   private gnChunks: Rows[] = [];
+  /** per held-out set: its evaluator (own θ tensors, so the training evaluator's θ and prepared chunks stay) and the evalTheta version it holds */
+  private evalEvs = new Map<EvalSetName, { ev: ChunkEvaluator; thetaVersion: number }>();
 
   constructor(private readonly setup: SharedSetup) {}
 
@@ -33,7 +36,25 @@ export class ChunkService {
       inputShape: s.inputShape,
       numClasses: s.numClasses,
     };
-    return new ChunkEvaluator(new Network(s.spec), data, s.loss);
+    return new ChunkEvaluator(new Network(s.spec), data, s.loss, s.gv);
+  }
+
+  /** The evaluator of a held-out set (created on its first task, on the training evaluator's network), at θ of `thetaVersion` in evalTheta. */
+  private evalEvaluator(train: ChunkEvaluator, name: EvalSetName, thetaVersion: number): ChunkEvaluator {
+    let e = this.evalEvs.get(name);
+    if (!e) {
+      const s = this.setup;
+      const set = s.evalSets[name];
+      if (!set) throw new Error(`no ${name} set was given to the pool`);
+      const data = { x: new Float32Array(set.x), labels: new Int32Array(set.labels), n: set.n, inputShape: s.inputShape, numClasses: s.numClasses };
+      e = { ev: new ChunkEvaluator(train.net, data, s.loss), thetaVersion: -1 };
+      this.evalEvs.set(name, e);
+    }
+    if (e.thetaVersion !== thetaVersion) {
+      e.ev.setParams(new Float32Array(this.setup.evalTheta));
+      e.thetaVersion = thetaVersion;
+    }
+    return e.ev;
   }
 
   private injectFault(task: Task): void {
@@ -48,12 +69,18 @@ export class ChunkService {
     const ev = await this.evaluator();
     this.injectFault(task);
     const t0 = performance.now();
+    const bs = this.setup.bsize;
+    if (task.kind === 'correct') {
+      // another data set and θ (evalTheta): the training θ and prepared Gv chunks stay as they are
+      const e = this.evalEvaluator(ev, task.set!, task.thetaVersion);
+      const correct = e.correctCount({ start: task.chunk * bs, end: Math.min(e.data.n, (task.chunk + 1) * bs) });
+      return { correct, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() };
+    }
     if (task.thetaVersion !== this.thetaVersion) {
       ev.setParams(new Float32Array(this.setup.theta));
       this.thetaVersion = task.thetaVersion;
       this.gnKey = '';
     }
-    const bs = this.setup.bsize;
     const range = { start: task.chunk * bs, end: Math.min(this.setup.n, (task.chunk + 1) * bs) };
     const slot = () => new Float32Array(this.setup.results, task.slot * this.setup.dim * 4, this.setup.dim);
     let loss: number | undefined;
@@ -86,5 +113,15 @@ export class ChunkService {
       }
     }
     return { loss, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() };
+  }
+
+  /** Frees the evaluators' tensors (a worker's service lives as long as its thread; for use in-process). */
+  async dispose(): Promise<void> {
+    (await this.ev)?.dispose();
+    for (const e of this.evalEvs.values()) e.ev.dispose();
+    this.evalEvs.clear();
+    this.ev = null;
+    this.thetaVersion = -1;
+    this.gnKey = '';
   }
 }

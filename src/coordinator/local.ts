@@ -1,29 +1,41 @@
 /**
  * The Gauss-Newton problem evaluated in the current thread: data split into fixed chunks
- * of `bsize` samples, chunk results reduced in float64 in chunk order.
+ * of `bsize` samples, chunk results reduced in float64 in chunk order. Also the accuracy
+ * on held-out sets (Evaluation), by an evaluator per set, so the training evaluator's θ
+ * and prepared Gauss-Newton chunks are left alone.
  */
-import { ChunkEvaluator, listChunks, rangeChunks } from '../autodiff/evaluator.js';
+import { ChunkEvaluator, listChunks, rangeChunks, type GvMethod } from '../autodiff/evaluator.js';
 import type { Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
-import { divideBy, meanOfChunks, sumInOrder } from './reduce.js';
+import { checkEvalSet, reportProgress, type EvalSetName, type EvalSets, type Evaluation } from './evaluation.js';
+import { divideBy, fractionOfChunks, meanOfChunks, sumInOrder } from './reduce.js';
 
-export class LocalProblem implements GaussNewtonProblem {
+export class LocalProblem implements GaussNewtonProblem, Evaluation {
   onProgress?: ProgressFn;
   readonly dim: number;
   readonly numSamples: number;
   private readonly evaluator: ChunkEvaluator;
+  private readonly evalEvaluators: Partial<Record<EvalSetName, ChunkEvaluator>> = {};
 
   constructor(
     net: Network,
     data: Dataset,
     loss: LossKind,
     readonly bsize = 1024,
+    evalSets: EvalSets = {},
+    gv: GvMethod = 'linearized',
   ) {
-    this.evaluator = new ChunkEvaluator(net, data, loss);
+    this.evaluator = new ChunkEvaluator(net, data, loss, gv);
     this.dim = net.numParams;
     this.numSamples = data.n;
+    for (const name of ['test', 'val'] as const) {
+      const set = evalSets[name];
+      if (!set) continue;
+      checkEvalSet(name, set, data);
+      this.evalEvaluators[name] = new ChunkEvaluator(net, set, loss);
+    }
   }
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
@@ -65,7 +77,21 @@ export class LocalProblem implements GaussNewtonProblem {
     };
   }
 
+  async accuracy(theta: Float64Array, set: EvalSetName): Promise<number> {
+    const ev = this.evalEvaluators[set];
+    if (!ev || ev.data.n === 0) return NaN;
+    ev.setParams(theta);
+    const chunks = rangeChunks(ev.data.n, this.bsize);
+    const counts = chunks.map((rows, i) => {
+      const c = ev.correctCount(rows);
+      reportProgress(this.onProgress, 'accuracy', i + 1, chunks.length);
+      return c;
+    });
+    return fractionOfChunks(counts, ev.data.n);
+  }
+
   async close(): Promise<void> {
     this.evaluator.dispose();
+    for (const ev of Object.values(this.evalEvaluators)) ev.dispose();
   }
 }

@@ -13,19 +13,25 @@
  * `slots` shared result slots (chunk k in slot k mod slots; chunk k is sent only once
  * chunk k − slots has been added to the sum), so the main thread allocates nothing per
  * chunk and the memory held for results is bounded.
+ *
+ * Accuracy on held-out sets (Evaluation) runs as a pass of 'correct' tasks: the sets are
+ * shared with the workers once, θ goes into its own buffer (evalTheta, with its own
+ * versions), and per-chunk counts are summed in chunk order like losses.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import type { GvMethod } from '../autodiff/evaluator.js';
 import { oneTensorflowThreadPerContext, type BackendName } from '../backend/select.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
-import type { FaultPlan, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
-import { divideBy, meanOf, OrderedSum } from './reduce.js';
+import { checkEvalSet, reportProgress, type EvalSetName, type EvalSets, type Evaluation } from './evaluation.js';
+import type { FaultPlan, SharedEvalSet, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
+import { divideBy, fractionOf, meanOf, OrderedSum } from './reduce.js';
 
 export class PoolError extends Error {
   override name = 'PoolError';
@@ -36,12 +42,16 @@ export interface PoolOptions {
   workers?: number;
   bsize?: number;
   backend: BackendName;
+  /** how Gauss-Newton products are computed (default linearized) */
+  gv?: GvMethod;
   /** attempts per chunk before the pass fails (default 3) */
   maxAttempts?: number;
   /** result slots of numParams float32 each (default 4 per worker): chunks in flight or waiting for their turn in the sum */
   slots?: number;
   /** testing hook: make workers die on a chunk */
   faults?: FaultPlan;
+  /** held-out sets for `accuracy` (copied into shared memory once) */
+  evalSets?: EvalSets;
 }
 
 export interface PoolStats {
@@ -71,9 +81,19 @@ function shared(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(4, bytes));
 }
 
-const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv' } as const;
+const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
 
-export class PoolProblem implements GaussNewtonProblem {
+/** A data set's samples and labels copied into shared memory. */
+function shareData(data: Dataset): { x: SharedArrayBuffer; labels: SharedArrayBuffer } {
+  const m = sampleSize(data);
+  const x = shared(data.n * m * 4);
+  new Float32Array(x).set(data.x.subarray(0, data.n * m));
+  const labels = shared(data.n * 4);
+  new Int32Array(labels).set(data.labels.subarray(0, data.n));
+  return { x, labels };
+}
+
+export class PoolProblem implements GaussNewtonProblem, Evaluation {
   onProgress?: ProgressFn;
   /** called for every chunk a worker completed (diagnostics: the scaling benchmark's timeline) */
   onTask?: (span: TaskSpan) => void;
@@ -92,6 +112,10 @@ export class PoolProblem implements GaussNewtonProblem {
   private thetaVersion = 0;
   private lastTheta: Float64Array | null = null;
   private subsetVersion = 0;
+  private readonly evalTheta: Float32Array;
+  private evalThetaVersion = 0;
+  private lastEvalTheta: Float64Array | null = null;
+  private readonly evalSizes: Partial<Record<EvalSetName, number>> = {};
 
   constructor(net: Network, data: Dataset, loss: LossKind, opts: PoolOptions) {
     this.dim = net.numParams;
@@ -102,18 +126,23 @@ export class PoolProblem implements GaussNewtonProblem {
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError(`workers must be a positive integer, got ${this.workers}`);
     // each worker's TensorFlow context computes on that worker's thread (read when it loads)
     if (opts.backend === 'tensorflow') oneTensorflowThreadPerContext();
-    const m = sampleSize(data);
-    const x = shared(data.n * m * 4);
-    new Float32Array(x).set(data.x.subarray(0, data.n * m));
+    const { x, labels } = shareData(data);
+    const evalSets: Partial<Record<EvalSetName, SharedEvalSet>> = {};
+    for (const name of ['test', 'val'] as const) {
+      const set = opts.evalSets?.[name];
+      if (!set) continue;
+      checkEvalSet(name, set, data);
+      evalSets[name] = { n: set.n, ...shareData(set) };
+      this.evalSizes[name] = set.n;
+    }
     this.slots = opts.slots ?? 4 * this.workers;
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new RangeError(`slots must be a positive integer, got ${opts.slots}`);
     this.results = shared(this.slots * this.dim * 4);
-    const labels = shared(data.n * 4);
-    new Int32Array(labels).set(data.labels.subarray(0, data.n));
     const setup: SharedSetup = {
       spec: net.spec,
       loss,
       backend: opts.backend,
+      gv: opts.gv ?? 'linearized',
       inputShape: data.inputShape,
       numClasses: data.numClasses,
       n: data.n,
@@ -125,11 +154,14 @@ export class PoolProblem implements GaussNewtonProblem {
       bsize: this.bsize,
       dim: this.dim,
       results: this.results,
+      evalSets,
+      evalTheta: shared(this.dim * 4),
       faults: opts.faults,
     };
     this.theta = new Float32Array(setup.theta);
     this.v = new Float32Array(setup.v);
     this.subset = new Int32Array(setup.subset);
+    this.evalTheta = new Float32Array(setup.evalTheta);
     this.pool = new Piscina<Task, TaskResult>({
       filename: workerFile(),
       minThreads: this.workers,
@@ -198,8 +230,9 @@ export class PoolProblem implements GaussNewtonProblem {
             (r) => {
               inFlight--;
               if (!failure) {
-                sum.add(chunk, { loss: r.loss, vector: dim > 0 ? this.slot(slot) : undefined });
-                this.onProgress?.(pass, sum.added, chunks);
+                // the scalar channel: a loss sum, or a count of correctly classified samples
+                sum.add(chunk, { loss: kind === 'correct' ? r.correct : r.loss, vector: dim > 0 ? this.slot(slot) : undefined });
+                reportProgress(this.onProgress, pass, sum.added, chunks);
                 send();
               }
               settle();
@@ -249,6 +282,21 @@ export class PoolProblem implements GaussNewtonProblem {
       },
       release: async () => {},
     };
+  }
+
+  async accuracy(theta: Float64Array, set: EvalSetName): Promise<number> {
+    if (theta.length !== this.dim) throw new RangeError(`θ has ${theta.length} entries, the model ${this.dim}`);
+    const n = this.evalSizes[set] ?? 0;
+    if (n === 0) return NaN;
+    // θ of accuracy tasks has its own buffer and versions: the training θ (and a CG
+    // solve's prepared Gv chunks in the workers) stay valid across this pass
+    if (!(this.lastEvalTheta && this.lastEvalTheta.length === theta.length && this.lastEvalTheta.every((x, i) => x === theta[i]))) {
+      this.evalTheta.set(theta);
+      this.lastEvalTheta = Float64Array.from(theta);
+      this.evalThetaVersion++;
+    }
+    const sum = await this.runAll('correct', Math.ceil(n / this.bsize), 0, { set, thetaVersion: this.evalThetaVersion });
+    return fractionOf(sum, n);
   }
 
   /** Stops every worker thread. */

@@ -64,3 +64,19 @@ export function meanOfChunks(parts: { loss: number; grad: Float32Array }[], n: n
   parts.forEach((p, k) => sum.add(k, { loss: p.loss, vector: p.grad }));
   return meanOf(sum, n);
 }
+
+/**
+ * The fraction of correctly classified samples of a pass over n samples, from the in-order
+ * sum of per-chunk counts (carried in the scalar channel, `loss`); NaN for n = 0. The
+ * counts are integers, so the sum is exact and the result is the count over n, bit for bit.
+ */
+export function fractionOf(sum: OrderedSum, n: number): number {
+  return n === 0 ? NaN : sum.loss / n;
+}
+
+/** The fraction of correctly classified samples of a pass, from per-chunk counts in chunk order. */
+export function fractionOfChunks(counts: number[], n: number): number {
+  const sum = new OrderedSum(0);
+  counts.forEach((c, k) => sum.add(k, { loss: c }));
+  return fractionOf(sum, n);
+}
