@@ -130,3 +130,24 @@ test.serial('Gv written into a given buffer equals Gv in a new one, for the pool
     await p.close();
   }
 });
+
+test.serial('Gv chunk k is computed by worker k mod workers at every CG step (each keeps only its own linearizations)', async (t) => {
+  const S = Int32Array.from({ length: 5 * BSIZE }, (_, i) => i); // 5 chunks
+  const p = pool(2, { slots: 1 }); // one chunk at a time: the least busy worker would always be the same one
+  try {
+    const G = await p.gaussNewton(theta0, S);
+    const seen = new Map<number, Set<number>>();
+    p.onTask = (s) => {
+      if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.thread));
+    };
+    for (let i = 0; i < 4; i++) await G.apply(randomVec(net.numParams, 20 + i));
+    t.is(seen.size, 5);
+    const threadOf = [...Array(5).keys()].map((c) => [...seen.get(c)!]);
+    t.true(threadOf.every((th) => th.length === 1), `a chunk went to several threads: ${JSON.stringify(threadOf)}`);
+    const [even, odd] = [threadOf[0][0], threadOf[1][0]];
+    t.not(even, odd);
+    t.deepEqual(threadOf.map((th) => th[0]), [even, odd, even, odd, even]);
+  } finally {
+    await p.close();
+  }
+});

@@ -3,6 +3,7 @@
  * (and one per held-out set, for accuracy tasks) and answers tasks. Knows nothing of CG
  * or Newton; holds no state but caches keyed by the versions the coordinator sends.
  */
+import { threadId } from 'node:worker_threads';
 import { ChunkEvaluator, listChunks, type Rows } from '../autodiff/evaluator.js';
 import { initBackend } from '../backend/select.js';
 import { Network } from '../model/network.js';
@@ -74,7 +75,7 @@ export class ChunkService {
       // another data set and θ (evalTheta): the training θ and prepared Gv chunks stay as they are
       const e = this.evalEvaluator(ev, task.set!, task.thetaVersion);
       const correct = e.correctCount({ start: task.chunk * bs, end: Math.min(e.data.n, (task.chunk + 1) * bs) });
-      return { correct, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() };
+      return { correct, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now(), thread: threadId };
     }
     if (task.thetaVersion !== this.thetaVersion) {
       ev.setParams(new Float32Array(this.setup.theta));
@@ -112,7 +113,7 @@ export class ChunkService {
         break;
       }
     }
-    return { loss, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() };
+    return { loss, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now(), thread: threadId };
   }
 
   /** Frees the evaluators' tensors (a worker's service lives as long as its thread; for use in-process). */

@@ -67,6 +67,8 @@ export interface TaskSpan {
   chunk: number;
   start: number;
   end: number;
+  /** the worker thread's id */
+  thread: number;
 }
 
 /** The worker entry: compiled JS next to dist/, or the TypeScript sources through tsx. */
@@ -80,6 +82,29 @@ function workerFile(): string {
 function shared(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(4, bytes));
 }
+
+/** Tasks a worker holds at once: one computing, the next one waiting in the worker. */
+const TASKS_PER_WORKER = 2;
+
+type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+
+/**
+ * The least busy worker (Piscina's own rule) for tasks without affinity; a task with
+ * `{ worker: k }` in its queue options waits for worker k mod (live workers), in the order
+ * of their ids, rather than going to another one. A task whose worker dies is retried by
+ * the pool and lands on whichever worker then holds that position.
+ */
+const affinityBalancer: Balancer = (task, workers) => {
+  const live = workers.filter((w) => !w.terminating && !w.destroyed);
+  const want = ((task as unknown as Record<symbol, { worker?: number } | null>)[Piscina.queueOptionsSymbol] ?? null)?.worker;
+  if (want === undefined) {
+    const free = live.filter((w) => w.currentUsage < TASKS_PER_WORKER);
+    return free.length === 0 ? null : free.reduce((a, b) => (b.currentUsage < a.currentUsage ? b : a));
+  }
+  if (live.length === 0) return null;
+  const w = live.sort((a, b) => a.id - b.id)[want % live.length];
+  return w.currentUsage < TASKS_PER_WORKER ? w : null;
+};
 
 const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
 
@@ -167,7 +192,8 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
       minThreads: this.workers,
       maxThreads: this.workers,
       idleTimeout: Infinity,
-      concurrentTasksPerWorker: 2, // one computing, the next one waiting in the worker
+      concurrentTasksPerWorker: TASKS_PER_WORKER,
+      loadBalancer: affinityBalancer,
       workerData: setup,
     });
   }
@@ -188,10 +214,14 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       try {
-        const r = await this.pool.run({ ...task, attempt });
+        // Gv chunk k goes to worker k mod workers while that worker lives: a worker keeps
+        // the linearizations of its own chunks only (half the memory and cache traffic
+        // with 2 workers, and no chunk prepared twice in one solve)
+        const affinity = task.kind === 'gv' ? { [Piscina.queueOptionsSymbol]: { worker: task.chunk } } : {};
+        const r = await this.pool.run({ ...task, attempt, ...affinity });
         this.stats.tasks++;
         this.stats.computeMs += r.end - r.start;
-        this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end });
+        this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end, thread: r.thread });
         return r;
       } catch (e) {
         lastError = e;

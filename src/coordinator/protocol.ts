@@ -94,4 +94,6 @@ export interface TaskResult {
   /** when the worker's compute of the chunk started and ended (ms since the epoch, sub-ms precise) */
   start: number;
   end: number;
+  /** the worker thread that computed it (worker_threads threadId) */
+  thread: number;
 }
