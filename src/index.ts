@@ -14,7 +14,9 @@ export { conjugateGradient, shifted, type Apply, type CGResult } from './solver/
 export type { GaussNewtonProblem, LinearOperator, ProgressFn } from './solver/problem.js';
 export { LocalProblem } from './coordinator/local.js';
 export { PoolProblem, PoolError, type PoolOptions, type PoolStats, type TaskSpan } from './coordinator/pool.js';
-export { ChunkEvaluator, rangeChunks, listChunks, type Rows } from './autodiff/evaluator.js';
+export { ChunkEvaluator, rangeChunks, listChunks, GV_METHODS, type GvMethod, type Rows } from './autodiff/evaluator.js';
+export { Linearization } from './autodiff/linearized.js';
+export type { Evaluation, EvalSets, EvalSetName } from './coordinator/evaluation.js';
 export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
 export { Network } from './model/network.js';
 export { presetModel } from './model/presets.js';
@@ -24,7 +26,7 @@ export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/
 export { saveModel, loadModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
 export { Rng } from './model/rng.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
-export { initBackend, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';
+export { initBackend, nativeUnavailable, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';
 export { registerNewtonKernels } from './backend/kernels.js';
 export { loadData, type DataOptions } from './data/load.js';
 export { loadDigits } from './data/digits.js';
