@@ -12,6 +12,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { ChunkEvaluator, rangeChunks, type GvMethod } from '../src/autodiff/evaluator.ts';
+import { lossAndGradient } from '../src/autodiff/gauss-newton.ts';
 import { Linearization, poolArgmaxMask, type PoolRoute } from '../src/autodiff/linearized.ts';
 import { Rng } from '../src/model/rng.ts';
 import { initBackend } from '../src/backend/select.ts';
@@ -211,3 +212,34 @@ test.serial('ChunkEvaluator rejects an unknown Gv method', async (t) => {
     t.throws(() => new ChunkEvaluator(net, syntheticData(2, spec.inputShape, net.outputSize), 'ce', 'forward' as GvMethod), { message: /unknown Gv method/ });
   });
 });
+
+for (const backend of BACKENDS) {
+  const run = backend === 'tensorflow' && nativeMissing !== null ? test.serial.skip : test.serial;
+  for (const loss of ['ce', 'mse'] as LossKind[]) {
+    run(`an MLP's loss and gradient by the backward sweep equal tfjs autodiff's, no tensor leaked: ${loss}, ${backend}`, async (t) => {
+      await initBackend(backend);
+      const spec = MODELS['mlp relu/tanh'];
+      const c = makeCase(spec, false);
+      const net = new Network(spec);
+      const before = tf.memory().numTensors;
+      const ev = new ChunkEvaluator(net, c.data, loss);
+      ev.setParams(c.theta);
+      const rows = { start: 0, end: N };
+      const got = ev.lossAndGradient(rows);
+      const want = tf.tidy(() => {
+        const params = net.unflatten(c.theta);
+        const x = tf.tensor(c.data.x, [N, ...spec.inputShape]);
+        const y = tf.oneHot(tf.tensor1d(c.data.labels, 'int32'), net.outputSize).toFloat() as tf.Tensor2D;
+        const { loss: l, grads } = lossAndGradient(net, params, x, y, loss);
+        return [l, ...grads];
+      });
+      const wantGrad = Float32Array.from(want.slice(1).flatMap((g) => [...g.dataSync()]));
+      const wantLoss = want[0].dataSync()[0];
+      tf.dispose(want);
+      t.true(Math.abs(got.loss - wantLoss) <= 1e-6 * Math.max(1, Math.abs(wantLoss)), `loss ${got.loss} vs ${wantLoss}`);
+      t.true(relErr(got.grad, wantGrad) <= 1e-5, `gradient relative error ${relErr(got.grad, wantGrad)}`);
+      ev.dispose();
+      t.is(tf.memory().numTensors, before, 'tensors leaked');
+    });
+  }
+}

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sampleSize, type Dataset } from '../data/dataset.js';
-import { curvatureState, lossSum, type LossKind } from '../model/loss.js';
+import { curvatureState, lossGradient, lossSum, type LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
 import { Linearization } from './linearized.js';
@@ -108,13 +108,44 @@ export class ChunkEvaluator {
     return tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), this.data.numClasses).toFloat() as tf.Tensor2D);
   }
 
-  /** Σ ξᵢ and Σ ∇ξᵢ over the chunk. */
+  /**
+   * Σ ξᵢ and Σ ∇ξᵢ over the chunk. For networks of dense layers only, the backward sweep
+   * of a linearization (linearized.ts) seeded with ∂ξ/∂z in closed form: it skips the
+   * tape's bookkeeping and was faster on tensorflow and wasm (MLP 784-256-256-10: 49 vs
+   * 75 ms and 108 vs 124 ms in one run on a loaded machine); with convolutions or pooling
+   * it was 5-15% slower than tfjs autodiff, which they keep.
+   */
   lossAndGradient(rows: Rows): { loss: number; grad: Float32Array } {
-    const out = tf.tidy(() => lossAndGradient(this.net, this.theta, this.inputs(rows), this.oneHot(rows), this.loss));
+    const out =
+      this.gradientBySweep
+        ? this.lossAndGradientBySweep(rows)
+        : tf.tidy(() => lossAndGradient(this.net, this.theta, this.inputs(rows), this.oneHot(rows), this.loss));
     const loss = out.loss.dataSync()[0];
     const grad = readFlat(out.grads);
     tf.dispose([out.loss, ...out.grads]);
     return { loss, grad };
+  }
+
+  private get gradientBySweep(): boolean {
+    return this.net.spec.layers.every((l) => l.type === 'dense' || l.type === 'flatten');
+  }
+
+  private lossAndGradientBySweep(rows: Rows): { loss: tf.Scalar; grads: tf.Tensor[] } {
+    const x = this.inputs(rows);
+    let lin: Linearization;
+    try {
+      lin = new Linearization(this.net, this.theta, x);
+    } finally {
+      x.dispose();
+    }
+    try {
+      return tf.tidy(() => {
+        const y = this.oneHot(rows);
+        return { loss: lossSum(this.loss, lin.z, y), grads: lin.vjp(lossGradient(this.loss, lin.z, y)) };
+      });
+    } finally {
+      lin.dispose();
+    }
   }
 
   /** Σ ξᵢ over the chunk. */

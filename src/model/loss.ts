@@ -20,6 +20,11 @@ export function lossSum(kind: LossKind, z: tf.Tensor2D, oneHot: tf.Tensor2D): tf
   });
 }
 
+/** ∂ξ/∂z for every row, in closed form: ce: softmax(z) − onehot; mse: 2 (z − onehot). */
+export function lossGradient(kind: LossKind, z: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => (kind === 'ce' ? tf.sub(tf.softmax(z), oneHot) : tf.mul(tf.sub(z, oneHot), 2)));
+}
+
 /**
  * What B needs from z, computed once per Gauss-Newton subset and reused at every CG
  * step: p = softmax(z) for ce, nothing for mse.
