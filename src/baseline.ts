@@ -15,6 +15,7 @@ import { initParams } from './model/init.js';
 import { saveModel } from './model/keras.js';
 import { lossSum } from './model/loss.js';
 import { Rng } from './model/rng.js';
+import { checkRunPaths } from './paths.js';
 import { accuracy, prepareRun, withDefaults, type TrainOptions } from './train.js';
 
 export const OPTIMS = ['adam', 'sgd'] as const;
@@ -58,6 +59,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
   if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
+  checkRunPaths(o); // every path, before data loading and compute
   const { sets, spec, net } = await prepareRun(o);
   const train = sets.train;
   const l = train.n;

@@ -4,7 +4,7 @@
  * goes to a temporary name and is renamed into place, θ first and the JSON that names
  * it last, so a kill at any moment leaves the previous or the new checkpoint, whole.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LossKind } from './model/loss.js';
 import type { ModelSpec } from './model/spec.js';
@@ -69,18 +69,68 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
   }
 }
 
-export function loadCheckpoint(dir: string): Checkpoint {
+/** The fields of checkpoint.json and what each must be. */
+const FIELDS: [keyof CheckpointJson, string, (v: unknown) => boolean][] = [
+  ['spec', 'an object', (v) => typeof v === 'object' && v !== null && Array.isArray((v as ModelSpec).layers) && Array.isArray((v as ModelSpec).inputShape)],
+  ['loss', 'a string', (v) => typeof v === 'string'],
+  ['iter', 'an integer', (v) => Number.isInteger(v)],
+  ['lambda', 'a number', (v) => typeof v === 'number'],
+  ['rngState', 'an array', (v) => Array.isArray(v)],
+  ['thetaFile', 'a file name', (v) => typeof v === 'string' && v !== '' && !/[\\/]/.test(v)],
+  ['numParams', 'an integer', (v) => Number.isInteger(v) && (v as number) >= 0],
+];
+
+/**
+ * Reads and checks checkpoint.json of `dir` and that the θ file it names exists with the
+ * right size (without reading θ): one-line UsageErrors naming the file and the field.
+ */
+export function checkCheckpoint(dir: string): CheckpointJson {
   const path = join(dir, JSON_FILE);
   let json: CheckpointJson;
+  let text: string;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8')) as CheckpointJson;
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`${path}: cannot read a checkpoint (${(e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${path}: cannot read a checkpoint (not found: is ${dir} a run folder of train --out?)`);
+    throw new UsageError(`${path}: cannot read a checkpoint (${code ?? (e as Error).message})`);
   }
-  if (json.format !== 'tfjs-newton-checkpoint') throw new UsageError(`${path}: not a tfjs-newton checkpoint`);
-  const bytes = readFileSync(join(dir, json.thetaFile));
+  try {
+    json = JSON.parse(text) as CheckpointJson;
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read a checkpoint (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof json !== 'object' || json === null || json.format !== 'tfjs-newton-checkpoint') throw new UsageError(`${path}: not a tfjs-newton checkpoint`);
+  for (const [k, what, ok] of FIELDS) {
+    if (!(k in json)) throw new UsageError(`${path}: field '${k}' is missing (the checkpoint is incomplete)`);
+    if (!ok(json[k])) throw new UsageError(`${path}: field '${k}' must be ${what}, found ${JSON.stringify(json[k])?.slice(0, 40)}`);
+  }
+  const thetaPath = join(dir, json.thetaFile);
+  let size: number;
+  try {
+    const s = statSync(thetaPath);
+    if (!s.isFile()) throw new UsageError(`${thetaPath}: checkpoint file is a folder, not a file (named by ${path})`);
+    size = s.size;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${thetaPath}: checkpoint file ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`} (named by ${path})`);
+  }
+  if (size !== json.numParams * 8) throw new UsageError(`${thetaPath}: expected ${json.numParams * 8} bytes of θ, found ${size}`);
+  return json;
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const json = checkCheckpoint(dir);
+  const thetaPath = join(dir, json.thetaFile);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(thetaPath);
+  } catch (e) {
+    throw new UsageError(`${thetaPath}: cannot read the checkpoint's θ (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   if (bytes.length !== json.numParams * 8) {
-    throw new UsageError(`${join(dir, json.thetaFile)}: expected ${json.numParams * 8} bytes of θ, found ${bytes.length}`);
+    throw new UsageError(`${thetaPath}: expected ${json.numParams * 8} bytes of θ, found ${bytes.length}`);
   }
   const theta = new Float64Array(json.numParams);
   new Uint8Array(theta.buffer).set(bytes);

@@ -7,7 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChunkEvaluator, GV_METHODS, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { LocalProblem } from './coordinator/local.js';
 import { PoolProblem } from './coordinator/pool.js';
 import type { FaultPlan } from './coordinator/protocol.js';
@@ -20,6 +20,7 @@ import { LOSSES, type LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
+import { checkRunPaths } from './paths.js';
 import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport } from './solver/newton.js';
 import type { ProgressFn } from './solver/problem.js';
 
@@ -152,6 +153,8 @@ export function withDefaults(options: TrainOptions) {
 
 export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const o = withDefaults(options);
+  // every path (and the checkpoint to resume) checked before data loading and compute
+  checkRunPaths(o, checkCheckpoint);
   const { backend, sets, spec, net } = await prepareRun(o);
   const l = sets.train.n;
   const gnSize = o.gnSize ?? Math.max(1, Math.round(o.gnRatio * l));

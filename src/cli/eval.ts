@@ -1,4 +1,5 @@
 /** `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set. */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ChunkEvaluator, rangeChunks } from '../autodiff/evaluator.js';
 import { initBackend, isBackendChoice } from '../backend/select.js';
@@ -7,6 +8,7 @@ import type { Dataset } from '../data/dataset.js';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
+import { checkDataPaths, checkInputFolder } from '../paths.js';
 import { resolveModel } from '../train.js';
 import { num } from './args.js';
 
@@ -82,6 +84,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (split !== 'test' && split !== 'train') throw new UsageError(`--split must be test or train, got '${split}'`);
   const backend = values.backend ?? 'auto';
   if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
+  // paths first (a missing folder is reported by loadModel, naming its model.json)
+  if (existsSync(values.model)) checkInputFolder(values.model, '--model');
+  checkDataPaths({ data: values.data, dataDir: values['data-dir'], test: values.test });
   const saved = loadModel(values.model);
   await initBackend(backend);
   const sets = loadData({

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { chart, type Panel } from '../bench/svg.js';
 import { DataError } from '../data/errors.js';
 import { UsageError } from '../errors.js';
+import { checkInputFile, checkOutputFile } from '../paths.js';
 
 export const PLOT_HELP = `Usage: tfjs-newton plot RUN.jsonl [--vs OTHER.jsonl ...] -o FILE.svg
 
@@ -71,6 +72,8 @@ export async function plotCommand(argv: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError('plot needs one RUN.jsonl (more with --vs)');
   if (!values.out) throw new UsageError('plot needs -o FILE.svg');
   const files = [positionals[0], ...(values.vs ?? [])];
+  files.forEach((f, i) => checkInputFile(f, i === 0 ? 'the run log' : '--vs'));
+  checkOutputFile(values.out, '-o');
   const runs = files.map((f) => ({ name: basename(f).replace(/\.jsonl$/, ''), recs: readRun(f) }));
   writeFileSync(values.out, plotRuns(runs));
   console.log(`wrote ${values.out} (${runs.length} run${runs.length > 1 ? 's' : ''})`);

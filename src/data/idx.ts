@@ -2,10 +2,11 @@
  * MNIST-style IDX files (plain or gzip): big-endian magic 0x0000TTDD (TT = 0x08 for
  * unsigned bytes, DD = number of dimensions), DD big-endian uint32 sizes, then the data.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { normalise, type Dataset, type TrainTest } from './dataset.js';
+import { UsageError } from '../errors.js';
 import { DataError } from './errors.js';
 
 export interface IdxArray {
@@ -40,7 +41,13 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
 }
 
 function readIdx(file: string): IdxArray {
-  return parseIdx(readFileSync(file), file);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    throw new DataError(file, 'file', `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parseIdx(buf, file);
 }
 
 /** Images (n × H × W, bytes) and labels (n) into a data set of shape [H, W, 1], unscaled. */
@@ -48,6 +55,7 @@ export function idxDataset(images: IdxArray, labels: IdxArray, imageFile: string
   if (images.dims.length !== 3) throw new DataError(imageFile, 'header', `expected 3 dimensions (n, rows, cols), found ${images.dims.length}`);
   if (labels.dims.length !== 1) throw new DataError(labelFile, 'header', `expected 1 dimension (n), found ${labels.dims.length}`);
   const [n, h, w] = images.dims;
+  if (n === 0) throw new DataError(imageFile, 'header', 'the file has no images (its header says 0)');
   if (labels.dims[0] !== n) throw new DataError(labelFile, 'header', `${labels.dims[0]} labels for ${n} images in ${imageFile}`);
   const lab = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -74,7 +82,16 @@ export function loadMnistDir(dir: string, name = 'fashion-mnist'): TrainTest {
 /** The four files of a folder, raw bytes 0..255. */
 export function readMnistDir(dir: string, name = 'fashion-mnist'): { train: Dataset; test: Dataset } {
   const find = (base: string) => {
-    for (const f of [join(dir, base + '.gz'), join(dir, base)]) if (existsSync(f)) return f;
+    for (const f of [join(dir, base + '.gz'), join(dir, base)]) {
+      let isFile: boolean;
+      try {
+        isFile = statSync(f).isFile();
+      } catch {
+        continue; // not there
+      }
+      if (!isFile) throw new UsageError(`${f}: is a folder, not an IDX file (${name} needs ${base}, .gz or plain, in ${dir})`);
+      return f;
+    }
     throw new DataError(join(dir, base + '.gz'), 'file', `not found: ${name} needs ${Object.values(FASHION_FILES).join(', ')} (.gz or plain) in ${dir}`);
   };
   const f = Object.fromEntries(Object.entries(FASHION_FILES).map(([k, v]) => [k, find(v)])) as typeof FASHION_FILES;

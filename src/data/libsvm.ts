@@ -5,7 +5,11 @@
  */
 import type { Dataset } from './dataset.js';
 import { DataError } from './errors.js';
-import { finite, numberedLines, readText } from './text.js';
+import { finite, LABEL_LIMIT, numberedLines, readText } from './text.js';
+
+/** Largest feature index, and largest dense size (samples × features) of a file. */
+const MAX_INDEX = 2 ** 31 - 1;
+const MAX_VALUES = 2 ** 31 - 1;
 
 export interface LibsvmDataset extends Dataset {
   /** the file's label of each class 0..K-1 */
@@ -22,10 +26,12 @@ export interface LibsvmOptions {
 export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}): LibsvmDataset {
   const rows: { line: number; label: number; idx: number[]; val: number[] }[] = [];
   let maxIdx = 0;
+  let maxAt = 'line 1';
   for (const { line, text: t } of numberedLines(text)) {
     const parts = t.trim().split(/\s+/);
     const label = finite(parts[0], file, `line ${line}, label`);
     if (!Number.isInteger(label)) throw new DataError(file, `line ${line}, label`, `expected an integer class label, found '${parts[0]}'`);
+    if (Math.abs(label) >= LABEL_LIMIT) throw new DataError(file, `line ${line}, label`, `class label ${parts[0]} out of range ${-(LABEL_LIMIT - 1)}..${LABEL_LIMIT - 1}`);
     const idx: number[] = [];
     const val: number[] = [];
     let prev = 0;
@@ -34,17 +40,24 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
       const where = `line ${line}, item ${k + 1}`;
       if (!m) throw new DataError(file, where, `expected index:value, found '${parts[k]}'`);
       const i = Number(m[1]);
+      if (i > MAX_INDEX) throw new DataError(file, where, `index ${m[1]} out of range 1..${MAX_INDEX}`);
       if (i < 1 || i <= prev) throw new DataError(file, where, `indices must start at 1 and increase, found ${i} after ${prev}`);
       if (opts.features !== undefined && i > opts.features) throw new DataError(file, where, `index ${i} exceeds the ${opts.features} features`);
       prev = i;
       idx.push(i - 1);
       val.push(finite(m[2], file, where));
     }
-    maxIdx = Math.max(maxIdx, prev);
+    if (prev > maxIdx) {
+      maxIdx = prev;
+      maxAt = `line ${line}, item ${parts.length}`;
+    }
     rows.push({ line, label, idx, val });
   }
   if (rows.length === 0) throw new DataError(file, 'line 1', 'the file has no data');
   const m = opts.features ?? maxIdx;
+  if (rows.length * m > MAX_VALUES) {
+    throw new DataError(file, maxAt, `index ${maxIdx} makes the dense data ${rows.length} samples × ${m} features, more than ${MAX_VALUES} values`);
+  }
   const classLabels = opts.classLabels ?? [...new Set(rows.map((r) => r.label))].sort((a, b) => a - b);
   const classOf = new Map(classLabels.map((l, c) => [l, c]));
   const x = new Float32Array(rows.length * m);

@@ -12,7 +12,7 @@ import { centre, sampleSize, takeRows, type Dataset, type TrainTest } from './da
 import { DIGITS_SCALE, readDigits } from './digits.js';
 import { DataError } from './errors.js';
 import { readMnistDir } from './idx.js';
-import { readLibsvm } from './libsvm.js';
+import { readLibsvm, type LibsvmDataset } from './libsvm.js';
 import { readText } from './text.js';
 
 export const FASHION_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
@@ -110,6 +110,7 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
   } else {
     throw new UsageError(`unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`);
   }
+  if (o.data !== 'digits') oneClass(raw.train, o.data);
   const shaped = {
     train: reshape(raw.train, o.shape, o.data),
     test: raw.test && reshape(raw.test, o.shape, o.test ?? o.data),
@@ -120,12 +121,25 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     if (!(o.valSplit > 0 && o.valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got ${o.valSplit}`);
     const perm = new Rng(o.seed ?? 1).permutation(shaped.train.n);
     const nVal = Math.max(1, Math.round(o.valSplit * shaped.train.n));
+    const left = shaped.train.n - nVal;
+    if (left < 2) {
+      throw new UsageError(`--val-split ${o.valSplit} leaves ${left} training sample${left === 1 ? '' : 's'} of ${shaped.train.n} (${nVal} for validation): use a smaller fraction`);
+    }
     shaped.val = takeRows(shaped.train, perm.subarray(0, nVal).sort());
     shaped.train = takeRows(shaped.train, perm.subarray(nVal).sort());
   }
   const sc = o.scale ?? scale;
   const [train, test, val] = centre(shaped.train, [shaped.train, shaped.test ?? emptyLike(shaped.train), shaped.val ?? emptyLike(shaped.train)], sc);
   return { name, train, test, val: shaped.val ? val : undefined };
+}
+
+/** A classifier needs two classes: all training labels the same is refused, naming the file. */
+function oneClass(d: Dataset, file: string): void {
+  if (d.n === 0) throw new DataError(file, 'file', 'no training samples');
+  const first = d.labels[0];
+  if (d.labels.some((c) => c !== first)) return;
+  const label = (d as Partial<LibsvmDataset>).classLabels?.[first] ?? first;
+  throw new UsageError(`${file}: all ${d.n} samples have label ${label}: a classifier needs at least 2 classes`);
 }
 
 function emptyLike(d: Dataset): Dataset {

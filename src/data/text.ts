@@ -37,9 +37,13 @@ export function finite(cell: string, file: string, where: string): number {
   return v;
 }
 
-/** A class label: a non-negative integer. */
+/** Labels are integers below this in magnitude (they are stored as int32). */
+export const LABEL_LIMIT = 2 ** 31;
+
+/** A class label: an integer in 0..2^31-1. */
 export function classLabel(cell: string, file: string, where: string): number {
   const v = finite(cell, file, where);
   if (!Number.isInteger(v) || v < 0) throw new DataError(file, where, `expected a class label (an integer ≥ 0), found '${cell}'`);
+  if (v >= LABEL_LIMIT) throw new DataError(file, where, `class label ${cell} out of range 0..${LABEL_LIMIT - 1}`);
   return v;
 }

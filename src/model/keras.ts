@@ -27,12 +27,22 @@ function pair(v: unknown): number[] {
 /** The model spec of a Keras/tfjs Sequential topology. */
 export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
   let t = topology as Json;
-  if (typeof t === 'string') t = JSON.parse(t) as Json;
-  if (t && 'modelTopology' in t) t = t.modelTopology as Json;
-  if (t && 'model_config' in t) t = t.model_config as Json;
-  if (!t || t.class_name !== 'Sequential') fail(source, `expected a Keras Sequential model, found class_name ${JSON.stringify(t?.class_name)}`);
-  const cfg = t.config as Json | Json[];
+  if (typeof t === 'string') {
+    try {
+      t = JSON.parse(t) as Json;
+    } catch (e) {
+      fail(source, `not JSON (${(e as Error).message.split('\n')[0]}): expected a Keras/tfjs model.json`);
+    }
+  }
+  const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(t)) fail(source, `expected a Keras/tfjs model.json (a JSON object), found ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
+  if ('modelTopology' in t) t = t.modelTopology as Json;
+  if (isObject(t) && 'model_config' in t) t = t.model_config as Json;
+  if (!isObject(t) || t.class_name !== 'Sequential') fail(source, `expected a Keras Sequential model, found class_name ${JSON.stringify(isObject(t) ? t.class_name : t)}`);
+  const cfg = t.config as Json | Json[] | null | undefined;
+  if (!Array.isArray(cfg) && !isObject(cfg)) fail(source, `the Sequential model's config is ${JSON.stringify(cfg) ?? 'missing'}: expected its layers`);
   const layers = (Array.isArray(cfg) ? cfg : (cfg.layers as Json[])) ?? [];
+  if (!Array.isArray(layers)) fail(source, 'the Sequential model\'s config.layers is not a list of layers');
   let inputShape: number[] | null = null;
   const out: LayerSpec[] = [];
   layers.forEach((layer, i) => {
@@ -175,7 +185,18 @@ export function loadModel(dir: string): SavedModel {
   const spec = specFromKeras(json.modelTopology, path);
   const layout = layoutOf(spec);
   const groups = (json.weightsManifest ?? []) as { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
-  const chunks = groups.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p))));
+  const chunks = groups.flatMap((g) =>
+    g.paths.map((p) => {
+      const file = join(dir, p);
+      try {
+        return readFileSync(file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${code ?? (e as Error).message})`;
+        return fail(file, `${why}: the weights file that ${path} lists`);
+      }
+    }),
+  );
   const bytes = Buffer.concat(chunks);
   const specs = groups.flatMap((g) => g.weights);
   if (specs.length !== layout.params.length) fail(path, `the manifest lists ${specs.length} weights, the topology needs ${layout.params.length}`);
