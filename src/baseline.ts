@@ -121,7 +121,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
       o.onEpoch?.(rep);
     }
     const params = flat();
-    if (o.out) await saveModel(join(o.out, 'last'), { spec, theta: params, loss: o.loss });
+    if (o.out) await saveModel(join(o.out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
     return { params, history, testAcc: history.at(-1)?.testAcc ?? NaN };
   } finally {
     tf.dispose(vars);

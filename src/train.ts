@@ -241,14 +241,14 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
       if (sets.val && it.valAcc > best.valAcc) {
         best = { iter: it.iter, valAcc: it.valAcc };
         bestParams = params;
-        if (out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss });
+        if (out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
       }
       if (out) checkpoint(out);
       if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
       o.onIteration?.(it);
     }
     const params = Float32Array.from(solver.params);
-    if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss });
+    if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
     const testAcc = await accuracyAt('test');
     return {
       network: net,

@@ -96,6 +96,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
     labelCol: values['label-col'],
     shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
     scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
+    // the model's own preprocessing (saved with it), not one recomputed from this data
+    preprocessing: saved.preprocessing,
   });
   const d = split === 'train' ? sets.train : sets.test;
   if (d.n === 0) throw new UsageError(`no ${split} samples: give --test FILE for file data`);

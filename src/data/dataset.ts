@@ -1,4 +1,6 @@
 /** In-memory labelled data: samples row-major in one Float32Array. */
+import { createHash } from 'node:crypto';
+
 export interface Dataset {
   /** n × prod(inputShape) values */
   x: Float32Array;
@@ -16,6 +18,18 @@ export interface TrainTest {
   test: Dataset;
   /** validation samples (kept out of training), when asked for */
   val?: Dataset;
+  /** how every set was made from the raw values (also what an exported model applies) */
+  preprocessing?: Preprocessing;
+}
+
+/**
+ * simpleNN's preprocessing, as recorded with a run and inside exported models: a raw
+ * feature value r becomes r / scale − mean[j] (float64 arithmetic, rounded to float32),
+ * with `mean` the per-feature mean of the training set after scaling.
+ */
+export interface Preprocessing {
+  scale: number;
+  mean: Float64Array;
 }
 
 export function sampleSize(d: Pick<Dataset, 'inputShape'>): number {
@@ -38,21 +52,37 @@ export function takeRows(d: Dataset, rows: ArrayLike<number>): Dataset {
  * simpleNN's preprocessing: pixels divided by `scale` (to [0, 1]), then the per-pixel
  * mean of the training set subtracted from both sets.
  */
-export function normalise(train: Dataset, test: Dataset, scale: number): { train: Dataset; test: Dataset } {
-  const [tr, te] = centre(train, [train, test], scale);
-  return { train: tr, test: te };
+export function normalise(train: Dataset, test: Dataset, scale: number): { train: Dataset; test: Dataset; preprocessing: Preprocessing } {
+  const p = preprocessingOf(train, scale);
+  return { train: preprocess(train, p), test: preprocess(test, p), preprocessing: p };
 }
 
-/** Each of `sets` divided by `scale`, minus the per-feature mean of `train`/scale. */
-export function centre(train: Dataset, sets: Dataset[], scale: number): Dataset[] {
+/** The preprocessing that centres `train` after dividing by `scale`. */
+export function preprocessingOf(train: Dataset, scale: number): Preprocessing {
   const m = sampleSize(train);
   const mean = new Float64Array(m);
   for (let i = 0; i < train.n; i++) for (let j = 0; j < m; j++) mean[j] += train.x[i * m + j] / scale;
   for (let j = 0; j < m; j++) mean[j] /= train.n;
-  const apply = (d: Dataset): Dataset => {
-    const x = new Float32Array(d.x.length);
-    for (let i = 0; i < d.n; i++) for (let j = 0; j < m; j++) x[i * m + j] = d.x[i * m + j] / scale - mean[j];
-    return { ...d, x };
-  };
-  return sets.map(apply);
+  return { scale, mean };
+}
+
+/** A data set of raw values preprocessed by `p` (its feature count must match). */
+export function preprocess(d: Dataset, p: Preprocessing): Dataset {
+  const m = sampleSize(d);
+  if (p.mean.length !== m) throw new Error(`the preprocessing is for ${p.mean.length} features, the samples have ${m}`);
+  const x = new Float32Array(d.x.length);
+  for (let i = 0; i < d.n; i++) for (let j = 0; j < m; j++) x[i * m + j] = d.x[i * m + j] / p.scale - p.mean[j];
+  return { ...d, x };
+}
+
+/**
+ * A digest of a data set's samples (as float32 bytes), labels, shape and classes: equal
+ * digests mean the same training data, bit for bit, whatever file it came from.
+ */
+export function datasetDigest(d: Dataset): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ n: d.n, inputShape: d.inputShape, numClasses: d.numClasses }));
+  h.update(new Uint8Array(d.x.buffer, d.x.byteOffset, d.n * sampleSize(d) * 4));
+  h.update(new Uint8Array(d.labels.buffer, d.labels.byteOffset, d.n * 4));
+  return `sha256:${h.digest('hex').slice(0, 32)}`;
 }

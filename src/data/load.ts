@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { Rng } from '../model/rng.js';
 import { readCsv } from './csv.js';
-import { centre, sampleSize, takeRows, type Dataset, type TrainTest } from './dataset.js';
+import { preprocess, preprocessingOf, sampleSize, takeRows, type Dataset, type Preprocessing, type TrainTest } from './dataset.js';
 import { DIGITS_SCALE, readDigits } from './digits.js';
 import { DataError } from './errors.js';
 import { readMnistDir } from './idx.js';
@@ -36,6 +36,11 @@ export interface DataOptions {
   scale?: number;
   /** seed of the validation split */
   seed?: number;
+  /**
+   * apply this preprocessing (a checkpoint's or an exported model's) instead of centring
+   * by this training set's mean: the same numbers on any machine, whatever data is given
+   */
+  preprocessing?: Preprocessing;
 }
 
 /** The folder of the Fashion-MNIST files: --data-dir, else $TFJS_NEWTON_DATA, else Debian's. */
@@ -128,9 +133,13 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     shaped.val = takeRows(shaped.train, perm.subarray(0, nVal).sort());
     shaped.train = takeRows(shaped.train, perm.subarray(nVal).sort());
   }
-  const sc = o.scale ?? scale;
-  const [train, test, val] = centre(shaped.train, [shaped.train, shaped.test ?? emptyLike(shaped.train), shaped.val ?? emptyLike(shaped.train)], sc);
-  return { name, train, test, val: shaped.val ? val : undefined };
+  const given = o.preprocessing;
+  if (given && given.mean.length !== sampleSize(shaped.train)) {
+    throw new UsageError(`${o.data}: the samples have ${sampleSize(shaped.train)} features, the model's preprocessing is for ${given.mean.length}`);
+  }
+  const p = given ?? preprocessingOf(shaped.train, o.scale ?? scale);
+  const [train, test, val] = [shaped.train, shaped.test ?? emptyLike(shaped.train), shaped.val ?? emptyLike(shaped.train)].map((d) => preprocess(d, p));
+  return { name, train, test, val: shaped.val ? val : undefined, preprocessing: p };
 }
 
 /** A classifier needs two classes: all training labels the same is refused, naming the file. */

@@ -5,12 +5,17 @@
  *
  * - `specFromKeras`: a topology (a model.json, or `model.toJSON()`) whose layers are
  *   among ours; any other layer or setting is refused by name.
- * - `saveModel` / `loadModel`: θ and a spec to and from a folder.
+ * - `saveModel` / `loadModel`: θ and a spec to and from a folder. With a preprocessing
+ *   (the run's r ↦ r/scale − mean), the saved model starts with layers that apply it, so
+ *   it takes raw inputs as the data files hold them: [Flatten,] BatchNormalization
+ *   (inference: moving mean 0, moving variance scale², epsilon 0, gamma 1, beta −mean),
+ *   [Reshape back]; the preprocessing is also in the metadata, and `loadModel` returns it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { Preprocessing } from '../data/dataset.js';
 import type { LossKind } from './loss.js';
 import { ACTIVATIONS, layoutOf, type Activation, type LayerSpec, type ModelSpec } from './spec.js';
 
@@ -58,6 +63,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     const checkBias = () => {
       if (c.use_bias === false) fail(name, 'use_bias=false is not supported');
     };
+    if (typeof c.name === 'string' && c.name.startsWith(PREPROCESS_PREFIX) && out.length === 0) return; // our input preprocessing
     switch (layer.class_name) {
       case 'InputLayer':
         break;
@@ -107,11 +113,24 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
   return spec;
 }
 
-/** A tfjs Layers Sequential model of the spec (weights left as initialised). */
-export function kerasModel(spec: ModelSpec): tf.Sequential {
+/** Layer names of the input preprocessing block (skipped when a spec is read back). */
+const PREPROCESS_PREFIX = 'tfjs_newton_preprocess';
+
+/**
+ * A tfjs Layers Sequential model of the spec (weights left as initialised), after the
+ * input preprocessing layers when `withPreprocessing` (see the module comment).
+ */
+export function kerasModel(spec: ModelSpec, withPreprocessing = false): tf.Sequential {
   const m = tf.sequential();
+  const image = spec.inputShape.length === 3;
+  if (withPreprocessing) {
+    const input = { inputShape: spec.inputShape };
+    if (image) m.add(tf.layers.flatten({ ...input, name: `${PREPROCESS_PREFIX}_flatten` }));
+    m.add(tf.layers.batchNormalization({ ...(image ? {} : input), axis: -1, epsilon: 0, name: PREPROCESS_PREFIX }));
+    if (image) m.add(tf.layers.reshape({ targetShape: spec.inputShape, name: `${PREPROCESS_PREFIX}_reshape` }));
+  }
   spec.layers.forEach((l, i) => {
-    const first = i === 0 ? { inputShape: spec.inputShape } : {};
+    const first = i === 0 && !withPreprocessing ? { inputShape: spec.inputShape } : {};
     switch (l.type) {
       case 'dense':
         m.add(tf.layers.dense({ ...first, units: l.units, activation: l.activation }));
@@ -134,6 +153,14 @@ export interface SavedModel {
   spec: ModelSpec;
   theta: Float32Array;
   loss: LossKind;
+  /** what turns raw inputs into the model's inputs; saved inside the model when given */
+  preprocessing?: Preprocessing;
+}
+
+/** The weights of the preprocessing block: gamma, beta, moving mean, moving variance. */
+function preprocessingWeights(p: Preprocessing): tf.Tensor[] {
+  const n = p.mean.length;
+  return [tf.ones([n]), tf.tensor1d(Float32Array.from(p.mean, (v) => -v)), tf.zeros([n]), tf.fill([n], p.scale * p.scale)];
 }
 
 /**
@@ -142,9 +169,16 @@ export interface SavedModel {
  */
 export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   const layout = layoutOf(m.spec);
-  const km = kerasModel(m.spec);
+  const km = kerasModel(m.spec, m.preprocessing !== undefined);
   try {
-    km.setWeights(layout.params.map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape)));
+    if (m.preprocessing) km.getLayer(PREPROCESS_PREFIX).setWeights(preprocessingWeights(m.preprocessing));
+    const blocks = layout.params.map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
+    let k = 0;
+    for (const layer of km.layers) {
+      if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
+      layer.setWeights(blocks.slice(k, k + layer.weights.length));
+      k += layer.weights.length;
+    }
     let artifacts: tf.io.ModelArtifacts | null = null;
     await km.save(tf.io.withSaveHandler(async (a) => {
       artifacts = a;
@@ -159,7 +193,13 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
       convertedBy: null,
       modelTopology: a.modelTopology,
       weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-      userDefinedMetadata: { tfjsNewton: { loss: m.loss } },
+      userDefinedMetadata: {
+        tfjsNewton: {
+          loss: m.loss,
+          // raw input r ↦ r / scale − mean[j]; the model's first layers apply it
+          ...(m.preprocessing ? { preprocessing: { scale: m.preprocessing.scale, mean: [...m.preprocessing.mean] } } : {}),
+        },
+      },
     };
     const write = (name: string, data: string | Uint8Array) => {
       const tmp = join(dir, `${name}.tmp-${process.pid}`);
@@ -198,18 +238,29 @@ export function loadModel(dir: string): SavedModel {
     }),
   );
   const bytes = Buffer.concat(chunks);
-  const specs = groups.flatMap((g) => g.weights);
+  const all = groups.flatMap((g) => g.weights);
+  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as { loss?: LossKind; preprocessing?: { scale: number; mean: number[] } } | undefined;
+  // the preprocessing block's weights (tfjs lists its trainable ones first, the moving
+  // statistics last) are skipped: its values are read from the metadata
+  const isPre = (w: { name: string }) => w.name.startsWith(PREPROCESS_PREFIX);
+  if (all.some(isPre) && !meta?.preprocessing) fail(path, 'the model has preprocessing layers but no preprocessing in its metadata');
+  const offsets: number[] = [];
+  all.reduce((o, w) => (offsets.push(o), o + 4 * w.shape.reduce((a, b) => a * b, 1)), 0);
+  const specs = all.map((w, i) => ({ ...w, byteOffset: offsets[i] })).filter((w) => !isPre(w));
   if (specs.length !== layout.params.length) fail(path, `the manifest lists ${specs.length} weights, the topology needs ${layout.params.length}`);
   const theta = new Float32Array(layout.numParams);
-  let off = 0;
   specs.forEach((w, k) => {
     const p = layout.params[k];
+    const off = w.byteOffset;
     if (w.dtype !== 'float32') fail(path, `weight ${w.name}: dtype ${w.dtype} is not supported (float32 only)`);
     if (w.shape.join() !== p.shape.join()) fail(path, `weight ${w.name} has shape [${w.shape}], the topology needs [${p.shape}]`);
     if (off + p.size * 4 > bytes.length) fail(join(dir, groups[0]?.paths[0] ?? 'weights.bin'), `byte ${bytes.length}: truncated, ${off + p.size * 4} bytes needed`);
     theta.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + off, bytes.byteOffset + off + p.size * 4)), p.offset);
-    off += p.size * 4;
   });
-  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as { loss?: LossKind } | undefined;
-  return { spec, theta, loss: meta?.loss ?? 'ce' };
+  const p = meta?.preprocessing;
+  const preprocessing = p ? { scale: p.scale, mean: Float64Array.from(p.mean) } : undefined;
+  if (preprocessing && preprocessing.mean.length !== spec.inputShape.reduce((a, b) => a * b, 1)) {
+    fail(path, `the preprocessing in its metadata is for ${preprocessing.mean.length} features, the model takes [${spec.inputShape}]`);
+  }
+  return { spec, theta, loss: meta?.loss ?? 'ce', preprocessing };
 }
