@@ -13,3 +13,14 @@ export class UsageError extends Error {
 export class RunError extends UsageError {
   override name = 'RunError';
 }
+
+/**
+ * A computation stopped on request (an aborted AbortSignal, Ctrl-C): not a failure. Passes
+ * of an aborted problem reject with it; `cause` is the abort's reason.
+ */
+export class AbortError extends Error {
+  override name = 'AbortError';
+  constructor(reason?: unknown) {
+    super('the computation was aborted', { cause: reason });
+  }
+}

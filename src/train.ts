@@ -13,7 +13,7 @@ import { PoolProblem } from './coordinator/pool.js';
 import type { FaultPlan } from './coordinator/protocol.js';
 import type { Dataset, TrainTest } from './data/dataset.js';
 import { loadData, type DataOptions } from './data/load.js';
-import { RunError, UsageError } from './errors.js';
+import { AbortError, RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
 import { saveModel, specFromKeras } from './model/keras.js';
 import { LOSSES, type LossKind } from './model/loss.js';
@@ -21,7 +21,7 @@ import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
 import { checkRunPaths } from './paths.js';
-import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport } from './solver/newton.js';
+import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport, type NewtonState } from './solver/newton.js';
 import type { ProgressFn } from './solver/problem.js';
 
 export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
@@ -65,6 +65,13 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
   onIteration?: (r: TrainIteration) => void;
   /** called as chunks of a long pass complete (f and ∇f, the line search's f, one Gv) */
   onProgress?: ProgressFn;
+  /**
+   * Stops the run when aborted: the pass under way ends within about one chunk's compute,
+   * the last completed iteration's checkpoint is written (with `out`), the workers are
+   * stopped, and `train` resolves with `interrupted: true` (not an exception). `train`
+   * itself never touches process signal handlers: map Ctrl-C onto an AbortController.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainIteration extends IterationReport {
@@ -88,8 +95,10 @@ export interface TrainResult {
   backend: BackendName;
   /** compute worker threads used (0: in-process) */
   workers: number;
-  /** why training ended before `iters`, if it did */
+  /** why training ended before `iters`, if it did ('interrupted after iteration k' on abort) */
   stopped?: string;
+  /** true when `signal` stopped the run; `params`, `history` and the checkpoint are those of the last completed iteration */
+  interrupted?: boolean;
 }
 
 export const TRAIN_DEFAULTS = {
@@ -184,26 +193,27 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
   let best = resumed?.best ?? { iter: 0, valAcc: -1 };
   let bestParams: Float32Array | null = null;
-  const checkpoint = (dir: string) => saveCheckpoint(dir, { spec, loss: o.loss, state: solver.state, history: history as unknown as Record<string, unknown>[], best });
+  /**
+   * the solver state that goes with `history` and `best`: that of the last iteration whose
+   * report is in the history (the solver's own state is one iteration ahead while that
+   * iteration's accuracy passes run)
+   */
+  let committed: NewtonState;
+  const checkpoint = (dir: string) => saveCheckpoint(dir, { spec, loss: o.loss, state: committed, history: history as unknown as Record<string, unknown>[], best });
   /** writes the last good state; returns the folder */
   const saveLastGood = (dir = out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
     checkpoint(dir);
     return dir;
   };
-  const stopOnSignal = () => {
-    if (out && solver) saveLastGood();
-    void problem.close().finally(() => process.exit(130));
+  /** a failed pass (a pool chunk failing 3 times): the last good state is written first */
+  const failed = (e: unknown) => {
+    const dir = saveLastGood();
+    return new RunError(`${(e as Error).message}; the last good parameters (after iteration ${committed.iter}) are in ${dir}`, { cause: e });
   };
-  /** accuracy at the solver's θ (NaN without the set); a failed pass (a pool chunk failing 3 times) writes the last good state first */
-  const accuracyAt = async (set: 'test' | 'val'): Promise<number> => {
-    try {
-      return await problem.accuracy(solver.params, set);
-    } catch (e) {
-      const dir = saveLastGood();
-      throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
-    }
-  };
-  process.once('SIGINT', stopOnSignal);
+  const signal = o.signal;
+  const isAbort = (e: unknown) => e instanceof AbortError && signal?.aborted === true;
+  const onAbort = () => problem.abort?.(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     try {
       solver = new NewtonCG(problem, Float64Array.from(initParams(net.layout, o.seed)), solverOptions);
@@ -212,57 +222,86 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
       throw e;
     }
     if (resumed) solver.restore(resumed.state);
+    committed = solver.state;
+    if (signal?.aborted) onAbort();
     // the log holds exactly the checkpointed history (a run killed between its checkpoint
     // and its log line loses nothing)
     if (o.log) writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
     const elapsed0 = history.at(-1)?.elapsed ?? 0;
     const start = performance.now();
     let stopped: string | undefined;
-    while (solver.state.iter < o.iters) {
-      let rep: IterationReport;
+    let interrupted = false;
+    while (committed.iter < o.iters) {
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      let it: TrainIteration;
       try {
-        rep = await solver.step();
+        const rep = await solver.step();
+        it = {
+          ...rep,
+          testAcc: await problem.accuracy(solver.params, 'test'),
+          valAcc: await problem.accuracy(solver.params, 'val'),
+          elapsed: elapsed0 + (performance.now() - start) / 1000,
+        };
       } catch (e) {
         if (e instanceof LineSearchError) {
           stopped = e.message;
           break;
         }
-        const dir = saveLastGood();
-        throw new RunError(`${(e as Error).message}; the last good parameters (after iteration ${solver.state.iter}) are in ${dir}`, { cause: e });
+        if (isAbort(e)) {
+          interrupted = true;
+          break;
+        }
+        throw failed(e);
       }
       const params = Float32Array.from(solver.params);
-      const it: TrainIteration = {
-        ...rep,
-        testAcc: await accuracyAt('test'),
-        valAcc: await accuracyAt('val'),
-        elapsed: elapsed0 + (performance.now() - start) / 1000,
-      };
       history.push(it);
-      if (sets.val && it.valAcc > best.valAcc) {
+      const better = sets.val !== undefined && it.valAcc > best.valAcc;
+      if (better) {
         best = { iter: it.iter, valAcc: it.valAcc };
         bestParams = params;
-        if (out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
       }
+      committed = solver.state;
+      if (better && out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
       if (out) checkpoint(out);
       if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
       o.onIteration?.(it);
     }
-    const params = Float32Array.from(solver.params);
+    if (interrupted) {
+      stopped = `interrupted after iteration ${committed.iter}`;
+      // the last completed iteration's state (also when none completed in this run)
+      if (out) checkpoint(out);
+    }
+    const params = Float32Array.from(committed.theta);
     if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
-    const testAcc = await accuracyAt('test');
+    // the test accuracy at the last iterate: computed after it, unless the run was interrupted
+    const lastTestAcc = history.at(-1)?.testAcc ?? NaN;
+    let testAcc: number;
+    if (interrupted) testAcc = lastTestAcc;
+    else {
+      try {
+        testAcc = await problem.accuracy(committed.theta, 'test');
+      } catch (e) {
+        if (!isAbort(e)) throw failed(e);
+        testAcc = lastTestAcc;
+      }
+    }
     return {
       network: net,
       params,
       bestParams: bestParams ?? params,
-      bestIter: sets.val ? best.iter : solver.state.iter,
+      bestIter: sets.val ? best.iter : committed.iter,
       history,
       testAcc,
       backend,
       workers: problem instanceof PoolProblem ? problem.workers : 0,
       stopped,
+      interrupted,
     };
   } finally {
-    process.off('SIGINT', stopOnSignal);
+    signal?.removeEventListener('abort', onAbort);
     await problem.close();
   }
 }

@@ -17,7 +17,8 @@ Commands:
 Run 'tfjs-newton <command> --help' for the options of a command.
 `;
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+/** A command resolves with its exit code (0 when it returns nothing). */
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number | void>; help: string }> = {
   train: { run: trainCommand, help: TRAIN_HELP },
   eval: { run: evalCommand, help: EVAL_HELP },
   plot: { run: plotCommand, help: PLOT_HELP },
@@ -32,10 +33,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!command) throw new UsageError(`unknown command '${cmd}'; run 'tfjs-newton --help'`);
-  await command.run(rest);
-  return 0;
+  return (await command.run(rest)) ?? 0;
 }
 
+// exit codes: 0 done, 2 bad input or usage (a UsageError), 130/143 train interrupted by
+// SIGINT/SIGTERM (see trainCommand), 1 anything unexpected
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

@@ -44,6 +44,9 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
                       DIR/last (and DIR/best with validation). A failed run's last good state goes
                       here (else to a temporary folder, named in the error)
   --resume DIR        continue the run checkpointed in DIR (same options; --iters is the total)
+                      Ctrl-C (SIGINT) or SIGTERM stops a run within about one chunk's compute, after
+                      writing the last completed iteration's checkpoint to --out; exit code 130 or
+                      143 (a second Ctrl-C exits at once)
   --optim O           newton (default), or a first-order baseline on the same objective: adam | sgd
   --lr X, --batch N, --epochs N, --momentum X
                       baseline settings (lr: adam 1e-3, sgd 1e-2; batch 128; epochs 10; momentum 0)
@@ -62,7 +65,10 @@ export function formatIteration(it: TrainIteration): string {
   );
 }
 
-export async function trainCommand(argv: string[]): Promise<void> {
+/** Exit codes of a run stopped by a signal: 128 + the signal's number. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+export async function trainCommand(argv: string[]): Promise<number | void> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -155,15 +161,38 @@ export async function trainCommand(argv: string[]): Promise<void> {
     return;
   }
   const bar = new ProgressBar();
-  const r = await train({
-    ...common,
-    onProgress: bar.enabled ? bar.update : undefined,
-    onIteration: (it) => {
-      bar.clear();
-      console.log(formatIteration(it));
-    },
-  });
+  // SIGINT and SIGTERM abort the run (it saves its last completed iteration and stops its
+  // workers); a second signal exits at once
+  const controller = new AbortController();
+  let caught: keyof typeof SIGNAL_EXIT | null = null;
+  const onSignal = (sig: keyof typeof SIGNAL_EXIT) => {
+    if (caught !== null) process.exit(SIGNAL_EXIT[sig]);
+    caught = sig;
+    controller.abort(new Error(`${sig} received`));
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => onSignal(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  let r;
+  try {
+    r = await train({
+      ...common,
+      signal: controller.signal,
+      onProgress: bar.enabled ? bar.update : undefined,
+      onIteration: (it) => {
+        bar.clear();
+        console.log(formatIteration(it));
+      },
+    });
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
   bar.clear();
+  if (r.interrupted) {
+    const iter = r.history.at(-1)?.iter ?? 0; // the history is the last completed iteration's
+    const dir = values.out ?? values.resume;
+    console.log(dir === undefined ? `interrupted after iteration ${iter} (no --out: nothing was saved)` : `interrupted after iteration ${iter}; continue with --resume ${dir}`);
+    return SIGNAL_EXIT[caught ?? 'SIGINT'];
+  }
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {

@@ -8,6 +8,11 @@
  * replaces dead threads); after `maxAttempts` failures of one chunk the pass fails with a
  * PoolError naming it and the cause.
  *
+ * `abort()` stops the pass under way: no further chunk is sent or started (chunks still in
+ * Piscina's queue stay there until `close()`), the chunks already handed to a worker are
+ * left to settle (none is retried), and the pass rejects with an AbortError; so do all
+ * later passes.
+ *
  * Keeping the cores busy: each worker is sent its next chunk while it computes the
  * current one (no round trip between chunks), and chunk results land in a ring of
  * `slots` shared result slots (chunk k in slot k mod slots; chunk k is sent only once
@@ -28,6 +33,7 @@ import { oneTensorflowThreadPerContext, type BackendName } from '../backend/sele
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
+import { AbortError } from '../errors.js';
 import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
 import { checkEvalSet, reportProgress, type EvalSetName, type EvalSets, type Evaluation } from './evaluation.js';
 import type { FaultPlan, SharedEvalSet, SharedSetup, Task, TaskKind, TaskResult } from './protocol.js';
@@ -88,6 +94,11 @@ const TASKS_PER_WORKER = 2;
 
 type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
 
+/** Set by the balancer when it hands a task's current attempt to a worker. */
+interface Ticket {
+  dispatched: boolean;
+}
+
 /**
  * The least busy worker (Piscina's own rule) for tasks without affinity; a task with
  * `{ worker: k }` in its queue options waits for worker k mod (live workers), in the order
@@ -141,6 +152,9 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
   private evalThetaVersion = 0;
   private lastEvalTheta: Float64Array | null = null;
   private readonly evalSizes: Partial<Record<EvalSetName, number>> = {};
+  private aborted: { reason: unknown } | null = null;
+  /** the passes under way: each stops sending chunks and abandons its undispatched ones */
+  private readonly abortHooks = new Set<() => void>();
 
   constructor(net: Network, data: Dataset, loss: LossKind, opts: PoolOptions) {
     this.dim = net.numParams;
@@ -193,7 +207,16 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
       maxThreads: this.workers,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: TASKS_PER_WORKER,
-      loadBalancer: affinityBalancer,
+      // once aborted, no task starts; a task handed to a worker is marked on its ticket
+      loadBalancer: (task, workers) => {
+        if (this.aborted) return null;
+        const w = affinityBalancer(task, workers);
+        if (w) {
+          const ticket = ((task as unknown as Record<symbol, { ticket?: Ticket } | null>)[Piscina.queueOptionsSymbol] ?? null)?.ticket;
+          if (ticket) ticket.dispatched = true;
+        }
+        return w;
+      },
       workerData: setup,
     });
   }
@@ -210,20 +233,33 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
     this.thetaVersion++;
   }
 
-  private async runChunk(task: Omit<Task, 'attempt'>): Promise<TaskResult> {
+  /**
+   * Stops the pass under way and every later one (see the class comment and
+   * GaussNewtonProblem.abort); `close()` is still needed to stop the threads.
+   */
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = { reason };
+    for (const hook of [...this.abortHooks]) hook();
+  }
+
+  private async runChunk(task: Omit<Task, 'attempt'>, ticket: Ticket): Promise<TaskResult> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       try {
         // Gv chunk k goes to worker k mod workers while that worker lives: a worker keeps
         // the linearizations of its own chunks only (half the memory and cache traffic
         // with 2 workers, and no chunk prepared twice in one solve)
-        const affinity = task.kind === 'gv' ? { [Piscina.queueOptionsSymbol]: { worker: task.chunk } } : {};
-        const r = await this.pool.run({ ...task, attempt, ...affinity });
+        ticket.dispatched = false;
+        const queueOptions = task.kind === 'gv' ? { worker: task.chunk, ticket } : { ticket };
+        const r = await this.pool.run({ ...task, attempt, [Piscina.queueOptionsSymbol]: queueOptions });
         this.stats.tasks++;
         this.stats.computeMs += r.end - r.start;
         this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end, thread: r.thread });
         return r;
       } catch (e) {
+        // an aborted pass retries nothing
+        if (this.aborted) throw new AbortError(this.aborted.reason);
         lastError = e;
         this.stats.retries++;
       }
@@ -236,29 +272,45 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
    * Runs chunks 0..chunks−1 of a pass and sums their results in chunk order as they
    * arrive (float64; vectors of `dim`, or losses only when `dim` is 0). At most `slots`
    * chunks are in flight or waiting for their turn in the sum. On failure, waits for the
-   * chunks in flight to settle (none writes a slot afterwards), then rejects.
+   * chunks in flight to settle (none writes a slot afterwards), then rejects. On abort,
+   * the same, except that chunks not yet handed to a worker are not waited for (they never
+   * start), and the error is an AbortError.
    */
   private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array): Promise<OrderedSum> {
+    if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
     const sum = new OrderedSum(dim, into);
     const pass = PASS_NAMES[kind];
     const thetaVersion = this.thetaVersion;
     let sent = 0;
-    let inFlight = 0;
+    /** chunks sent and not settled (nor abandoned on abort) */
+    const pending = new Map<number, Ticket>();
     let failure: { error: unknown } | null = null;
     return new Promise((resolve, reject) => {
       const settle = () => {
-        if (inFlight > 0) return;
-        if (failure) reject(failure.error);
-        else if (sum.added === chunks) resolve(sum);
+        if (pending.size > 0) return;
+        if (failure) {
+          this.abortHooks.delete(onAbort);
+          reject(failure.error);
+        } else if (sum.added === chunks) {
+          this.abortHooks.delete(onAbort);
+          resolve(sum);
+        }
       };
+      const onAbort = () => {
+        failure ??= { error: new AbortError(this.aborted?.reason) };
+        for (const [chunk, ticket] of pending) if (!ticket.dispatched) pending.delete(chunk);
+        settle();
+      };
+      this.abortHooks.add(onAbort);
       const send = () => {
         while (!failure && sent < chunks && sent < sum.added + this.slots) {
           const chunk = sent++;
           const slot = chunk % this.slots;
-          inFlight++;
-          this.runChunk({ kind, chunk, slot, thetaVersion, ...extra }).then(
+          const ticket: Ticket = { dispatched: false };
+          pending.set(chunk, ticket);
+          this.runChunk({ kind, chunk, slot, thetaVersion, ...extra }, ticket).then(
             (r) => {
-              inFlight--;
+              if (!pending.delete(chunk)) return; // abandoned on abort
               if (!failure) {
                 // the scalar channel: a loss sum, or a count of correctly classified samples
                 sum.add(chunk, { loss: kind === 'correct' ? r.correct : r.loss, vector: dim > 0 ? this.slot(slot) : undefined });
@@ -268,7 +320,7 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
               settle();
             },
             (e: unknown) => {
-              inFlight--;
+              if (!pending.delete(chunk)) return;
               failure ??= { error: e };
               settle();
             },

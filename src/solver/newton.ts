@@ -116,6 +116,11 @@ export class NewtonCG {
     return Float64Array.from(this.theta);
   }
 
+  /**
+   * θ, λ, iteration and generator state of the last completed iteration, always paired:
+   * a step draws from a copy of the generator and commits all four together when it
+   * succeeds, so a step that fails or is aborted midway leaves the state unchanged.
+   */
   get state(): NewtonState {
     return { theta: this.params, lambda: this.lambda, iter: this.iter, rngState: this.rng.state };
   }
@@ -148,7 +153,9 @@ export class NewtonCG {
     const g = lincomb(1 / C, theta, 1, data.grad);
     const gradNorm = norm(g);
 
-    const subset = this.rng.subset(this.problem.numSamples, gnSize);
+    // drawn from a copy: the generator advances only with a completed step
+    const rng = Rng.fromState(this.rng.state);
+    const subset = rng.subset(this.problem.numSamples, gnSize);
     const G = await this.problem.gaussNewton(theta, subset);
     const lambda = this.lambda;
     let cg;
@@ -183,10 +190,12 @@ export class NewtonCG {
 
     const predicted = alpha * gd + 0.5 * alpha * alpha * dGd;
     const rho = (fNew - f) / predicted;
-    if (rho < 0.25) this.lambda = lambda * boost;
-    else if (rho >= 0.75) this.lambda = lambda * drop;
+    const nextLambda = rho < 0.25 ? lambda * boost : rho >= 0.75 ? lambda * drop : lambda;
 
+    // commit θ, λ, iteration and generator together
     this.theta = thetaNew;
+    this.lambda = nextLambda;
+    this.rng = rng;
     this.iter++;
     return {
       iter: this.iter,

@@ -20,6 +20,14 @@ export interface GaussNewtonProblem {
   loss(theta: Float64Array): Promise<number>;
   /** v ↦ (1/|S|) Σ_{i∈S} Jᵢᵀ Bᵢ Jᵢ v at θ; `subset` holds sample indices, increasing. */
   gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator>;
+  /**
+   * Optional: stops the computation, for good. The pass under way (f, ∇f, one Gv, ...)
+   * rejects with an `AbortError` (src/errors.ts) within about one chunk's compute, once the
+   * chunks already computing have settled; every later pass rejects at once. The problem is
+   * then only good for closing. The solver never calls it: whoever runs the solver does,
+   * and the solver's state stays that of its last completed iteration.
+   */
+  abort?(reason?: unknown): void;
 }
 
 export interface LinearOperator {
