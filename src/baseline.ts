@@ -15,6 +15,7 @@ import { initParams } from './model/init.js';
 import { saveModel } from './model/keras.js';
 import { lossSum } from './model/loss.js';
 import { Rng } from './model/rng.js';
+import { defaultC, validateOptions } from './options.js';
 import { checkRunPaths } from './paths.js';
 import { accuracy, prepareRun, withDefaults, type TrainOptions } from './train.js';
 
@@ -51,6 +52,7 @@ export interface FirstOrderResult {
 }
 
 export async function trainFirstOrder(options: FirstOrderOptions): Promise<FirstOrderResult> {
+  validateOptions(options, 'first-order'); // names, types and ranges, before anything else
   const o = withDefaults(options) as ReturnType<typeof withDefaults> & FirstOrderOptions;
   if (!(OPTIMS as readonly string[]).includes(o.optim)) throw new UsageError(`--optim must be newton, adam or sgd, got '${o.optim}'`);
   const lr = o.lr ?? (o.optim === 'adam' ? 1e-3 : 1e-2);
@@ -63,7 +65,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const { sets, spec, net } = await prepareRun(o);
   const train = sets.train;
   const l = train.n;
-  const regC = (o.C ?? 0.01) * l;
+  const regC = (o.C ?? defaultC(o.data)) * l;
   const m = sampleSize(train);
   const vars = net.unflatten(initParams(net.layout, o.seed)).map((t) => {
     const v = tf.variable(t);

@@ -1,11 +1,13 @@
 /**
- * Checkpoints: the solver's state (θ in float64, λ, iteration, generator state) and
- * what is needed to read it back (model spec, loss), written atomically: every file
+ * Checkpoints: the solver's state (θ in float64, λ, iteration, generator state), what is
+ * needed to read it back (model spec, loss) and what a resume must match (RunIdentity),
+ * written atomically: every file
  * goes to a temporary name and is renamed into place, θ first and the JSON that names
  * it last, so a kill at any moment leaves the previous or the new checkpoint, whole.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Preprocessing } from './data/dataset.js';
 import type { LossKind } from './model/loss.js';
 import type { ModelSpec } from './model/spec.js';
 import type { NewtonState } from './solver/newton.js';
@@ -19,7 +21,35 @@ export interface Checkpoint {
   history?: Record<string, unknown>[];
   /** the best iteration by validation accuracy so far */
   best?: { iter: number; valAcc: number };
+  /** what else defines the trajectory; a resume must match it (absent in older checkpoints) */
+  run?: RunIdentity;
+  /** how the data was preprocessed: a resume applies the same, on any machine */
+  preprocessing?: Preprocessing;
 }
+
+/**
+ * The settings that, besides the model and the loss, fix a run's trajectory: a resume with
+ * any other value would silently follow another one. `data` is a digest of the training
+ * samples after preprocessing (so it covers the data set, the split and the scaling).
+ */
+export interface RunIdentity {
+  C: number;
+  seed: number;
+  gnSize: number;
+  bsize: number;
+  gv: string;
+  data: string;
+}
+
+/** The option names a user sets each field of RunIdentity with (for messages). */
+export const RUN_IDENTITY_OPTIONS: Record<keyof RunIdentity, string> = {
+  C: '--C',
+  seed: '--seed',
+  gnSize: '--gn-size/--gn-ratio',
+  bsize: '--bsize',
+  gv: '--gv',
+  data: '--data (and its preprocessing: --scale, --val-split, --shape, ...)',
+};
 
 interface CheckpointJson {
   format: 'tfjs-newton-checkpoint';
@@ -35,6 +65,8 @@ interface CheckpointJson {
   numParams: number;
   history?: Record<string, unknown>[];
   best?: { iter: number; valAcc: number };
+  run?: RunIdentity;
+  preprocessing?: { scale: number; mean: number[] };
 }
 
 const JSON_FILE = 'checkpoint.json';
@@ -62,6 +94,8 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     numParams: theta.length,
     history: c.history,
     best: c.best,
+    run: c.run,
+    preprocessing: c.preprocessing && { scale: c.preprocessing.scale, mean: [...c.preprocessing.mean] },
   };
   writeAtomic(join(dir, JSON_FILE), JSON.stringify(json, null, 1));
   for (const f of readdirSync(dir)) {
@@ -74,7 +108,7 @@ const FIELDS: [keyof CheckpointJson, string, (v: unknown) => boolean][] = [
   ['spec', 'an object', (v) => typeof v === 'object' && v !== null && Array.isArray((v as ModelSpec).layers) && Array.isArray((v as ModelSpec).inputShape)],
   ['loss', 'a string', (v) => typeof v === 'string'],
   ['iter', 'an integer', (v) => Number.isInteger(v)],
-  ['lambda', 'a number', (v) => typeof v === 'number'],
+  ['lambda', 'a positive number', (v) => typeof v === 'number' && Number.isFinite(v) && v > 0],
   ['rngState', 'an array', (v) => Array.isArray(v)],
   ['thetaFile', 'a file name', (v) => typeof v === 'string' && v !== '' && !/[\\/]/.test(v)],
   ['numParams', 'an integer', (v) => Number.isInteger(v) && (v as number) >= 0],
@@ -134,6 +168,26 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   const theta = new Float64Array(json.numParams);
   new Uint8Array(theta.buffer).set(bytes);
+  const bad = theta.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new UsageError(`${thetaPath}: θ[${bad}] is ${theta[bad]}: the checkpoint holds a non-finite model and cannot be resumed`);
   const rngState = json.rngState.map((x) => (x === null ? NaN : x));
-  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState }, history: json.history, best: json.best };
+  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState }, history: json.history, best: json.best, run: json.run,
+    preprocessing: json.preprocessing && { scale: json.preprocessing.scale, mean: Float64Array.from(json.preprocessing.mean) } };
+}
+
+/**
+ * Refuses to resume the checkpoint in `dir` (made with `saved`) as a run with `now`,
+ * naming the first setting that differs and both values. Older checkpoints without the
+ * record are resumed unchecked.
+ */
+export function checkSameRun(dir: string, saved: RunIdentity | undefined, now: RunIdentity): void {
+  if (saved === undefined) return;
+  for (const k of Object.keys(RUN_IDENTITY_OPTIONS) as (keyof RunIdentity)[]) {
+    if (saved[k] !== now[k]) {
+      throw new UsageError(
+        `${dir}: ${RUN_IDENTITY_OPTIONS[k]} differs from the checkpointed run (${k} ${JSON.stringify(saved[k])} there, ` +
+          `${JSON.stringify(now[k])} now): resume with the same settings, or start a new run`,
+      );
+    }
+  }
 }

@@ -7,11 +7,11 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChunkEvaluator, GV_METHODS, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
-import { checkCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkCheckpoint, checkSameRun, loadCheckpoint, saveCheckpoint, type RunIdentity } from './checkpoint.js';
 import { LocalProblem } from './coordinator/local.js';
 import { PoolProblem } from './coordinator/pool.js';
 import type { FaultPlan } from './coordinator/protocol.js';
-import type { Dataset, TrainTest } from './data/dataset.js';
+import { datasetDigest, type Dataset, type Preprocessing, type TrainTest } from './data/dataset.js';
 import { loadData, type DataOptions } from './data/load.js';
 import { AbortError, RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
@@ -20,11 +20,12 @@ import { LOSSES, type LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
+import { defaultC, validateOptions } from './options.js';
 import { checkRunPaths } from './paths.js';
 import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport, type NewtonState } from './solver/newton.js';
 import type { ProgressFn } from './solver/problem.js';
 
-export interface TrainOptions extends Partial<Omit<DataOptions, 'data'>> {
+export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'preprocessing'>> {
   /** 'digits', 'fashion-mnist', a folder of IDX files, a CSV/LIBSVM file, or data already loaded */
   data?: string | TrainTest;
   /** a preset name (`mlp:256,256`, `cnn4`, `cnn7`), a Keras/tfjs model.json file, or a spec */
@@ -144,12 +145,12 @@ export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpe
 }
 
 /** Data, backend and network of a run: shared by Newton and the first-order baselines. */
-export async function prepareRun(o: ReturnType<typeof withDefaults>) {
+export async function prepareRun(o: ReturnType<typeof withDefaults>, preprocessing?: Preprocessing) {
   if (!(LOSSES as readonly string[]).includes(o.loss)) throw new UsageError(`unknown loss '${o.loss}': use ce or mse`);
   const backend = await initBackend(o.backend);
   const sets =
     typeof o.data === 'string'
-      ? loadData({ data: o.data, dataDir: o.dataDir, test: o.test, val: o.val, valSplit: o.valSplit, labelCol: o.labelCol, shape: o.shape, scale: o.scale, seed: o.seed })
+      ? loadData({ data: o.data, dataDir: o.dataDir, test: o.test, val: o.val, valSplit: o.valSplit, labelCol: o.labelCol, shape: o.shape, scale: o.scale, seed: o.seed, preprocessing })
       : o.data;
   const spec = resolveModel(o.model, sets.train);
   return { backend, sets, spec, net: new Network(spec) };
@@ -161,10 +162,13 @@ export function withDefaults(options: TrainOptions) {
 }
 
 export async function train(options: TrainOptions = {}): Promise<TrainResult> {
+  validateOptions(options, 'newton'); // names, types and ranges, before anything else
   const o = withDefaults(options);
   // every path (and the checkpoint to resume) checked before data loading and compute
   checkRunPaths(o, checkCheckpoint);
-  const { backend, sets, spec, net } = await prepareRun(o);
+  const resumed = o.resume ? loadCheckpoint(o.resume) : null;
+  // a resume preprocesses the data as the checkpointed run did (the same numbers on any machine)
+  const { backend, sets, spec, net } = await prepareRun(o, resumed?.preprocessing);
   const l = sets.train.n;
   const gnSize = o.gnSize ?? Math.max(1, Math.round(o.gnRatio * l));
   if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
@@ -175,14 +179,26 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   if (!Number.isInteger(o.iters) || o.iters < 0) throw new UsageError(`--iters must be a non-negative integer, got ${o.iters}`);
   const workers = o.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a non-negative integer, got ${workers}`);
-  const resumed = o.resume ? loadCheckpoint(o.resume) : null;
-  if (resumed && JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
-    throw new UsageError(`${o.resume}: the checkpoint is of another model; resume with the same --model and data`);
+  const C = o.C ?? defaultC(o.data);
+  // everything besides model and loss that fixes the trajectory: a resume must match it
+  const run: RunIdentity = { C, seed: o.seed, gnSize, bsize: o.bsize, gv: o.gv, data: datasetDigest(sets.train) };
+  if (resumed) {
+    if (JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
+      throw new UsageError(`${o.resume}: the checkpoint is of another model; resume with the same --model and data`);
+    }
+    if (resumed.loss !== o.loss) {
+      throw new UsageError(`${o.resume}: --loss differs from the checkpointed run (${resumed.loss} there, ${o.loss} now): resume with the same settings, or start a new run`);
+    }
+    const pre = resumed.preprocessing;
+    if (pre && o.scale !== undefined && o.scale !== pre.scale) {
+      throw new UsageError(`${o.resume}: --scale differs from the checkpointed run (${pre.scale} there, ${o.scale} now): resume with the same settings, or start a new run`);
+    }
+    checkSameRun(o.resume!, resumed.run, run);
   }
   const out = o.out ?? o.resume;
 
   let solver: NewtonCG;
-  const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['C', 'xi', 'cgMax', 'eta', 'lambda0']), gnSize, seed: o.seed + 1 };
+  const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['xi', 'cgMax', 'eta', 'lambda0']), C, gnSize, seed: o.seed + 1 };
   // test and validation accuracy are passes of the same engine (in-process or the pool)
   const evalSets = { test: sets.test, val: sets.val };
   const problem =
@@ -199,7 +215,8 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
    * iteration's accuracy passes run)
    */
   let committed: NewtonState;
-  const checkpoint = (dir: string) => saveCheckpoint(dir, { spec, loss: o.loss, state: committed, history: history as unknown as Record<string, unknown>[], best });
+  const checkpoint = (dir: string) =>
+    saveCheckpoint(dir, { spec, loss: o.loss, state: committed, history: history as unknown as Record<string, unknown>[], best, run, preprocessing: sets.preprocessing });
   /** writes the last good state; returns the folder */
   const saveLastGood = (dir = out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
     checkpoint(dir);
@@ -275,6 +292,8 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
       if (out) checkpoint(out);
     }
     const params = Float32Array.from(committed.theta);
+    const bad = params.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw failed(new Error(`θ[${bad}] is ${params[bad]} after iteration ${committed.iter}: the model is not finite`));
     if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
     // the test accuracy at the last iterate: computed after it, unless the run was interrupted
     const lastTestAcc = history.at(-1)?.testAcc ?? NaN;

@@ -38,11 +38,18 @@ test('the same seed gives the same trajectory; another seed another', (t) => {
   t.notDeepEqual(a, run('4'));
 });
 
+test('the bare command (every default, the embedded digits) shows the method at its best: ≥ 95%', (t) => {
+  const r = cli(['train', '--backend', 'wasm', '--workers', '0']);
+  t.is(r.status, 0, r.stderr);
+  const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+  t.true(acc >= 95, r.stdout.split('\n').slice(-3).join('\n'));
+});
+
 test('bad options are one-line errors with exit code 2, no stack trace', (t) => {
   for (const [args, msg] of [
     [['train', '--iters', 'x'], /--iters expects an integer, got 'x'/],
     [['train', '--loss', 'hinge'], /--loss must be ce or mse/],
-    [['train', '--gv', 'forward'], /--gv must be linearized or double-vjp, got 'forward'/],
+    [['train', '--gv', 'forward'], /--gv must be one of linearized, double-vjp, got 'forward'|--gv must be linearized or double-vjp, got 'forward'/],
     [['train', '--model', 'cnn4', '--data', 'digits', '--gn-size', '5000'], /--gn-size must be an integer in 1\.\.1438/],
     [['train', '--data', 'fashion-mnist', '--data-dir', '/nonexistent'], /Fashion-MNIST folder \/nonexistent not found/],
     [['frobnicate'], /unknown command 'frobnicate'/],
