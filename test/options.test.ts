@@ -166,3 +166,20 @@ test('defaultC: 1 for the embedded digits (also the default data), simpleNN’s 
   t.is(defaultC('train.csv'), NEWTON_DEFAULTS.C);
   t.is(NEWTON_DEFAULTS.C, 0.01);
 });
+
+test('train() and trainFirstOrder() check their options before loading anything', async (t) => {
+  const { train } = await import('../src/train.ts');
+  const { trainFirstOrder } = await import('../src/baseline.ts');
+  for (const [o, cls, msg] of [
+    [{ itres: 2 }, TypeError, /unknown option 'itres' \(did you mean 'iters'\?\)/],
+    [{ model: 42 }, TypeError, /option 'model'/],
+    [{ data: 42 }, TypeError, /option 'data'/],
+    [{ seed: 'x' }, TypeError, /option 'seed' must be an integer/],
+    [{ gnRatio: -1 }, RangeError, /option 'gnRatio'/],
+    [{ onIteration: 'print' }, TypeError, /option 'onIteration'/],
+    [{ log: 12345 }, TypeError, /option 'log'/],
+  ] as [Record<string, unknown>, typeof Error, RegExp][]) {
+    await t.throwsAsync(() => train(o as never), { instanceOf: cls, message: msg }, JSON.stringify(o));
+  }
+  await t.throwsAsync(() => trainFirstOrder({ optim: 'adam', lr: -1 } as never), { instanceOf: RangeError, message: /option 'lr'/ });
+});
