@@ -49,6 +49,7 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
   for (const [args, msg] of [
     [['train', '--iters', 'x'], /--iters expects an integer, got 'x'/],
     [['train', '--loss', 'hinge'], /--loss must be ce or mse/],
+    [['train', '--workers', '-1'], /Option '--workers' argument is ambiguous\. .*use '--workers=-XYZ'/],
     [['train', '--gv', 'forward'], /--gv must be one of linearized, double-vjp, got 'forward'|--gv must be linearized or double-vjp, got 'forward'/],
     [['train', '--model', 'cnn4', '--data', 'digits', '--gn-size', '5000'], /--gn-size must be an integer in 1\.\.1438/],
     [['train', '--data', 'fashion-mnist', '--data-dir', '/nonexistent'], /Fashion-MNIST folder \/nonexistent not found/],

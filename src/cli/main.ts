@@ -43,7 +43,7 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`tfjs-newton: ${err.message}`);
+      console.error(`tfjs-newton: ${err.message.split('\n').join(' ')}`); // one line, also for parseArgs's own multi-line messages
       process.exit(2);
     }
     console.error(err.stack ?? String(e));
