@@ -1,10 +1,10 @@
 /**
  * The native backend (tfjs-node) end to end, one TensorFlow context per pool worker:
  * the same trajectory bit for bit in-process and with 1 or 2 workers, for an MLP, a CNN
- * and simpleNN's cnn4 with both losses; a worker dying mid-Gv changes nothing; resume
+ * simpleNN's cnn4 with both losses, cnn7 and a Keras model.json import; a worker dying mid-Gv changes nothing; resume
  * continues the same run. Left out where tfjs-node is not installed (test/helpers/native.ts).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +23,8 @@ function dataOf(shape: number[], n: number, seed: number): TrainTest {
 
 /** Everything a run reports but its times, as its JSONL log holds it (NaN as null, as a resumed history has it). */
 const trajectory = (h: TrainIteration[]) => JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...rest }) => rest)));
+
+await initBackend('cpu'); // kerasFile() below builds a tfjs model at load time
 
 const CASES: { name: string; data: TrainTest; opts: TrainOptions }[] = [
   { name: 'mlp:32,16, ce', data: dataOf([8, 8, 1], 300, 1), opts: { model: 'mlp:32,16', loss: 'ce', C: 1, bsize: 64, gnSize: 100 } },
@@ -48,7 +50,23 @@ const CASES: { name: string; data: TrainTest; opts: TrainOptions }[] = [
   },
   { name: 'cnn4 (simpleNN) on 28x28, ce', data: dataOf([28, 28, 1], 96, 3), opts: { model: 'cnn4', loss: 'ce', bsize: 40, gnSize: 48 } },
   { name: 'cnn4 (simpleNN) on 28x28, mse', data: dataOf([28, 28, 1], 96, 4), opts: { model: 'cnn4', loss: 'mse', bsize: 40, gnSize: 48 } },
+  { name: 'cnn7 on 28x28, ce', data: dataOf([28, 28, 1], 64, 5), opts: { model: 'cnn7', loss: 'ce', bsize: 24, gnSize: 40 } },
+  { name: 'a Keras model.json import (conv valid, pool, dense tanh), mse', data: dataOf([10, 10, 1], 120, 6), opts: { model: kerasFile(), loss: 'mse', bsize: 50, gnSize: 60 } },
 ];
+
+/** A Keras/tfjs Sequential topology written to a file, as a user would bring one. */
+function kerasFile(): string {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [10, 10, 1], filters: 3, kernelSize: 3, padding: 'valid', activation: 'relu' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 8, activation: 'tanh' }));
+  m.add(tf.layers.dense({ units: 10 }));
+  const file = join(mkdtempSync(join(tmpdir(), 'tn-native-')), 'model.json');
+  writeFileSync(file, JSON.stringify(m.toJSON(null, false)));
+  m.dispose();
+  return file;
+}
 
 for (const c of CASES) {
   nativeTest(`tensorflow: ${c.name}: the same trajectory in-process and on 1 and 2 workers`, async (t) => {
