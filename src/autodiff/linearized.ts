@@ -35,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MAX_POOL_GATHER } from '../backend/kernels.js';
 import { applyB, type LossKind } from '../model/loss.js';
-import type { Network } from '../model/network.js';
+import { activate, type Network } from '../model/network.js';
 import type { Activation } from '../model/spec.js';
 
 /**
@@ -71,19 +71,6 @@ const POOL_ATTRS = { filterSize: 2, strides: 2, pad: 'valid', dimRoundingMode: u
 
 function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor {
   return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-}
-
-function activate(x: tf.Tensor, a: Activation): tf.Tensor {
-  switch (a) {
-    case 'relu':
-      return tf.relu(x);
-    case 'tanh':
-      return tf.tanh(x);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'linear':
-      return x;
-  }
 }
 
 /** act'(pre) from the activation's output y (the rules of tfjs's own gradients). */

@@ -55,7 +55,8 @@ export class Network {
   }
 }
 
-function activate(x: tf.Tensor, a: Activation): tf.Tensor {
+/** An activation applied to a tensor (the forward pass's, also used by the linearization). */
+export function activate(x: tf.Tensor, a: Activation): tf.Tensor {
   switch (a) {
     case 'relu':
       return tf.relu(x);
