@@ -6,8 +6,7 @@
  * (c) the forward sweep's J v against the VJP of its own backward sweep with respect to
  *     the seed, and ⟨Jv, w⟩ = ⟨v, Jᵀw⟩ (≤ 1e-5);
  * (d) no tensor left behind by prepare + products + release (every test).
- * The tensorflow tests are skipped when tfjs-node does not load, unless
- * TFJS_NEWTON_REQUIRE_NATIVE=1, where they run (and fail).
+ * tensorflow: where tfjs-node is installed or required (test/helpers/native.ts).
  */
 import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
@@ -23,12 +22,10 @@ import { Network } from '../src/model/network.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
 import { gaussNewton64, relErr } from './helpers/net64.ts';
 import { MODELS, TIES_MODEL } from './helpers/models.ts';
+import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
 
-const REQUIRE_NATIVE = process.env.TFJS_NEWTON_REQUIRE_NATIVE === '1';
-/** why the tensorflow backend cannot run here (null: it can, or it is required) */
-const nativeMissing = REQUIRE_NATIVE ? null : await initBackend('tensorflow').then(() => null, (e: Error) => e.message.split('\n')[0]);
-const BACKENDS = ['cpu', 'wasm', 'tensorflow'] as const;
+const BACKENDS = ['cpu', ...COMPUTE_BACKENDS] as const;
 const ROUTES: PoolRoute[] = ['kernels', 'mask'];
 const N = 5;
 
@@ -92,11 +89,9 @@ const cases: [string, ModelSpec, boolean][] = [
 ];
 
 for (const backend of BACKENDS) {
-  const reg = backend === 'tensorflow' && nativeMissing !== null ? test.skip : test.serial;
-  const note = reg === test.skip ? ` (skipped: ${nativeMissing})` : '';
   for (const [name, spec, ties] of cases) {
     for (const loss of ['ce', 'mse'] as LossKind[]) {
-      reg(`linearized Gv = float64 JᵀBJv and = double VJP: ${name}, ${loss}, ${backend}${note}`, async (t) => {
+      test.serial(`linearized Gv = float64 JᵀBJv and = double VJP: ${name}, ${loss}, ${backend}`, async (t) => {
         const c = makeCase(spec, ties);
         await onBackend(t, backend, () => {
           const lin = evaluatorGv(c, loss, 'linearized');
@@ -116,7 +111,7 @@ for (const backend of BACKENDS) {
     }
 
     for (const route of ROUTES) {
-      reg(`linearization: J v = seed-VJP of its Jᵀ, adjoint identity, Gv: ${name}, pooling by ${route}, ${backend}${note}`, async (t) => {
+      test.serial(`linearization: J v = seed-VJP of its Jᵀ, adjoint identity, Gv: ${name}, pooling by ${route}, ${backend}`, async (t) => {
         const c = makeCase(spec, ties);
         await onBackend(t, backend, () => {
           const net = new Network(spec);
@@ -166,8 +161,7 @@ for (const backend of BACKENDS) {
 }
 
 for (const backend of BACKENDS) {
-  const reg = backend === 'tensorflow' && nativeMissing !== null ? test.skip : test.serial;
-  reg(`the pooling mask marks the argmax of MaxPoolGrad, ties included: ${backend}`, async (t) => {
+  test.serial(`the pooling mask marks the argmax of MaxPoolGrad, ties included: ${backend}`, async (t) => {
     await onBackend(t, backend, () => {
       const rng = new Rng(9);
       for (const shape of [[3, 6, 6, 2], [2, 7, 5, 3], [1, 3, 3, 1]] as [number, number, number, number][]) {
@@ -214,9 +208,8 @@ test.serial('ChunkEvaluator rejects an unknown Gv method', async (t) => {
 });
 
 for (const backend of BACKENDS) {
-  const run = backend === 'tensorflow' && nativeMissing !== null ? test.serial.skip : test.serial;
   for (const loss of ['ce', 'mse'] as LossKind[]) {
-    run(`an MLP's loss and gradient by the backward sweep equal tfjs autodiff's, no tensor leaked: ${loss}, ${backend}`, async (t) => {
+    test.serial(`an MLP's loss and gradient by the backward sweep equal tfjs autodiff's, no tensor leaked: ${loss}, ${backend}`, async (t) => {
       await initBackend(backend);
       const spec = MODELS['mlp relu/tanh'];
       const c = makeCase(spec, false);
