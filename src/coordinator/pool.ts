@@ -117,6 +117,29 @@ const affinityBalancer: Balancer = (task, workers) => {
   return w.currentUsage < TASKS_PER_WORKER ? w : null;
 };
 
+/**
+ * A θ shared with the workers and its version: `set` writes a new θ and bumps the version
+ * only when θ changed, so workers keep what they derived from it (their parameter tensors,
+ * prepared Gv chunks) across passes at the same θ.
+ */
+class VersionedTheta {
+  version = 0;
+  private readonly shared: Float32Array;
+  private last: Float64Array | null = null;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.shared = new Float32Array(buffer);
+  }
+
+  /** Publishes θ; returns its version. */
+  set(theta: Float64Array): number {
+    if (this.last && this.last.length === theta.length && this.last.every((x, i) => x === theta[i])) return this.version;
+    this.shared.set(theta);
+    this.last = Float64Array.from(theta);
+    return ++this.version;
+  }
+}
+
 const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
 
 /** A data set's samples and labels copied into shared memory. */
@@ -138,19 +161,17 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
   readonly workers: number;
   readonly stats: PoolStats = { tasks: 0, retries: 0, computeMs: 0 };
   private readonly pool: Piscina<Task, TaskResult>;
-  private readonly theta: Float32Array;
+  /** θ of the training passes (lossGrad, loss, gv) */
+  private readonly theta: VersionedTheta;
+  /** θ of accuracy passes: its own buffer and versions, so a CG solve's prepared chunks stay valid */
+  private readonly evalTheta: VersionedTheta;
   private readonly v: Float32Array;
   private readonly subset: Int32Array;
   private readonly results: SharedArrayBuffer;
   private readonly slots: number;
   private readonly bsize: number;
   private readonly maxAttempts: number;
-  private thetaVersion = 0;
-  private lastTheta: Float64Array | null = null;
   private subsetVersion = 0;
-  private readonly evalTheta: Float32Array;
-  private evalThetaVersion = 0;
-  private lastEvalTheta: Float64Array | null = null;
   private readonly evalSizes: Partial<Record<EvalSetName, number>> = {};
   private aborted: { reason: unknown } | null = null;
   /** the passes under way: each stops sending chunks and abandons its undispatched ones */
@@ -197,10 +218,10 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
       evalTheta: shared(this.dim * 4),
       faults: opts.faults,
     };
-    this.theta = new Float32Array(setup.theta);
+    this.theta = new VersionedTheta(setup.theta);
     this.v = new Float32Array(setup.v);
     this.subset = new Int32Array(setup.subset);
-    this.evalTheta = new Float32Array(setup.evalTheta);
+    this.evalTheta = new VersionedTheta(setup.evalTheta);
     this.pool = new Piscina<Task, TaskResult>({
       filename: workerFile(),
       minThreads: this.workers,
@@ -226,12 +247,6 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
     return this.pool.threads;
   }
 
-  private setTheta(theta: Float64Array): void {
-    if (this.lastTheta && this.lastTheta.length === theta.length && this.lastTheta.every((x, i) => x === theta[i])) return;
-    this.theta.set(theta);
-    this.lastTheta = Float64Array.from(theta);
-    this.thetaVersion++;
-  }
 
   /**
    * Stops the pass under way and every later one (see the class comment and
@@ -280,7 +295,7 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
     if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
     const sum = new OrderedSum(dim, into);
     const pass = PASS_NAMES[kind];
-    const thetaVersion = this.thetaVersion;
+    const thetaVersion = this.theta.version;
     let sent = 0;
     /** chunks sent and not settled (nor abandoned on abort) */
     const pending = new Map<number, Ticket>();
@@ -341,18 +356,18 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
   }
 
   async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
-    this.setTheta(theta);
+    this.theta.set(theta);
     return meanOf(await this.runAll('lossGrad', this.dataChunks, this.dim), this.numSamples);
   }
 
   async loss(theta: Float64Array): Promise<number> {
-    this.setTheta(theta);
+    this.theta.set(theta);
     const sum = await this.runAll('loss', this.dataChunks, 0);
     return sum.loss / this.numSamples;
   }
 
   async gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator> {
-    this.setTheta(theta);
+    this.theta.set(theta);
     this.subset.set(subset);
     const subsetVersion = ++this.subsetVersion;
     const chunks = Math.ceil(subset.length / this.bsize);
@@ -372,12 +387,8 @@ export class PoolProblem implements GaussNewtonProblem, Evaluation {
     if (n === 0) return NaN;
     // θ of accuracy tasks has its own buffer and versions: the training θ (and a CG
     // solve's prepared Gv chunks in the workers) stay valid across this pass
-    if (!(this.lastEvalTheta && this.lastEvalTheta.length === theta.length && this.lastEvalTheta.every((x, i) => x === theta[i]))) {
-      this.evalTheta.set(theta);
-      this.lastEvalTheta = Float64Array.from(theta);
-      this.evalThetaVersion++;
-    }
-    const sum = await this.runAll('correct', Math.ceil(n / this.bsize), 0, { set, thetaVersion: this.evalThetaVersion });
+    const thetaVersion = this.evalTheta.set(theta);
+    const sum = await this.runAll('correct', Math.ceil(n / this.bsize), 0, { set, thetaVersion });
     return fractionOf(sum, n);
   }
 
