@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { ChunkEvaluator } from './autodiff/evaluator.js';
 import { LocalProblem } from './coordinator/local.js';
 import { sampleSize } from './data/dataset.js';
-import { UsageError } from './errors.js';
 import { initParams } from './model/init.js';
 import { saveModel } from './model/keras.js';
 import { lossSum } from './model/loss.js';
@@ -54,13 +53,9 @@ export interface FirstOrderResult {
 export async function trainFirstOrder(options: FirstOrderOptions): Promise<FirstOrderResult> {
   validateOptions(options, 'first-order'); // names, types and ranges, before anything else
   const o = withDefaults(options) as ReturnType<typeof withDefaults> & FirstOrderOptions;
-  if (!(OPTIMS as readonly string[]).includes(o.optim)) throw new UsageError(`--optim must be newton, adam or sgd, got '${o.optim}'`);
   const lr = o.lr ?? (o.optim === 'adam' ? 1e-3 : 1e-2);
   const batch = o.batch ?? 128;
   const epochs = o.epochs ?? 10;
-  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
-  if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
   checkRunPaths(o); // every path, before data loading and compute
   const { sets, spec, net } = await prepareRun(o);
   const train = sets.train;

@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkEvaluator, GV_METHODS, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
+import { ChunkEvaluator, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { checkCheckpoint, checkSameRun, loadCheckpoint, saveCheckpoint, type RunIdentity } from './checkpoint.js';
 import { LocalProblem } from './coordinator/local.js';
@@ -174,11 +174,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
     throw new UsageError(`--gn-size must be an integer in 1..${l} (the training set size), got ${gnSize}`);
   }
-  if (!(GV_METHODS as readonly string[]).includes(o.gv)) throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${o.gv}'`);
-  if (!Number.isInteger(o.bsize) || o.bsize < 1) throw new UsageError(`--bsize must be a positive integer, got ${o.bsize}`);
-  if (!Number.isInteger(o.iters) || o.iters < 0) throw new UsageError(`--iters must be a non-negative integer, got ${o.iters}`);
   const workers = o.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 0) throw new UsageError(`--workers must be a non-negative integer, got ${workers}`);
   const C = o.C ?? defaultC(o.data);
   // everything besides model and loss that fixes the trajectory: a resume must match it
   const run: RunIdentity = { C, seed: o.seed, gnSize, bsize: o.bsize, gv: o.gv, data: datasetDigest(sets.train) };
