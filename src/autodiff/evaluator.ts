@@ -103,9 +103,22 @@ export class ChunkEvaluator {
     return tf.tensor(buf, shape, 'float32');
   }
 
+  private labels(rows: Rows): Int32Array {
+    return rows instanceof Int32Array ? Int32Array.from(rows, (i) => this.data.labels[i]) : this.data.labels.subarray(rows.start, rows.end);
+  }
+
   private oneHot(rows: Rows): tf.Tensor2D {
-    const lab = rows instanceof Int32Array ? Int32Array.from(rows, (i) => this.data.labels[i]) : this.data.labels.subarray(rows.start, rows.end);
-    return tf.tidy(() => tf.oneHot(tf.tensor1d(lab, 'int32'), this.data.numClasses).toFloat() as tf.Tensor2D);
+    return tf.tidy(() => tf.oneHot(tf.tensor1d(this.labels(rows), 'int32'), this.data.numClasses).toFloat() as tf.Tensor2D);
+  }
+
+  /** The linearization of the network at θ on the chunk's samples (linearized.ts). */
+  private linearize(rows: Rows): Linearization {
+    const x = this.inputs(rows);
+    try {
+      return new Linearization(this.net, this.theta, x);
+    } finally {
+      x.dispose(); // the linearization keeps its own reference
+    }
   }
 
   /**
@@ -131,13 +144,7 @@ export class ChunkEvaluator {
   }
 
   private lossAndGradientBySweep(rows: Rows): { loss: tf.Scalar; grads: tf.Tensor[] } {
-    const x = this.inputs(rows);
-    let lin: Linearization;
-    try {
-      lin = new Linearization(this.net, this.theta, x);
-    } finally {
-      x.dispose();
-    }
+    const lin = this.linearize(rows);
     try {
       return tf.tidy(() => {
         const y = this.oneHot(rows);
@@ -177,17 +184,12 @@ export class ChunkEvaluator {
   prepareGaussNewtonChunk(id: number, rows: Rows): void {
     const old = this.gnChunks.get(id);
     if (old) disposeGnChunk(old);
-    const x = this.inputs(rows);
     if (this.gv === 'linearized') {
-      let lin: Linearization;
-      try {
-        lin = new Linearization(this.net, this.theta, x);
-      } finally {
-        x.dispose(); // the linearization keeps its own reference
-      }
+      const lin = this.linearize(rows);
       this.gnChunks.set(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
       return;
     }
+    const x = this.inputs(rows);
     const z = tf.tidy(() => this.net.forward(this.theta, x));
     const state = curvatureState(this.loss, z);
     z.dispose();
@@ -226,8 +228,7 @@ export class ChunkEvaluator {
 
   /** The number of samples of the chunk whose predicted class (argmax of z) is their label. */
   correctCount(rows: Rows): number {
-    const lab = rows instanceof Int32Array ? Int32Array.from(rows, (i) => this.data.labels[i]) : this.data.labels.subarray(rows.start, rows.end);
-    const c = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1), tf.tensor1d(lab, 'int32')), 'int32')));
+    const c = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1), tf.tensor1d(this.labels(rows), 'int32')), 'int32')));
     const v = c.dataSync()[0];
     c.dispose();
     return v;

@@ -70,12 +70,14 @@ export class ChunkService {
     const ev = await this.evaluator();
     this.injectFault(task);
     const t0 = performance.now();
+    /** when this chunk's compute started and ended (ms since the epoch) and on which thread */
+    const span = () => ({ start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now(), thread: threadId });
     const bs = this.setup.bsize;
     if (task.kind === 'correct') {
       // another data set and θ (evalTheta): the training θ and prepared Gv chunks stay as they are
       const e = this.evalEvaluator(ev, task.set!, task.thetaVersion);
       const correct = e.correctCount({ start: task.chunk * bs, end: Math.min(e.data.n, (task.chunk + 1) * bs) });
-      return { correct, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now(), thread: threadId };
+      return { correct, ...span() };
     }
     if (task.thetaVersion !== this.thetaVersion) {
       ev.setParams(new Float32Array(this.setup.theta));
@@ -113,7 +115,7 @@ export class ChunkService {
         break;
       }
     }
-    return { loss, start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now(), thread: threadId };
+    return { loss, ...span() };
   }
 
   /** Frees the evaluators' tensors (a worker's service lives as long as its thread; for use in-process). */
