@@ -28,10 +28,9 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
 export function oneTensorflowThreadPerContext(): void {
   process.env.TF_NUM_INTRAOP_THREADS ??= '1';
   process.env.TF_NUM_INTEROP_THREADS ??= '1';
-  // no start-up banners on stderr: TF's info logs, and oneDNN's notice (printed unless
-  // the variable is set; 1 is TensorFlow's default)
+  // no info logs on stderr (oneDNN's start-up notice is printed before this is read: set
+  // TF_ENABLE_ONEDNN_OPTS=1 in the environment the process starts with to silence it)
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
 }
 
 let nativeLoad: Promise<string | null> | null = null;
