@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkEvaluator } from './autodiff/evaluator.js';
-import { LocalProblem } from './coordinator/local.js';
+import { LocalProblem } from './transport/in-process.js';
 import { sampleSize } from './data/dataset.js';
 import { initParams } from './model/init.js';
 import { saveModel } from './model/keras.js';

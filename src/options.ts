@@ -106,8 +106,6 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   workers: { type: int(0), flag: '--workers' },
   out: { type: path, flag: '--out' },
   resume: { type: path, flag: '--resume' },
-  // a testing hook (make pool workers fail on a chunk): accepted, not public
-  faults: { type: { kind: 'object' }, internal: true },
   log: { type: path, flag: '--log' },
   onIteration: { type: fn },
   onProgress: { type: fn },

@@ -5,12 +5,13 @@
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkEvaluator, rangeChunks, type GvMethod } from './autodiff/evaluator.js';
+import { ChunkEvaluator, type GvMethod } from './autodiff/evaluator.js';
+import { rangeChunks } from './engine/plan.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
 import { checkCheckpoint, checkSameRun, loadCheckpoint, saveCheckpoint, type RunIdentity } from './checkpoint.js';
-import { LocalProblem } from './coordinator/local.js';
-import { PoolProblem } from './coordinator/pool.js';
-import type { FaultPlan } from './coordinator/protocol.js';
+import { LocalProblem } from './transport/in-process.js';
+import { PoolProblem } from './transport/threads.js';
+import { faultsOf } from './transport/faults.js';
 import { datasetDigest, type Dataset, type Preprocessing, type TrainTest } from './data/dataset.js';
 import { loadData, type DataOptions } from './data/load.js';
 import { AbortError, RunError, UsageError } from './errors.js';
@@ -59,8 +60,6 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   out?: string;
   /** continue the run whose checkpoint is in this folder (same options) */
   resume?: string;
-  /** testing hook: make pool workers fail on a chunk */
-  faults?: FaultPlan;
   /** JSONL file: one object per iteration (appended to when resuming) */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
@@ -200,7 +199,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const problem =
     workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize, evalSets, o.gv)
-      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, gv: o.gv, faults: o.faults, evalSets });
+      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, gv: o.gv, faults: faultsOf(options), evalSets });
   problem.onProgress = o.onProgress;
   const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
   let best = resumed?.best ?? { iter: 0, valAcc: -1 };
@@ -311,7 +310,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
       history,
       testAcc,
       backend,
-      workers: problem instanceof PoolProblem ? problem.workers : 0,
+      workers: problem.workers,
       stopped,
       interrupted,
     };

@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ChunkEvaluator } from '../src/autodiff/evaluator.ts';
 import { initBackend } from '../src/backend/select.ts';
-import { ChunkService } from '../src/coordinator/chunk-service.ts';
-import type { Evaluation } from '../src/coordinator/evaluation.ts';
-import { LocalProblem } from '../src/coordinator/local.ts';
-import { PoolProblem, type PoolOptions } from '../src/coordinator/pool.ts';
-import type { SharedSetup, Task } from '../src/coordinator/protocol.ts';
+import { ChunkCompute, type StateSource } from '../src/engine/compute.ts';
+import type { Evaluation } from '../src/engine/evaluation.ts';
+import { LocalProblem } from '../src/transport/in-process.ts';
+import { PoolProblem, type PoolOptions } from '../src/transport/threads.ts';
+import type { Task } from '../src/engine/task.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import { loadData } from '../src/data/load.ts';
 import { initParams } from '../src/model/init.ts';
@@ -156,69 +156,43 @@ test.serial('an accuracy pass between the Gv products of a CG solve leaves them 
   t.is(tf.memory().numTensors, before);
 });
 
-/** The shared set-up a pool hands its workers, built by hand for a ChunkService in this thread. */
-function sharedSetup(): SharedSetup {
-  const share = (a: Float32Array | Int32Array) => {
-    const b = new SharedArrayBuffer(Math.max(4, a.byteLength));
-    if (a instanceof Int32Array) new Int32Array(b).set(a);
-    else new Float32Array(b).set(a);
-    return b;
-  };
-  const dim = net.numParams;
+/** The state a worker reads (θ at version 1, the eval θ at version 1, S, v), for a ChunkCompute in this thread. */
+function stateSource(v: Float32Array): StateSource {
   return {
-    spec: net.spec,
-    loss: 'ce',
-    backend: 'wasm',
-    gv: 'linearized',
-    inputShape: data.inputShape,
-    numClasses: data.numClasses,
-    n: data.n,
-    x: share(data.x),
-    labels: share(data.labels),
-    theta: share(Float32Array.from(theta0)),
-    v: share(new Float32Array(dim)),
-    subset: share(S),
-    bsize: BSIZE,
-    dim,
-    results: new SharedArrayBuffer(2 * dim * 4),
-    evalSets: { test: { n: testSet.n, x: share(testSet.x), labels: share(testSet.labels) } },
-    evalTheta: share(Float32Array.from(theta1)),
+    theta: () => Float32Array.from(theta0),
+    evalTheta: () => Float32Array.from(theta1),
+    subset: (_version, length) => S.subarray(0, length),
+    v: () => v,
   };
 }
 
 test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy task', async (t) => {
   await initBackend('wasm');
   const before = tf.memory().numTensors;
-  const setup = sharedSetup();
-  const service = new ChunkService(setup);
+  const compute = new ChunkCompute({ spec: net.spec, loss: 'ce', gv: 'linearized', bsize: BSIZE, data, evalSets: { test: testSet } });
+  const state = stateSource(Float32Array.from(randomVec(net.numParams, 9)));
   const prepare = ChunkEvaluator.prototype.prepareGaussNewtonChunk;
   let prepared = 0;
   ChunkEvaluator.prototype.prepareGaussNewtonChunk = function (this: ChunkEvaluator, ...args) {
     prepared++;
     return prepare.apply(this, args);
   };
-  const gvTask = (chunk: number): Task => ({ kind: 'gv', chunk, thetaVersion: 1, subsetVersion: 1, subsetLength: S.length, slot: chunk, attempt: 0 });
-  const slot = (k: number) => [...new Float32Array(setup.results, k * setup.dim * 4, setup.dim)];
+  const gvTask = (chunk: number): Task => ({ kind: 'gv', chunk, thetaVersion: 1, subsetVersion: 1, subsetLength: S.length, vVersion: 1, slot: chunk, attempt: 0 });
   try {
-    new Float32Array(setup.v).set(randomVec(net.numParams, 9));
-    await service.run(gvTask(0));
-    await service.run(gvTask(1));
-    const want = [slot(0), slot(1)];
+    const want = [(await compute.run(gvTask(0), state)).vector, (await compute.run(gvTask(1), state)).vector];
     t.is(prepared, 2);
-    const r = await service.run({ kind: 'correct', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 });
-    // the chunk's count at θ1 (evalTheta), samples 74..100
+    const r = await compute.run({ kind: 'correct', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 }, state);
+    // the chunk's count at θ1 (the eval θ), samples 74..100
     const ev = new ChunkEvaluator(net, testSet, 'ce');
     ev.setParams(Float32Array.from(theta1));
-    t.is(r.correct, ev.correctCount({ start: 74, end: 101 }));
+    t.is(r.scalar, ev.correctCount({ start: 74, end: 101 }));
     ev.dispose();
-    slot(0).fill(NaN);
-    await service.run(gvTask(0));
-    await service.run(gvTask(1));
-    t.deepEqual([slot(0), slot(1)], want);
+    const again = [(await compute.run(gvTask(0), state)).vector, (await compute.run(gvTask(1), state)).vector];
+    t.deepEqual(again, want);
     t.is(prepared, 2, 'no Gv chunk prepared again');
   } finally {
     ChunkEvaluator.prototype.prepareGaussNewtonChunk = prepare;
-    await service.dispose();
+    await compute.dispose();
   }
   t.is(tf.memory().numTensors, before);
 });

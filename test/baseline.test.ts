@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { trainFirstOrder } from '../src/baseline.ts';
 import { initBackend } from '../src/backend/select.ts';
-import { LocalProblem } from '../src/coordinator/local.ts';
+import { LocalProblem } from '../src/transport/in-process.ts';
 import { loadDigits } from '../src/data/digits.ts';
 import { loadModel } from '../src/model/keras.ts';
 import { Network } from '../src/model/network.ts';

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withFaults } from '../src/transport/faults.ts';
 import test from 'ava';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint.ts';
 import { RunError } from '../src/errors.ts';
@@ -32,7 +33,7 @@ test.serial('a pool chunk failing again and again ends train with its name, afte
   const out = mkdtempSync(join(tmpdir(), 'ck-'));
   const err = await t.throwsAsync(
     // θ version 2 is the iterate after iteration 1: Gv chunk 0 of iteration 2 keeps failing
-    () => train({ ...common, iters: 3, out, faults: { kind: 'gv', chunk: 0, attempts: 99, mode: 'throw', fromThetaVersion: 2 } }),
+    () => train(withFaults({ ...common, iters: 3, out }, { kind: 'gv', chunk: 0, attempts: 99, mode: 'throw', fromThetaVersion: 2 })),
     { instanceOf: RunError },
   );
   t.regex(err!.message, /gv chunk 0 failed 3 times; last cause: injected fault on gv chunk 0; the last good parameters \(after iteration 1\) are in /);
@@ -44,7 +45,7 @@ test.serial('a pool chunk failing again and again ends train with its name, afte
 
 test.serial('without --out, the last good state goes to a temporary folder named in the error', async (t) => {
   const err = await t.throwsAsync(
-    () => train({ data: loadDigits(), model: 'mlp:8', C: 1, workers: 1, iters: 2, backend: 'wasm', faults: { kind: 'lossGrad', chunk: 1, attempts: 99, mode: 'exit' } }),
+    () => train(withFaults({ data: loadDigits(), model: 'mlp:8', C: 1, workers: 1, iters: 2, backend: 'wasm' as const }, { kind: 'lossGrad', chunk: 1, attempts: 99, mode: 'exit' })),
     { instanceOf: RunError },
   );
   const dir = /are in (.+)$/.exec(err!.message)![1];

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
-import { LocalProblem } from '../src/coordinator/local.ts';
+import { LocalProblem } from '../src/transport/in-process.ts';
 import type { LossKind } from '../src/model/loss.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';

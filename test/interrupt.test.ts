@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withFaults } from '../src/transport/faults.ts';
 import test from 'ava';
 import { loadCheckpoint } from '../src/checkpoint.ts';
 import { RunError } from '../src/errors.ts';
@@ -125,7 +126,7 @@ test.serial('a pool chunk failing 3 times leaves a checkpoint that resumes on th
   const want = await uninterrupted();
   const out = mkdtempSync(join(tmpdir(), 'intr-'));
   const err = await t.throwsAsync(
-    () => train({ ...common, workers: 2, out, faults: { kind: 'gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 } }),
+    () => train(withFaults({ ...common, workers: 2, out }, { kind: 'gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 })),
     { instanceOf: RunError },
   );
   t.regex(err!.message, /gv chunk 1 failed 3 times/);

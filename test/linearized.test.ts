@@ -10,7 +10,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { ChunkEvaluator, rangeChunks, type GvMethod } from '../src/autodiff/evaluator.ts';
+import { ChunkEvaluator, type GvMethod } from '../src/autodiff/evaluator.ts';
+import { rangeChunks } from '../src/engine/plan.ts';
 import { lossAndGradient } from '../src/autodiff/gauss-newton.ts';
 import { Linearization, poolArgmaxMask, type PoolRoute } from '../src/autodiff/linearized.ts';
 import { Rng } from '../src/model/rng.ts';

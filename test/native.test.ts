@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { withFaults } from '../src/transport/faults.ts';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import type { TrainTest } from '../src/data/dataset.ts';
@@ -92,7 +93,7 @@ nativeTest('tensorflow: a worker that dies in a Gv pass, and a run resumed from 
   const base = { ...c.opts, data: c.data, seed: 6, workers: 2, backend: 'tensorflow' as const };
   const want = await train({ ...base, iters: 4 });
   // θ version 2: Gv chunk 1 of the second iteration; the worker exits (its native context dies with it)
-  const faulty = await train({ ...base, iters: 4, faults: { kind: 'gv', chunk: 1, attempts: 1, mode: 'exit', fromThetaVersion: 2 } });
+  const faulty = await train(withFaults({ ...base, iters: 4 }, { kind: 'gv', chunk: 1, attempts: 1, mode: 'exit', fromThetaVersion: 2 }));
   t.deepEqual(trajectory(faulty.history), trajectory(want.history));
   const out = mkdtempSync(join(tmpdir(), 'tn-native-'));
   await train({ ...base, iters: 2, out });

@@ -42,7 +42,6 @@ const BAD: Case[] = [
   ['shape: [8, 0]', { shape: [8, 0] }, RangeError, /^option 'shape' must hold integers ≥ 1, got 0$/, /^--shape must hold integers ≥ 1, got 0$/],
   ['shape: "8,8"', { shape: '8,8' }, TypeError, /^option 'shape' must be a non-empty array of integers ≥ 1, got '8,8'$/, /^--shape must be/],
   ['signal: {}', { signal: {} }, TypeError, /^option 'signal' must be an AbortSignal, got an object$/, /^option 'signal' must be an AbortSignal/],
-  ['faults: 1', { faults: 1 }, TypeError, /^option 'faults' must be an object, got 1$/, /^option 'faults' must be an object/],
   ['eta: -1', { eta: -1 }, RangeError, /^option 'eta' must be > 0, got -1$/, /^option 'eta' must be > 0, got -1$/],
   ['out: ""', { out: '' }, TypeError, /^option 'out' must be a path, got an empty string$/, /^--out must be a path/],
   ['dataDir: true', { dataDir: true }, TypeError, /^option 'dataDir' must be a path \(a string\), got a boolean true$/, /^--data-dir must be/],
@@ -102,7 +101,7 @@ test('the options the other tests and the CLI pass are valid', (t) => {
     { data: 'digits', model: 'run.json', C: 1, iters: 3, workers: 0, backend: 'wasm' },
     { data: sets, model: 'mlp:24', C: 1, iters: 4, seed: 3, bsize: 100, backend: 'wasm', workers: 2 },
     { data: 'digits', model: 'mlp:16', C: 1, bsize: 128, gnRatio: 0.5, seed: 2, backend: 'wasm', iters: 3, workers: 2, resume: '/tmp/r' },
-    { data: sets, model: 'mlp:16', C: 1, workers: 2, bsize: 256, seed: 4, backend: 'wasm', iters: 3, faults: { kind: 'gv', chunk: 0, attempts: 99, mode: 'throw', fromThetaVersion: 2 } },
+    { data: sets, model: 'mlp:16', C: 1, workers: 2, bsize: 256, seed: 4, backend: 'wasm', iters: 3 },
     { data: 'digits', model: { inputShape: [64], layers: [{ type: 'dense', units: 10 }] }, gnSize: 100, cgMax: 50, xi: 0.1, eta: 1e-4, lambda0: 1, gv: 'double-vjp', log: '/tmp/l.jsonl' },
     { signal: controller.signal, onProgress: () => {}, onIteration: () => {}, seed: -3 },
     { data: 'a.csv', test: 'b.csv', val: 'c.csv', labelCol: 'label', shape: [8, 8, 1], scale: 16, dataDir: '/d', loss: 'mse', backend: 'auto' },
@@ -134,15 +133,15 @@ test('suggestions: the closest key within edit distance 2, else none', (t) => {
   t.throws(() => validateOptions({ optimizer: 'adam' }, 'newton'), { instanceOf: TypeError, message: /^unknown option 'optimizer'/ });
 });
 
-test('every option has a kind; flags are kebab-case; lambda0, eta, faults and callbacks have none', (t) => {
+test('every option has a kind; flags are kebab-case; lambda0, eta and callbacks have none; the fault hook is no option', (t) => {
   const all = { ...NEWTON_OPTIONS, ...FIRST_ORDER_OPTIONS };
   t.is(all.gnSize.flag, '--gn-size');
   t.is(all.dataDir.flag, '--data-dir');
   t.is(all.labelCol.flag, '--label-col');
   t.is(all.valSplit.flag, '--val-split');
   t.is(all.cgMax.flag, '--cg-max');
-  for (const k of ['lambda0', 'eta', 'faults', 'signal', 'onIteration', 'onProgress', 'onEpoch'] as const) t.is(all[k].flag, undefined, k);
-  t.true(all.faults.internal);
+  for (const k of ['lambda0', 'eta', 'signal', 'onIteration', 'onProgress', 'onEpoch'] as const) t.is(all[k].flag, undefined, k);
+  t.false('faults' in all);
   for (const [k, s] of Object.entries(all)) if (s.flag && k !== 'C') t.is(s.flag, '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), k);
   t.is(describeRange({ min: 0, minOpen: true, max: 1 }), 'in (0, 1]');
 });

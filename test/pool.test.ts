@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
-import { LocalProblem } from '../src/coordinator/local.ts';
-import { PoolError, PoolProblem, type PoolOptions } from '../src/coordinator/pool.ts';
+import { LocalProblem } from '../src/transport/in-process.ts';
+import { PoolError, PoolProblem, type PoolOptions } from '../src/transport/threads.ts';
 import type { GaussNewtonProblem } from '../src/solver/problem.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
@@ -136,9 +136,9 @@ test.serial('Gv chunk k is computed by worker k mod workers at every CG step (ea
   const p = pool(2, { slots: 1 }); // one chunk at a time: the least busy worker would always be the same one
   try {
     const G = await p.gaussNewton(theta0, S);
-    const seen = new Map<number, Set<number>>();
+    const seen = new Map<number, Set<string>>();
     p.onTask = (s) => {
-      if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.thread));
+      if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.worker));
     };
     for (let i = 0; i < 4; i++) await G.apply(randomVec(net.numParams, 20 + i));
     t.is(seen.size, 5);

@@ -1,6 +1,6 @@
 /** In-order reduction of chunk results that arrive in any order. */
 import test from 'ava';
-import { OrderedSum, sumInOrder } from '../src/coordinator/reduce.ts';
+import { OrderedSum, sumInOrder } from '../src/engine/reduce.ts';
 import { Rng } from '../src/model/rng.ts';
 
 const rng = new Rng(4);

@@ -11,6 +11,13 @@ import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
 import { Linearization } from './linearized.js';
 
+/** A contiguous range of samples, or an explicit list of sample indices (a chunk: see engine/plan.ts). */
+export type Rows = { start: number; end: number } | Int32Array;
+
+export function rowCount(rows: Rows): number {
+  return rows instanceof Int32Array ? rows.length : rows.end - rows.start;
+}
+
 /**
  * How Gv is computed: `linearized` (the default) runs the forward pass once per prepared
  * chunk and sweeps over the saved layer state (linearized.ts); `double-vjp` differentiates
@@ -21,27 +28,6 @@ import { Linearization } from './linearized.js';
  */
 export const GV_METHODS = ['linearized', 'double-vjp'] as const;
 export type GvMethod = (typeof GV_METHODS)[number];
-
-/** A contiguous range of samples, or an explicit list of sample indices. */
-export type Rows = { start: number; end: number } | Int32Array;
-
-export function rowCount(rows: Rows): number {
-  return rows instanceof Int32Array ? rows.length : rows.end - rows.start;
-}
-
-/** Splits 0..n-1 into consecutive ranges of at most `size` samples. */
-export function rangeChunks(n: number, size: number): Rows[] {
-  const out: Rows[] = [];
-  for (let s = 0; s < n; s += size) out.push({ start: s, end: Math.min(n, s + size) });
-  return out;
-}
-
-/** Splits a list of sample indices into consecutive pieces of at most `size`. */
-export function listChunks(rows: Int32Array, size: number): Rows[] {
-  const out: Rows[] = [];
-  for (let s = 0; s < rows.length; s += size) out.push(rows.slice(s, Math.min(rows.length, s + size)));
-  return out;
-}
 
 /** Concatenated flat values of tensors (read outside tf.tidy: see NOTES on typed arrays). */
 function readFlat(ts: tf.Tensor[]): Float32Array {

@@ -8,7 +8,8 @@
  * are medians of the paired ratios, so slow phases of a noisy machine hit both sides.
  */
 import { availableParallelism } from 'node:os';
-import { PoolProblem, type TaskSpan } from '../coordinator/pool.js';
+import type { TaskSpan } from '../engine/engine.js';
+import { PoolProblem } from '../transport/threads.js';
 import type { BackendName } from '../backend/select.js';
 import type { GvMethod } from '../autodiff/evaluator.js';
 import { takeRows, type Dataset } from '../data/dataset.js';
@@ -63,7 +64,7 @@ export const defaultWorkerCounts = (): number[] => {
   return [...new Set(out)];
 };
 
-function fashionOrSynthetic(samples: number, dataDir?: string): { data: Dataset; name: string; synthetic: boolean } {
+export function fashionOrSynthetic(samples: number, dataDir?: string): { data: Dataset; name: string; synthetic: boolean } {
   try {
     const d = loadData('fashion-mnist', dataDir).train;
     return { data: takeRows(d, Int32Array.from({ length: Math.min(samples, d.n) }, (_, i) => i)), name: 'fashion-mnist', synthetic: false };

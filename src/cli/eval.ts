@@ -1,7 +1,8 @@
 /** `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set. */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ChunkEvaluator, rangeChunks } from '../autodiff/evaluator.js';
+import { ChunkEvaluator } from '../autodiff/evaluator.js';
+import { rangeChunks } from '../engine/plan.js';
 import { initBackend, isBackendChoice } from '../backend/select.js';
 import { loadData } from '../data/load.js';
 import type { Dataset } from '../data/dataset.js';

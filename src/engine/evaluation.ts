@@ -32,6 +32,18 @@ export function reportProgress(fn: ProgressFn | undefined, pass: PassName, done:
   (fn as ((pass: PassName, done: number, total: number) => void) | undefined)?.(pass, done, total);
 }
 
+/** The sizes of the held-out sets, each checked against the training set. */
+export function evalSizesOf(sets: EvalSets, train: Dataset): Partial<Record<EvalSetName, number>> {
+  const sizes: Partial<Record<EvalSetName, number>> = {};
+  for (const name of ['test', 'val'] as const) {
+    const set = sets[name];
+    if (!set) continue;
+    checkEvalSet(name, set, train);
+    sizes[name] = set.n;
+  }
+  return sizes;
+}
+
 /** Checks that an evaluation set's samples and classes match the training set's. */
 export function checkEvalSet(name: EvalSetName, set: Dataset, train: Dataset): void {
   if (set.inputShape.join() !== train.inputShape.join()) {

@@ -1,0 +1,132 @@
+/**
+ * The compute side of a worker, whatever carries its tasks (a pool thread, the calling
+ * thread, a remote worker process): owns one ChunkEvaluator over the training set (and
+ * one per held-out set, for accuracy tasks) and turns a task plus the state it names into
+ * a chunk result. Knows nothing of CG or Newton, nor of how tasks and state travel; holds
+ * no state but caches keyed by the versions the engine sends (θ, S).
+ */
+import { ChunkEvaluator, type GvMethod, type Rows } from '../autodiff/evaluator.js';
+import { initBackend, type BackendName } from '../backend/select.js';
+import type { Dataset } from '../data/dataset.js';
+import type { LossKind } from '../model/loss.js';
+import { Network } from '../model/network.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { EvalSetName } from './evaluation.js';
+import { listChunks, rangeChunk } from './plan.js';
+import type { ChunkResult, Task } from './task.js';
+
+/** What every worker of a run computes on: model, loss, backend, data and chunk size. */
+export interface ComputeSetup {
+  spec: ModelSpec;
+  loss: LossKind;
+  /** the backend each worker sets up before its first task; absent: the thread's current one (in-process) */
+  backend?: BackendName;
+  gv: GvMethod;
+  bsize: number;
+  data: Dataset;
+  evalSets: Partial<Record<EvalSetName, Dataset>>;
+}
+
+/** Where the compute reads the state a task names (called only when it needs it). */
+export interface StateSource {
+  theta(version: number): Float32Array;
+  evalTheta(version: number): Float32Array;
+  subset(version: number, length: number): Int32Array;
+  v(version: number): Float32Array;
+}
+
+export class ChunkCompute {
+  private ev: Promise<ChunkEvaluator> | null = null;
+  private thetaVersion = -1;
+  private gnKey = '';
+  private gnPrepared = new Set<number>();
+  private gnChunks: Rows[] = [];
+  /** per held-out set: its evaluator (own θ tensors, so the training evaluator's θ and prepared chunks stay) and the θ version it holds */
+  private evalEvs = new Map<EvalSetName, { ev: ChunkEvaluator; thetaVersion: number }>();
+
+  constructor(private readonly setup: ComputeSetup) {}
+
+  /** The evaluator, created once (tasks that arrive while the backend loads wait for the same one). */
+  evaluator(): Promise<ChunkEvaluator> {
+    this.ev ??= this.createEvaluator();
+    return this.ev;
+  }
+
+  private async createEvaluator(): Promise<ChunkEvaluator> {
+    const s = this.setup;
+    if (s.backend) await initBackend(s.backend);
+    return new ChunkEvaluator(new Network(s.spec), s.data, s.loss, s.gv);
+  }
+
+  /** The evaluator of a held-out set (created on its first task, on the training evaluator's network), at θ of `thetaVersion`. */
+  private evalEvaluator(train: ChunkEvaluator, name: EvalSetName, thetaVersion: number, state: StateSource): ChunkEvaluator {
+    let e = this.evalEvs.get(name);
+    if (!e) {
+      const set = this.setup.evalSets[name];
+      if (!set) throw new Error(`no ${name} set was given to the workers`);
+      e = { ev: new ChunkEvaluator(train.net, set, this.setup.loss), thetaVersion: -1 };
+      this.evalEvs.set(name, e);
+    }
+    if (e.thetaVersion !== thetaVersion) {
+      e.ev.setParams(state.evalTheta(thetaVersion));
+      e.thetaVersion = thetaVersion;
+    }
+    return e.ev;
+  }
+
+  async run(task: Task, state: StateSource): Promise<ChunkResult> {
+    const ev = await this.evaluator();
+    const t0 = performance.now();
+    const done = (scalar: number, vector?: Float32Array): ChunkResult => ({
+      scalar,
+      vector,
+      start: performance.timeOrigin + t0,
+      end: performance.timeOrigin + performance.now(),
+      worker: '',
+    });
+    const bs = this.setup.bsize;
+    if (task.kind === 'correct') {
+      // another data set and θ: the training θ and prepared Gv chunks stay as they are
+      const e = this.evalEvaluator(ev, task.set!, task.thetaVersion, state);
+      return done(e.correctCount(rangeChunk(task.chunk, e.data.n, bs)));
+    }
+    if (task.thetaVersion !== this.thetaVersion) {
+      ev.setParams(state.theta(task.thetaVersion));
+      this.thetaVersion = task.thetaVersion;
+      this.gnKey = '';
+    }
+    switch (task.kind) {
+      case 'lossGrad': {
+        const r = ev.lossAndGradient(rangeChunk(task.chunk, this.setup.data.n, bs));
+        return done(r.loss, r.grad);
+      }
+      case 'loss':
+        return done(ev.lossSum(rangeChunk(task.chunk, this.setup.data.n, bs)));
+      case 'gv': {
+        const key = `${task.thetaVersion}/${task.subsetVersion}`;
+        if (key !== this.gnKey) {
+          this.gnKey = key;
+          this.gnPrepared.clear();
+          // chunks are prepared lazily: only the ones this worker is given
+          this.gnChunks = listChunks(state.subset(task.subsetVersion!, task.subsetLength!), bs);
+          ev.releaseGaussNewton();
+        }
+        if (!this.gnPrepared.has(task.chunk)) {
+          ev.prepareGaussNewtonChunk(task.chunk, this.gnChunks[task.chunk]);
+          this.gnPrepared.add(task.chunk);
+        }
+        return done(0, ev.gaussNewton([task.chunk], state.v(task.vVersion!))[0]);
+      }
+    }
+  }
+
+  /** Frees the evaluators' tensors (the compute is usable again afterwards). */
+  async dispose(): Promise<void> {
+    (await this.ev)?.dispose();
+    for (const e of this.evalEvs.values()) e.ev.dispose();
+    this.evalEvs.clear();
+    this.ev = null;
+    this.thetaVersion = -1;
+    this.gnKey = '';
+  }
+}

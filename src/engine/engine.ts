@@ -1,0 +1,256 @@
+/**
+ * The pass engine: every pass of training and evaluation (f+∇f, f, one Gv, accuracy) as
+ * plan → dispatch → reduce in chunk order → mean, over any transport (src/engine/
+ * transport.ts): in-process, a pool of threads, or remote worker processes. Written once,
+ * so the trajectory is bitwise the same on every transport and for any number of workers.
+ *
+ * - Plan: chunk k of a pass is what src/engine/plan.ts says.
+ * - Dispatch: at most `capacity` chunks sent and not yet summed; Gv chunks are sticky
+ *   (a worker keeps the linearization of its chunks during a CG solve).
+ * - Failures: a chunk whose worker throws or goes away is sent again; after `maxAttempts`
+ *   failures of one chunk the pass fails with a PassError naming it and the cause.
+ * - Reduce: float64 sums in chunk order as results arrive (OrderedSum), then the mean.
+ * - `abort()`: no further chunk is sent or handed to a worker, chunks already handed over
+ *   settle (none is retried), and the pass rejects with an AbortError; so do all later
+ *   passes.
+ */
+import { AbortError } from '../errors.js';
+import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
+import { reportProgress, type EvalSetName, type Evaluation } from './evaluation.js';
+import { checkBsize, chunkCount } from './plan.js';
+import { divideBy, fractionOf, meanOf, OrderedSum } from './reduce.js';
+import type { ChunkResult, Task, TaskKind } from './task.js';
+import type { Transport } from './transport.js';
+
+export class PassError extends Error {
+  override name = 'PassError';
+}
+
+export interface EngineOptions {
+  /** number of parameters */
+  dim: number;
+  /** training samples l */
+  numSamples: number;
+  /** samples per chunk (default 1024) */
+  bsize?: number;
+  /** attempts per chunk before the pass fails (default 3) */
+  maxAttempts?: number;
+  /** sizes of the held-out sets the transport's workers hold (absent: accuracy is NaN) */
+  evalSizes?: Partial<Record<EvalSetName, number>>;
+}
+
+export interface PassStats {
+  tasks: number;
+  retries: number;
+  /** ms spent inside workers' compute, summed over tasks */
+  computeMs: number;
+}
+
+/** One chunk computed by a worker: when its compute started and ended (ms since the epoch). */
+export interface TaskSpan {
+  kind: TaskKind;
+  chunk: number;
+  start: number;
+  end: number;
+  /** the worker that computed it */
+  worker: string;
+}
+
+const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
+
+/**
+ * A θ and its version: `set` publishes a new version only when θ changed, so workers keep
+ * what they derived from it (their parameter tensors, prepared Gv chunks) across passes at
+ * the same θ.
+ */
+class VersionedTheta {
+  version = 0;
+  private last: Float64Array | null = null;
+
+  constructor(private readonly publish: (version: number, theta: Float32Array) => void) {}
+
+  set(theta: Float64Array): number {
+    if (this.last && this.last.length === theta.length && this.last.every((x, i) => x === theta[i])) return this.version;
+    this.last = Float64Array.from(theta);
+    this.publish(++this.version, Float32Array.from(theta));
+    return this.version;
+  }
+}
+
+export class PassEngine implements GaussNewtonProblem, Evaluation {
+  onProgress?: ProgressFn;
+  /** called for every chunk a worker completed (diagnostics: the scaling benchmark's timeline) */
+  onTask?: (span: TaskSpan) => void;
+  readonly dim: number;
+  readonly numSamples: number;
+  readonly bsize: number;
+  readonly stats: PassStats = { tasks: 0, retries: 0, computeMs: 0 };
+  private readonly maxAttempts: number;
+  private readonly evalSizes: Partial<Record<EvalSetName, number>>;
+  private readonly theta: VersionedTheta;
+  private readonly evalTheta: VersionedTheta;
+  private subsetVersion = 0;
+  private vVersion = 0;
+  private aborted: { reason: unknown } | null = null;
+  /** the passes under way: each stops sending chunks and abandons its undispatched ones */
+  private readonly abortHooks = new Set<() => void>();
+
+  constructor(
+    readonly transport: Transport,
+    opts: EngineOptions,
+  ) {
+    this.dim = opts.dim;
+    this.numSamples = opts.numSamples;
+    this.bsize = checkBsize(opts.bsize ?? 1024);
+    this.maxAttempts = opts.maxAttempts ?? 3;
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) throw new RangeError(`maxAttempts must be a positive integer, got ${this.maxAttempts}`);
+    this.evalSizes = opts.evalSizes ?? {};
+    this.theta = new VersionedTheta((version, theta) => transport.publishTheta(version, theta));
+    this.evalTheta = new VersionedTheta((version, theta) => transport.publishEvalTheta(version, theta));
+  }
+
+  /** compute workers behind the transport (0: in-process) */
+  get workers(): number {
+    return this.transport.workers;
+  }
+
+  /** Stops the pass under way and every later one (see the module comment); `close()` is still needed. */
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = { reason };
+    this.transport.stop();
+    for (const hook of [...this.abortHooks]) hook();
+  }
+
+  private async runChunk(task: Omit<Task, 'attempt'>, dispatched: { yes: boolean }): Promise<ChunkResult> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      try {
+        dispatched.yes = false;
+        const r = await this.transport.run({ ...task, attempt }, { sticky: task.kind === 'gv', onDispatched: () => (dispatched.yes = true) });
+        this.stats.tasks++;
+        this.stats.computeMs += r.end - r.start;
+        this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end, worker: r.worker });
+        return r;
+      } catch (e) {
+        // an aborted pass retries nothing, nor does a failure the transport says no retry mends
+        if (this.aborted) throw new AbortError(this.aborted.reason);
+        if ((e as { fatal?: unknown } | null)?.fatal === true) throw e;
+        lastError = e;
+        this.stats.retries++;
+      }
+    }
+    const why = lastError instanceof Error ? lastError.message : String(lastError);
+    throw new PassError(`${task.kind} chunk ${task.chunk} failed ${this.maxAttempts} times; last cause: ${why}`);
+  }
+
+  /**
+   * Runs chunks 0..chunks−1 of a pass and sums their results in chunk order as they
+   * arrive (float64; vectors of `dim`, or scalars only when `dim` is 0). On failure,
+   * waits for the chunks in flight to settle, then rejects. On abort, the same, except
+   * that chunks not yet handed to a worker are not waited for, and the error is an
+   * AbortError.
+   */
+  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array): Promise<OrderedSum> {
+    if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
+    const sum = new OrderedSum(dim, into);
+    const pass = PASS_NAMES[kind];
+    const capacity = this.transport.capacity;
+    const thetaVersion = this.theta.version;
+    let sent = 0;
+    /** chunks sent and not settled (nor abandoned on abort) */
+    const pending = new Map<number, { yes: boolean }>();
+    let failure: { error: unknown } | null = null;
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        if (pending.size > 0) return;
+        if (failure) {
+          this.abortHooks.delete(onAbort);
+          reject(failure.error);
+        } else if (sum.added === chunks) {
+          this.abortHooks.delete(onAbort);
+          resolve(sum);
+        }
+      };
+      const onAbort = () => {
+        failure ??= { error: new AbortError(this.aborted?.reason) };
+        for (const [chunk, dispatched] of pending) if (!dispatched.yes) pending.delete(chunk);
+        settle();
+      };
+      this.abortHooks.add(onAbort);
+      const send = () => {
+        while (!failure && sent < chunks && sent < sum.added + capacity) {
+          const chunk = sent++;
+          const dispatched = { yes: false };
+          pending.set(chunk, dispatched);
+          this.runChunk({ kind, chunk, slot: chunk % capacity, thetaVersion, ...extra }, dispatched).then(
+            (r) => {
+              if (!pending.delete(chunk)) return; // abandoned on abort
+              if (!failure) {
+                if (dim > 0 && r.vector?.length !== dim) {
+                  failure = { error: new PassError(`${kind} chunk ${chunk}: a result of ${r.vector?.length ?? 0} values, expected ${dim}`) };
+                } else {
+                  sum.add(chunk, { loss: r.scalar, vector: dim > 0 ? r.vector : undefined });
+                  reportProgress(this.onProgress, pass, sum.added, chunks);
+                  send();
+                }
+              }
+              settle();
+            },
+            (e: unknown) => {
+              if (!pending.delete(chunk)) return;
+              failure ??= { error: e };
+              settle();
+            },
+          );
+        }
+      };
+      send();
+      settle(); // a pass of no chunks
+    });
+  }
+
+  async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
+    this.theta.set(theta);
+    return meanOf(await this.runAll('lossGrad', chunkCount(this.numSamples, this.bsize), this.dim), this.numSamples);
+  }
+
+  async loss(theta: Float64Array): Promise<number> {
+    this.theta.set(theta);
+    const sum = await this.runAll('loss', chunkCount(this.numSamples, this.bsize), 0);
+    return sum.loss / this.numSamples;
+  }
+
+  async gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator> {
+    this.theta.set(theta);
+    const subsetVersion = ++this.subsetVersion;
+    this.transport.publishSubset(subsetVersion, subset);
+    const chunks = chunkCount(subset.length, this.bsize);
+    const extra = { subsetVersion, subsetLength: subset.length };
+    return {
+      apply: async (v, into) => {
+        const vVersion = ++this.vVersion;
+        this.transport.publishV(vVersion, Float32Array.from(v));
+        const sum = await this.runAll('gv', chunks, this.dim, { ...extra, vVersion }, into);
+        return divideBy(sum.vector!, subset.length);
+      },
+      release: async () => {},
+    };
+  }
+
+  async accuracy(theta: Float64Array, set: EvalSetName): Promise<number> {
+    if (theta.length !== this.dim) throw new RangeError(`θ has ${theta.length} entries, the model ${this.dim}`);
+    const n = this.evalSizes[set] ?? 0;
+    if (n === 0) return NaN;
+    // θ of accuracy tasks has its own versions: the training θ (and a CG solve's prepared
+    // Gv chunks in the workers) stay valid across this pass
+    const thetaVersion = this.evalTheta.set(theta);
+    const sum = await this.runAll('correct', chunkCount(n, this.bsize), 0, { set, thetaVersion });
+    return fractionOf(sum, n);
+  }
+
+  /** Frees the transport's workers. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * What the pass engine asks of a transport and what comes back: a task names one chunk of
+ * one pass and the versions of the state it needs (θ, the subset S, v); the state itself
+ * is published to the transport apart from tasks (once per version), so tasks stay a few
+ * bytes long however large θ is. A transport moves tasks, state and results; the compute
+ * (src/engine/compute.ts) turns a task and its state into a result.
+ */
+import type { EvalSetName } from './evaluation.js';
+
+export type TaskKind = 'lossGrad' | 'loss' | 'gv' | 'correct';
+
+export interface Task {
+  kind: TaskKind;
+  /** chunk index (src/engine/plan.ts): of the training samples (lossGrad, loss), of the subset (gv), of the held-out set (correct) */
+  chunk: number;
+  /** the version of the training θ (lossGrad, loss, gv) or of the evaluation θ (correct) */
+  thetaVersion: number;
+  /** for correct: the held-out set */
+  set?: EvalSetName;
+  /** for gv: the subset's version and length, and v's version */
+  subsetVersion?: number;
+  subsetLength?: number;
+  vVersion?: number;
+  /** where a transport with shared result memory writes the vector result (the engine keeps at most `capacity` chunks unsummed) */
+  slot: number;
+  /** 0 for the first try of this chunk in this pass */
+  attempt: number;
+}
+
+/** A chunk's result as the compute produced it. */
+export interface ChunkResult {
+  /** the scalar channel: a loss sum (lossGrad, loss) or a count of correct samples (correct) */
+  scalar: number;
+  /** the float32 partial sum of a vector pass (lossGrad: ∇ of the loss sum; gv: Σ Jᵀ B J v) */
+  vector?: Float32Array;
+  /** when the compute started and ended (ms since the epoch, sub-ms precise) */
+  start: number;
+  end: number;
+  /** who computed it: a thread id, or a worker's name on a remote transport */
+  worker: string;
+}
+
+/**
+ * The state of the training passes, as published by the engine: θ by version, the subset
+ * by version, v by version, and the θ of accuracy passes (its own versions, so that an
+ * accuracy pass leaves a CG solve's prepared chunks valid).
+ */
+export interface PassState {
+  theta: { version: number; values: Float32Array };
+  evalTheta: { version: number; values: Float32Array };
+  subset: { version: number; values: Int32Array };
+  v: { version: number; values: Float32Array };
+}
+
+/**
+ * Makes workers fail on purpose, for tests: on `kind` chunk `chunk`, at attempts <
+ * `attempts`, from θ version `fromThetaVersion` on (default 0: always). `exit` ends the
+ * worker (its thread or process), `throw` fails the task.
+ */
+export interface FaultPlan {
+  kind: TaskKind;
+  chunk: number;
+  attempts: number;
+  mode: 'exit' | 'throw';
+  fromThetaVersion?: number;
+}
+
+/** Whether a fault plan fires on this task. */
+export function faultFires(f: FaultPlan | undefined, task: Task): boolean {
+  if (!f || f.kind !== task.kind || f.chunk !== task.chunk || task.attempt >= f.attempts) return false;
+  return task.thetaVersion >= (f.fromThetaVersion ?? 0);
+}
