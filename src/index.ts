@@ -7,7 +7,19 @@ export {
   type TrainOptions,
   type TrainResult,
   type TrainIteration,
+  type IterationBoundary,
 } from './train.js';
+export {
+  startTraining,
+  TrainingHandle,
+  setComputeWorkerCap,
+  computeWorkerUsage,
+  type StartOptions,
+  type TrainingEvents,
+  type ModelSnapshot,
+  type SavedSnapshot,
+  type ComputeWorkerUsage,
+} from './host/start.js';
 export { trainFirstOrder, OPTIMS, type Optim, type FirstOrderOptions, type FirstOrderResult, type EpochReport } from './baseline.js';
 export { NewtonCG, NEWTON_DEFAULTS, LineSearchError, type NewtonOptions, type IterationReport, type NewtonState } from './solver/newton.js';
 export { conjugateGradient, shifted, type Apply, type CGResult } from './solver/cg.js';
@@ -28,7 +40,7 @@ export { presetModel } from './model/presets.js';
 export { layoutOf, type ModelSpec, type LayerSpec, type Activation, type ModelLayout } from './model/spec.js';
 export { initParams } from './model/init.js';
 export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/loss.js';
-export { saveModel, loadModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
+export { saveModel, loadModel, layersModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
 export { Rng } from './model/rng.js';
 export { saveCheckpoint, loadCheckpoint, checkSameRun, type Checkpoint, type RunIdentity } from './checkpoint.js';
 export { initBackend, nativeUnavailable, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';

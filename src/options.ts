@@ -109,6 +109,7 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   log: { type: path, flag: '--log' },
   onIteration: { type: fn },
   onProgress: { type: fn },
+  onBoundary: { type: fn },
   signal: { type: { kind: 'signal' } },
 };
 

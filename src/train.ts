@@ -66,6 +66,13 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   /** called as chunks of a long pass complete (f and ∇f, the line search's f, one Gv) */
   onProgress?: ProgressFn;
   /**
+   * Awaited at every iteration boundary: once before the first iteration (the initial or
+   * resumed state), then after each iteration is committed (checkpointed, logged and given
+   * to onIteration). Training waits while it is pending, which is how `startTraining`
+   * pauses; time spent waiting is not counted in `elapsed`.
+   */
+  onBoundary?: (b: IterationBoundary) => void | Promise<void>;
+  /**
    * Stops the run when aborted: the pass under way ends within about one chunk's compute,
    * the last completed iteration's checkpoint is written (with `out`), the workers are
    * stopped, and `train` resolves with `interrupted: true` (not an exception). `train`
@@ -81,6 +88,18 @@ export interface TrainIteration extends IterationReport {
   valAcc: number;
   /** seconds since training started (cumulative over resumes), including the accuracy passes */
   elapsed: number;
+}
+
+/** The committed state at an iteration boundary, as `onBoundary` sees it. */
+export interface IterationBoundary {
+  /** completed iterations (cumulative over resumes) */
+  iter: number;
+  /** θ after iteration `iter` (a copy) */
+  params: Float32Array;
+  /** with `params`, what saveModel writes: the model, its loss, the data's preprocessing */
+  spec: ModelSpec;
+  loss: LossKind;
+  preprocessing?: Preprocessing;
 }
 
 export interface TrainResult {
@@ -241,6 +260,15 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     if (o.log) writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
     const elapsed0 = history.at(-1)?.elapsed ?? 0;
     const start = performance.now();
+    /** ms spent waiting in onBoundary (a pause): not training time */
+    let waitedMs = 0;
+    const boundary = async () => {
+      if (!o.onBoundary) return;
+      const t0 = performance.now();
+      await o.onBoundary({ iter: committed.iter, params: Float32Array.from(committed.theta), spec, loss: o.loss, preprocessing: sets.preprocessing });
+      waitedMs += performance.now() - t0;
+    };
+    await boundary();
     let stopped: string | undefined;
     let interrupted = false;
     while (committed.iter < o.iters) {
@@ -255,7 +283,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
           ...rep,
           testAcc: await problem.accuracy(solver.params, 'test'),
           valAcc: await problem.accuracy(solver.params, 'val'),
-          elapsed: elapsed0 + (performance.now() - start) / 1000,
+          elapsed: elapsed0 + (performance.now() - start - waitedMs) / 1000,
         };
       } catch (e) {
         if (e instanceof LineSearchError) {
@@ -280,6 +308,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
       if (out) checkpoint(out);
       if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
       o.onIteration?.(it);
+      await boundary();
     }
     if (interrupted) {
       stopped = `interrupted after iteration ${committed.iter}`;

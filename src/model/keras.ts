@@ -164,21 +164,43 @@ function preprocessingWeights(p: Preprocessing): tf.Tensor[] {
 }
 
 /**
+ * The tfjs Layers model of θ (after the input preprocessing layers when `m` has a
+ * preprocessing): what `saveModel` writes, in memory. The caller owns it (`dispose()`).
+ */
+export function layersModel(m: SavedModel): tf.Sequential {
+  const layout = layoutOf(m.spec);
+  const km = kerasModel(m.spec, m.preprocessing !== undefined);
+  // setWeights copies the values into the model's variables: the tensors made here are disposed
+  const setWeights = (layer: { setWeights(w: tf.Tensor[]): void }, weights: tf.Tensor[]) => {
+    try {
+      layer.setWeights(weights);
+    } finally {
+      tf.dispose(weights);
+    }
+  };
+  try {
+    if (m.preprocessing) setWeights(km.getLayer(PREPROCESS_PREFIX), preprocessingWeights(m.preprocessing));
+    let k = 0;
+    for (const layer of km.layers) {
+      if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
+      const blocks = layout.params.slice(k, k + layer.weights.length).map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
+      setWeights(layer, blocks);
+      k += layer.weights.length;
+    }
+  } catch (e) {
+    km.dispose();
+    throw e;
+  }
+  return km;
+}
+
+/**
  * Writes `model.json` and `weights.bin` into `dir` (each atomically), loadable with
  * `tf.loadLayersModel`.
  */
 export async function saveModel(dir: string, m: SavedModel): Promise<void> {
-  const layout = layoutOf(m.spec);
-  const km = kerasModel(m.spec, m.preprocessing !== undefined);
+  const km = layersModel(m);
   try {
-    if (m.preprocessing) km.getLayer(PREPROCESS_PREFIX).setWeights(preprocessingWeights(m.preprocessing));
-    const blocks = layout.params.map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
-    let k = 0;
-    for (const layer of km.layers) {
-      if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
-      layer.setWeights(blocks.slice(k, k + layer.weights.length));
-      k += layer.weights.length;
-    }
     let artifacts: tf.io.ModelArtifacts | null = null;
     await km.save(tf.io.withSaveHandler(async (a) => {
       artifacts = a;
