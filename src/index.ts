@@ -31,6 +31,9 @@ export { ChunkCompute, type ComputeSetup, type StateSource } from './engine/comp
 export { rangeChunks, listChunks, chunkCount } from './engine/plan.js';
 export { LocalProblem, InProcessTransport } from './transport/in-process.js';
 export { PoolProblem, PoolError, ThreadTransport, type PoolOptions, type ThreadOptions } from './transport/threads.js';
+export { NatsTransport, NatsRunError, type NatsRunOptions, type WorkerTraffic } from './transport/nats/coordinator.js';
+export { NatsWorker, type WorkerOptions } from './transport/nats/worker.js';
+export { connectNats, NatsConnectError, type NatsOptions } from './transport/nats/connect.js';
 export { ChunkEvaluator, GV_METHODS, type GvMethod, type Rows } from './autodiff/evaluator.js';
 export { Linearization } from './autodiff/linearized.js';
 export type { Evaluation, EvalSets, EvalSetName } from './engine/evaluation.js';

@@ -55,7 +55,8 @@ export type OptionKind =
   | { kind: 'data' }
   | { kind: 'model' }
   | { kind: 'intArray'; range: Range }
-  | { kind: 'object' };
+  | { kind: 'object' }
+  | { kind: 'nats' };
 
 export interface OptionSpec {
   /** what the value may be */
@@ -106,6 +107,7 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   workers: { type: int(0), flag: '--workers' },
   out: { type: path, flag: '--out' },
   resume: { type: path, flag: '--resume' },
+  nats: { type: { kind: 'nats' }, flag: '--nats' },
   log: { type: path, flag: '--log' },
   onIteration: { type: fn },
   onProgress: { type: fn },
@@ -296,6 +298,10 @@ export function validateOptions(options: unknown, which: Trainer, style: Message
         break;
       case 'object':
         if (!isPlainObject(v)) wrongType('an object');
+        break;
+      case 'nats':
+        if (!isPlainObject(v) || typeof (v as { url?: unknown }).url !== 'string') wrongType('NATS options ({ url, and optionally token, user, pass, credsFile, nkeySeedFile, tlsCa, tlsCert, tlsKey })');
+        if ((v as { url: string }).url === '') fail(TypeError, `${name} must name a server (nats://host:port), got an empty url`, key, valueCode);
         break;
       case 'intArray': {
         const range = describeRange(t.range);

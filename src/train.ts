@@ -12,6 +12,9 @@ import { checkCheckpoint, checkSameRun, loadCheckpoint, saveCheckpoint, type Run
 import { LocalProblem } from './transport/in-process.js';
 import { PoolProblem } from './transport/threads.js';
 import { faultsOf } from './transport/faults.js';
+import { NatsTransport, type NatsRunOptions } from './transport/nats/coordinator.js';
+import { PassEngine } from './engine/engine.js';
+import { evalSizesOf } from './engine/evaluation.js';
 import { datasetDigest, type Dataset, type Preprocessing, type TrainTest } from './data/dataset.js';
 import { loadData, type DataOptions } from './data/load.js';
 import { AbortError, RunError, UsageError } from './errors.js';
@@ -60,6 +63,12 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   out?: string;
   /** continue the run whose checkpoint is in this folder (same options) */
   resume?: string;
+  /**
+   * compute on worker processes reached through a NATS server (`tfjs-newton worker --nats
+   * URL` on each machine) instead of local threads: the server, its credentials and TLS
+   * files; `workers` is then ignored. The trajectory is the same bit for bit.
+   */
+  nats?: NatsRunOptions;
   /** JSONL file: one object per iteration (appended to when resuming) */
   log?: string;
   onIteration?: (r: TrainIteration) => void;
@@ -215,8 +224,14 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['xi', 'cgMax', 'eta', 'lambda0']), C, gnSize, seed: o.seed + 1 };
   // test and validation accuracy are passes of the same engine (in-process or the pool)
   const evalSets = { test: sets.test, val: sets.val };
-  const problem =
-    workers === 0
+  const problem = o.nats
+    ? new PassEngine(await NatsTransport.open(net, sets.train, o.loss, { ...o.nats, bsize: o.bsize, backend, gv: o.gv, evalSets }), {
+        dim: net.numParams,
+        numSamples: l,
+        bsize: o.bsize,
+        evalSizes: evalSizesOf(evalSets, sets.train),
+      })
+    : workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize, evalSets, o.gv)
       : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, gv: o.gv, faults: faultsOf(options), evalSets });
   problem.onProgress = o.onProgress;

@@ -5,6 +5,9 @@ import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
 import { initBackend, isBackendChoice } from '../backend/select.js';
 import { lineChart } from '../bench/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
+import { costModelTable, fitReport, processScalingTable, runProcessScaling } from '../bench/processes.js';
+import { parseLink } from '../bench/cost-model.js';
+import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
 import { num } from './args.js';
 
@@ -24,6 +27,13 @@ worker computes (messaging, reduction, CG), and the share of worker time spent i
   --backend B       wasm|cpu|tensorflow (default wasm)
   --gv M            linearized (default) or double-vjp: how Gauss-Newton products are computed
   --data-dir DIR    Fashion-MNIST folder (synthetic data of the same shape when absent)
+  --nats URL        time worker processes over this NATS server instead of threads: for each
+                    count of --processes, that many 'tfjs-newton worker' processes (one thread
+                    each) are started here, and each run is paired with a run of the Piscina pool
+                    of as many threads; bytes per worker are reported (--nats-token etc. as for train)
+  --processes LIST  worker process counts with --nats (default 1,2)
+  --link RATE,LAT   with --nats: the link the cost model predicts 1..64 machines for
+                    (default 10gbit,0.2ms); --plot draws the prediction beside the measurements
   --json            print JSON instead of the table
   --plot FILE       write an SVG plot of speed-up against workers, with the ideal line
 `;
@@ -49,6 +59,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
       plot: { type: 'string' },
+      processes: { type: 'string' },
+      link: { type: 'string' },
+      ...NATS_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,6 +75,42 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const gv = values.gv ?? 'linearized';
   if (!(GV_METHODS as readonly string[]).includes(gv)) throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${gv}'`);
   await initBackend(backend);
+  const nats = natsOptionsFromFlags(values);
+  if (nats) {
+    const processes = (values.processes ?? '1,2').split(',').map((w) => num(w, '--processes', { int: true, min: 1 })!);
+    const report = await runProcessScaling({
+      models: (values.models ?? 'mlp:256,256').split(';'),
+      processes,
+      gnSize: num(values['gn-size'], '--gn-size', { int: true, min: 1 }) ?? 4096,
+      samples: num(values.samples, '--samples', { int: true, min: 1 }) ?? 60000,
+      reps: num(values.reps, '--reps', { int: true, min: 1 }) ?? 5,
+      bsize: num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024,
+      backend,
+      gv: gv as GvMethod,
+      dataDir: values['data-dir'],
+      nats,
+      log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
+    });
+    const linkText = values.link ?? '10gbit,0.2ms';
+    let link;
+    try {
+      link = parseLink(linkText);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const fits = fitReport(report, link);
+    console.log(values.json ? JSON.stringify({ ...report, costModel: { link: linkText, fits } }, null, 2) : `${processScalingTable(report)}\n\n${costModelTable(fits, linkText)}`);
+    if (values.plot) {
+      const series = fits.flatMap((f) => [
+        { name: `${f.model} ${f.pass} measured (loopback)`, points: f.measured },
+        { name: `${f.model} ${f.pass} model, loopback`, points: f.loopback.slice(0, Math.max(...f.measured.map((p) => p[0]))), dashed: true },
+        { name: `${f.model} ${f.pass} model, ${linkText}`, points: f.atLink, dashed: true },
+      ]);
+      series.push({ name: 'ideal', points: [[1, 1], [64, 64]], dashed: true });
+      writeFileSync(values.plot, lineChart(`tfjs-newton over NATS: measured and predicted (${report.data.split(' ')[0]})`, 'worker processes (machines)', 'speed-up vs 1 process', series));
+    }
+    return;
+  }
   const report = await runScaling({
     models: (values.models ?? 'mlp:256,256;cnn4').split(';'),
     workers,

@@ -5,6 +5,7 @@ import { BENCH_HELP, benchCommand } from './bench.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { PLOT_HELP, plotCommand } from './plot.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
+import { WORKER_HELP, workerCommand } from './worker.js';
 
 const HELP = `Usage: tfjs-newton <command> [options]
 
@@ -13,6 +14,7 @@ Commands:
   eval      loss, accuracy and confusion matrix of a saved model
   plot      objective and accuracy of runs against iteration and time, as SVG
   bench     benchmarks: 'bench scaling' times Gv and f+∇f for several worker counts
+  worker    serve the runs of a NATS server (train --nats URL) from this machine
 
 Run 'tfjs-newton <command> --help' for the options of a command.
 `;
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number | void>
   eval: { run: evalCommand, help: EVAL_HELP },
   plot: { run: plotCommand, help: PLOT_HELP },
   bench: { run: benchCommand, help: BENCH_HELP },
+  worker: { run: workerCommand, help: WORKER_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,5 @@
 /** `tfjs-newton train`: options, one readable line per iteration, final accuracy. */
+import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { parseArgs } from 'node:util';
 import type { GvMethod } from '../autodiff/evaluator.js';
 import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
@@ -52,9 +53,25 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --optim O           newton (default), or a first-order baseline on the same objective: adam | sgd
   --lr X, --batch N, --epochs N, --momentum X
                       baseline settings (lr: adam 1e-3, sgd 1e-2; batch 128; epochs 10; momentum 0)
+  --nats URL          compute on worker processes reached through this NATS server (start
+                      'tfjs-newton worker --nats URL' on each machine) instead of local threads;
+                      the same trajectory. --nats-token T | --nats-user U --nats-pass P |
+                      --nats-creds FILE | --nats-nkey FILE authenticate (NATS_TOKEN, NATS_USER,
+                      NATS_PASS from the environment too); --tls-ca, --tls-cert, --tls-key for TLS;
+                      --nats-no-upload: the data stays here, workers load it themselves (worker --data)
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
+
+/** The NATS options of the command line, if any. */
+function natsRun(values: Record<string, string | boolean | undefined>) {
+  const nats = natsOptionsFromFlags(values);
+  if (!nats) {
+    if (values['nats-no-upload']) throw new UsageError('--nats-no-upload needs --nats URL');
+    return undefined;
+  }
+  return values['nats-no-upload'] ? { ...nats, upload: false } : nats;
+}
 
 const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
@@ -104,6 +121,8 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       batch: { type: 'string' },
       epochs: { type: 'string' },
       momentum: { type: 'string' },
+      ...NATS_FLAGS,
+      'nats-no-upload': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -145,10 +164,11 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     workers: num(values.workers, '--workers', { int: true, min: 0 }),
     out: values.out,
     log: values.log,
+    nats: natsRun(values),
   };
   // the library's own checks, reported with the flags' names
   validateOptions(common, 'newton', 'cli');
-  const crowded = workersWarning(common.workers);
+  const crowded = common.nats ? null : workersWarning(common.workers);
   if (crowded) console.log(`warning: ${crowded}`);
   const optim = values.optim ?? 'newton';
   if (optim !== 'newton') {
@@ -204,5 +224,5 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {
     console.log(`best validation accuracy at iteration ${r.bestIter}`);
   }
-  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`);
+  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${common.nats ? `${r.workers} worker processes over NATS` : r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`);
 }
