@@ -30,6 +30,11 @@ export interface FirstOrderOptions extends TrainOptions {
   epochs?: number;
   /** SGD momentum (default 0) */
   momentum?: number;
+  /**
+   * stop once this many seconds were spent in minibatch steps (evaluation not counted),
+   * after evaluating the partial epoch: a time budget for races against Newton
+   */
+  maxTrainSeconds?: number;
   onEpoch?: (e: EpochReport) => void;
 }
 
@@ -41,6 +46,8 @@ export interface EpochReport {
   /** the learning rate */
   alpha: number;
   seconds: number;
+  /** seconds spent in minibatch steps so far (wall time less the evaluation after each epoch) */
+  trainSeconds: number;
   testAcc: number;
 }
 
@@ -90,10 +97,13 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   if (o.log) writeFileSync(o.log, '');
   const history: EpochReport[] = [];
   const start = performance.now();
+  let trainMs = 0;
+  const budgetMs = (o.maxTrainSeconds ?? Infinity) * 1000;
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    for (let epoch = 1; epoch <= epochs && trainMs < budgetMs; epoch++) {
       const perm = rng.permutation(l);
-      for (let s = 0; s < l; s += batch) {
+      const t0 = performance.now();
+      for (let s = 0; s < l && trainMs + performance.now() - t0 < budgetMs; s += batch) {
         const rows = perm.subarray(s, Math.min(l, s + batch));
         const xb = new Float32Array(rows.length * m);
         rows.forEach((r, i) => xb.set(train.x.subarray(r * m, (r + 1) * m), i * m));
@@ -107,10 +117,11 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
           }, false, vars);
         });
       }
+      trainMs += performance.now() - t0;
       const theta = flat();
       const { f, gradNorm } = await fullObjective(theta);
       testEval.setParams(theta);
-      const rep: EpochReport = { iter: epoch, f, gradNorm, alpha: lr, seconds: (performance.now() - start) / 1000, testAcc: accuracy(testEval, sets.test, o.bsize) };
+      const rep: EpochReport = { iter: epoch, f, gradNorm, alpha: lr, seconds: (performance.now() - start) / 1000, trainSeconds: trainMs / 1000, testAcc: accuracy(testEval, sets.test, o.bsize) };
       history.push(rep);
       if (o.log) {
         appendFileSync(o.log, JSON.stringify({ ...rep, testAcc: Number.isNaN(rep.testAcc) ? null : rep.testAcc, lambda: null, cgIters: 0, optim: o.optim, batch }) + '\n');

@@ -126,6 +126,7 @@ export const FIRST_ORDER_OPTIONS: { readonly [K in Exclude<keyof FirstOrderOptio
   batch: { type: int(1), flag: '--batch' },
   epochs: { type: int(1), flag: '--epochs' },
   momentum: { type: num({ min: 0, max: 1 }), flag: '--momentum' },
+  maxTrainSeconds: { type: num(positive) },
   onEpoch: { type: fn },
 };
 

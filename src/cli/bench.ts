@@ -1,8 +1,11 @@
 /** `tfjs-newton bench scaling`: the worker-scaling benchmark. */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
-import { initBackend, isBackendChoice } from '../backend/select.js';
+import { initBackend, isBackendChoice, type BackendChoice } from '../backend/select.js';
+import { raceChart, raceTable, runRace } from '../bench/race.js';
+import type { LossKind } from '../model/loss.js';
+import { validateOptions } from '../options.js';
 import { lineChart } from '../bench/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
 import { costModelTable, fitReport, processScalingTable, runProcessScaling } from '../bench/processes.js';
@@ -11,7 +14,27 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
 import { num } from './args.js';
 
+export const RACE_HELP = `Usage: tfjs-newton bench race [options]
+
+Newton against Adam at several learning rates, on the same data, model and backend, each
+for the same budget of training seconds (accuracy and objective evaluations are not
+counted); reports the training time each first reaches the target test accuracies, the
+best accuracy, and which method got there first against the best Adam.
+
+  --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --gn-ratio R, --bsize N,
+  --seed N, --backend B, --workers N, --gv M
+                    as for train (default: fashion-mnist, mlp:256,256, backend auto)
+  --budget S        training seconds per method (default 150)
+  --targets LIST    test accuracies (default 0.85,0.88,0.89)
+  --lr LIST         Adam's learning rates (default 1e-3,3e-4,1e-4)
+  --batch N         Adam's minibatch (default 128)
+  --log-dir DIR     one JSONL per method (newton.jsonl, adam-LR.jsonl), as train --log writes
+  --plot FILE       the four-panel SVG (accuracy and objective against training time)
+  --json            print JSON instead of the table
+`;
+
 export const BENCH_HELP = `Usage: tfjs-newton bench scaling [options]
+       tfjs-newton bench race [options]    (see 'tfjs-newton bench race --help')
 
 Times one CG step (a Gv over |S| samples on the pool, plus the CG vector updates in the
 main thread) and one f+∇f pass over l samples, for several worker counts. Reports the
@@ -44,7 +67,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     process.stdout.write(BENCH_HELP);
     return;
   }
-  if (what !== 'scaling') throw new UsageError(`unknown benchmark '${what}': use 'bench scaling'`);
+  if (what === 'race') return raceCommand(rest);
+  if (what !== 'scaling') throw new UsageError(`unknown benchmark '${what}': use 'bench scaling' or 'bench race'`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -133,4 +157,62 @@ export async function benchCommand(argv: string[]): Promise<void> {
     series.push({ name: 'ideal', points: xs.map((x) => [x, x]), dashed: true } as (typeof series)[number] & { dashed: boolean });
     writeFileSync(values.plot, lineChart(`tfjs-newton scaling (${report.data.split(' ')[0]})`, 'workers', 'speed-up vs 1 worker', series));
   }
+}
+
+async function raceCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string' },
+      'data-dir': { type: 'string' },
+      model: { type: 'string' },
+      loss: { type: 'string' },
+      C: { type: 'string' },
+      'gn-ratio': { type: 'string' },
+      bsize: { type: 'string' },
+      seed: { type: 'string' },
+      backend: { type: 'string' },
+      workers: { type: 'string' },
+      gv: { type: 'string' },
+      budget: { type: 'string' },
+      targets: { type: 'string' },
+      lr: { type: 'string' },
+      batch: { type: 'string' },
+      'log-dir': { type: 'string' },
+      plot: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RACE_HELP);
+    return;
+  }
+  const list = (s: string, flag: string, min: number, max?: number) => s.split(',').map((x) => num(x, flag, { min, max })!);
+  const common = {
+    data: values.data ?? 'fashion-mnist',
+    dataDir: values['data-dir'],
+    model: values.model ?? 'mlp:256,256',
+    loss: values.loss as LossKind | undefined,
+    C: num(values.C, '--C', { min: Number.MIN_VALUE }),
+    gnRatio: num(values['gn-ratio'], '--gn-ratio', { min: Number.MIN_VALUE, max: 1 }),
+    bsize: num(values.bsize, '--bsize', { int: true, min: 1 }),
+    seed: num(values.seed, '--seed', { int: true }),
+    backend: (values.backend ?? 'auto') as BackendChoice,
+    workers: num(values.workers, '--workers', { int: true, min: 0 }),
+    gv: values.gv as GvMethod | undefined,
+  };
+  validateOptions(common, 'newton', 'cli');
+  if (values['log-dir']) mkdirSync(values['log-dir'], { recursive: true });
+  const report = await runRace({
+    common,
+    budget: num(values.budget, '--budget', { min: Number.MIN_VALUE }) ?? 150,
+    targets: list(values.targets ?? '0.85,0.88,0.89', '--targets', 0, 1),
+    lrs: list(values.lr ?? '1e-3,3e-4,1e-4', '--lr', Number.MIN_VALUE),
+    batch: num(values.batch, '--batch', { int: true, min: 1 }),
+    logDir: values['log-dir'],
+    log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
+  });
+  console.log(values.json ? JSON.stringify(report, null, 2) : raceTable(report));
+  if (values.plot) writeFileSync(values.plot, raceChart(report));
 }
