@@ -1,5 +1,6 @@
 /**
- * Checkpoints: the solver's state (θ in float64, λ, iteration, generator state), what is
+ * Checkpoints: the solver's state (θ in float64, λ, iteration, generator state, and what
+ * the method's options carry between iterations: the last CG solution, ‖∇f₀‖), what is
  * needed to read it back (model spec, loss) and what a resume must match (RunIdentity),
  * written atomically: every file
  * goes to a temporary name and is renamed into place, θ first and the JSON that names
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import type { Preprocessing } from './data/dataset.js';
 import type { LossKind } from './model/loss.js';
 import type { ModelSpec } from './model/spec.js';
-import type { NewtonState } from './solver/newton.js';
+import type { MethodOptions, NewtonMethod, NewtonState } from './solver/newton.js';
 import { UsageError } from './errors.js';
 
 export interface Checkpoint {
@@ -32,13 +33,19 @@ export interface Checkpoint {
  * any other value would silently follow another one. `data` is a digest of the training
  * samples after preprocessing (so it covers the data set, the split and the scaling).
  */
-export interface RunIdentity {
+export interface RunIdentity extends Partial<MethodOptions> {
   C: number;
   seed: number;
   gnSize: number;
   bsize: number;
   gv: string;
   data: string;
+  /**
+   * The Newton method and its options (methodIdentity in src/solver/newton.ts: a remedy's
+   * parameter only when the remedy is on). Absent in checkpoints written before the method
+   * options: those runs were 'simplenn' (LEGACY_METHOD_IDENTITY).
+   */
+  method?: NewtonMethod;
 }
 
 /** The option names a user sets each field of RunIdentity with (for messages). */
@@ -49,6 +56,26 @@ export const RUN_IDENTITY_OPTIONS: Record<keyof RunIdentity, string> = {
   bsize: '--bsize',
   gv: '--gv',
   data: '--data (and its preprocessing: --scale, --val-split, --shape, ...)',
+  method: '--method',
+  cgInit: '--cg-init (or --method)',
+  cgInitDecay: '--cg-init-decay',
+  cgStop: '--cg-stop (or --method)',
+  cgQuadraticTolerance: '--cg-quadratic-tolerance',
+  cgKeepBest: '--cg-keep-best (or --method)',
+  preconditioner: '--preconditioner (or --method)',
+  preconditionerExponent: '--preconditioner-exponent',
+  gnGrowth: '--gn-growth (or --method)',
+  gnGrowthPower: '--gn-growth-power',
+};
+
+/** What a checkpoint without a method record ran: simpleNN's algorithm, every remedy off. */
+export const LEGACY_METHOD_IDENTITY: Partial<RunIdentity> = {
+  method: 'simplenn',
+  cgInit: 'zero',
+  cgStop: 'residual',
+  cgKeepBest: 0,
+  preconditioner: 'none',
+  gnGrowth: 'fixed',
 };
 
 interface CheckpointJson {
@@ -63,6 +90,10 @@ interface CheckpointJson {
   /** file name of θ (float64, little-endian) in the same folder */
   thetaFile: string;
   numParams: number;
+  /** cgInit 'previous': file name of the last CG solution (float64, numParams), in the same folder */
+  directionFile?: string;
+  /** gnGrowth 'gradient': ‖∇f‖ at the run's first iteration */
+  gradNorm0?: number;
   history?: Record<string, unknown>[];
   best?: { iter: number; valAcc: number };
   run?: RunIdentity;
@@ -82,6 +113,12 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
   const thetaFile = `theta-${c.state.iter}.f64`;
   const theta = c.state.theta;
   writeAtomic(join(dir, thetaFile), new Uint8Array(theta.buffer, theta.byteOffset, theta.byteLength));
+  const direction = c.state.direction;
+  const directionFile = direction ? `direction-${c.state.iter}.f64` : undefined;
+  if (direction && directionFile) {
+    if (direction.length !== theta.length) throw new RangeError(`the direction has ${direction.length} entries, θ ${theta.length}`);
+    writeAtomic(join(dir, directionFile), new Uint8Array(direction.buffer, direction.byteOffset, direction.byteLength));
+  }
   const json: CheckpointJson = {
     format: 'tfjs-newton-checkpoint',
     version: 1,
@@ -92,6 +129,8 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     rngState: c.state.rngState.map((x) => (Number.isNaN(x) ? null : x)),
     thetaFile,
     numParams: theta.length,
+    directionFile,
+    gradNorm0: c.state.gradNorm0,
     history: c.history,
     best: c.best,
     run: c.run,
@@ -99,7 +138,7 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
   };
   writeAtomic(join(dir, JSON_FILE), JSON.stringify(json, null, 1));
   for (const f of readdirSync(dir)) {
-    if (/^theta-\d+\.f64$/.test(f) && f !== thetaFile) rmSync(join(dir, f), { force: true });
+    if (/^(theta|direction)-\d+\.f64$/.test(f) && f !== thetaFile && f !== directionFile) rmSync(join(dir, f), { force: true });
   }
 }
 
@@ -110,7 +149,7 @@ const FIELDS: [keyof CheckpointJson, string, (v: unknown) => boolean][] = [
   ['iter', 'an integer', (v) => Number.isInteger(v)],
   ['lambda', 'a positive number', (v) => typeof v === 'number' && Number.isFinite(v) && v > 0],
   ['rngState', 'an array', (v) => Array.isArray(v)],
-  ['thetaFile', 'a file name', (v) => typeof v === 'string' && v !== '' && !/[\\/]/.test(v)],
+  ['thetaFile', 'a file name', (v) => isFileName(v)],
   ['numParams', 'an integer', (v) => Number.isInteger(v) && (v as number) >= 0],
 ];
 
@@ -139,54 +178,78 @@ export function checkCheckpoint(dir: string): CheckpointJson {
     if (!(k in json)) throw new UsageError(`${path}: field '${k}' is missing (the checkpoint is incomplete)`);
     if (!ok(json[k])) throw new UsageError(`${path}: field '${k}' must be ${what}, found ${JSON.stringify(json[k])?.slice(0, 40)}`);
   }
-  const thetaPath = join(dir, json.thetaFile);
+  if ('directionFile' in json && json.directionFile !== undefined && !isFileName(json.directionFile)) {
+    throw new UsageError(`${path}: field 'directionFile' must be a file name, found ${JSON.stringify(json.directionFile)?.slice(0, 40)}`);
+  }
+  if ('gradNorm0' in json && json.gradNorm0 !== undefined && !(typeof json.gradNorm0 === 'number' && Number.isFinite(json.gradNorm0) && json.gradNorm0 >= 0)) {
+    throw new UsageError(`${path}: field 'gradNorm0' must be a finite number ≥ 0, found ${JSON.stringify(json.gradNorm0)?.slice(0, 40)}`);
+  }
+  checkVectorFile(dir, json.thetaFile, json.numParams, 'θ', path);
+  if (json.directionFile) checkVectorFile(dir, json.directionFile, json.numParams, 'the CG direction', path);
+  return json;
+}
+
+const isFileName = (v: unknown): v is string => typeof v === 'string' && v !== '' && !/[\\/]/.test(v);
+
+/** A float64 vector file of the checkpoint exists, is a file, and holds `n` values. */
+function checkVectorFile(dir: string, file: string, n: number, what: string, jsonPath: string): void {
+  const filePath = join(dir, file);
   let size: number;
   try {
-    const s = statSync(thetaPath);
-    if (!s.isFile()) throw new UsageError(`${thetaPath}: checkpoint file is a folder, not a file (named by ${path})`);
+    const s = statSync(filePath);
+    if (!s.isFile()) throw new UsageError(`${filePath}: checkpoint file is a folder, not a file (named by ${jsonPath})`);
     size = s.size;
   } catch (e) {
     if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${thetaPath}: checkpoint file ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`} (named by ${path})`);
+    throw new UsageError(`${filePath}: checkpoint file ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`} (named by ${jsonPath})`);
   }
-  if (size !== json.numParams * 8) throw new UsageError(`${thetaPath}: expected ${json.numParams * 8} bytes of θ, found ${size}`);
-  return json;
+  if (size !== n * 8) throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${size}`);
+}
+
+/** Reads a float64 vector file of the checkpoint (n values, all finite). */
+function readVectorFile(dir: string, file: string, n: number, what: string, nonFinite: string): Float64Array {
+  const filePath = join(dir, file);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(filePath);
+  } catch (e) {
+    throw new UsageError(`${filePath}: cannot read the checkpoint's ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (bytes.length !== n * 8) throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${bytes.length}`);
+  const v = new Float64Array(n);
+  new Uint8Array(v.buffer).set(bytes);
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new UsageError(`${filePath}: ${what}[${bad}] is ${v[bad]}: ${nonFinite}`);
+  return v;
 }
 
 export function loadCheckpoint(dir: string): Checkpoint {
   const json = checkCheckpoint(dir);
-  const thetaPath = join(dir, json.thetaFile);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(thetaPath);
-  } catch (e) {
-    throw new UsageError(`${thetaPath}: cannot read the checkpoint's θ (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  if (bytes.length !== json.numParams * 8) {
-    throw new UsageError(`${thetaPath}: expected ${json.numParams * 8} bytes of θ, found ${bytes.length}`);
-  }
-  const theta = new Float64Array(json.numParams);
-  new Uint8Array(theta.buffer).set(bytes);
-  const bad = theta.findIndex((x) => !Number.isFinite(x));
-  if (bad >= 0) throw new UsageError(`${thetaPath}: θ[${bad}] is ${theta[bad]}: the checkpoint holds a non-finite model and cannot be resumed`);
+  const theta = readVectorFile(dir, json.thetaFile, json.numParams, 'θ', 'the checkpoint holds a non-finite model and cannot be resumed');
   const rngState = json.rngState.map((x) => (x === null ? NaN : x));
-  return { spec: json.spec, loss: json.loss, state: { theta, lambda: json.lambda, iter: json.iter, rngState }, history: json.history, best: json.best, run: json.run,
+  const state: NewtonState = { theta, lambda: json.lambda, iter: json.iter, rngState };
+  if (json.directionFile) state.direction = readVectorFile(dir, json.directionFile, json.numParams, 'direction', 'the checkpoint holds a non-finite CG direction and cannot be resumed');
+  if (typeof json.gradNorm0 === 'number') state.gradNorm0 = json.gradNorm0;
+  return { spec: json.spec, loss: json.loss, state, history: json.history, best: json.best, run: json.run,
     preprocessing: json.preprocessing && { scale: json.preprocessing.scale, mean: Float64Array.from(json.preprocessing.mean) } };
 }
 
 /**
  * Refuses to resume the checkpoint in `dir` (made with `saved`) as a run with `now`,
  * naming the first setting that differs and both values. Older checkpoints without the
- * record are resumed unchecked.
+ * record are resumed unchecked; those without the method record were 'simplenn' runs
+ * (LEGACY_METHOD_IDENTITY).
  */
 export function checkSameRun(dir: string, saved: RunIdentity | undefined, now: RunIdentity): void {
   if (saved === undefined) return;
+  const was: RunIdentity = saved.method === undefined ? { ...LEGACY_METHOD_IDENTITY, ...saved } : saved;
+  const show = (v: unknown) => (v === undefined ? 'not used' : JSON.stringify(v));
   for (const k of Object.keys(RUN_IDENTITY_OPTIONS) as (keyof RunIdentity)[]) {
-    if (saved[k] !== now[k]) {
+    if (was[k] !== now[k]) {
       throw new UsageError(
-        `${dir}: ${RUN_IDENTITY_OPTIONS[k]} differs from the checkpointed run (${k} ${JSON.stringify(saved[k])} there, ` +
-          `${JSON.stringify(now[k])} now): resume with the same settings, or start a new run`,
+        `${dir}: ${RUN_IDENTITY_OPTIONS[k]} differs from the checkpointed run (${k} ${show(was[k])} there, ` +
+          `${show(now[k])} now): resume with the same settings, or start a new run`,
       );
     }
   }

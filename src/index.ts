@@ -21,9 +21,25 @@ export {
   type ComputeWorkerUsage,
 } from './host/start.js';
 export { trainFirstOrder, OPTIMS, type Optim, type FirstOrderOptions, type FirstOrderResult, type EpochReport } from './baseline.js';
-export { NewtonCG, NEWTON_DEFAULTS, LineSearchError, type NewtonOptions, type IterationReport, type NewtonState } from './solver/newton.js';
-export { conjugateGradient, shifted, type Apply, type CGResult } from './solver/cg.js';
-export type { GaussNewtonProblem, LinearOperator, ProgressFn } from './solver/problem.js';
+export {
+  NewtonCG,
+  NEWTON_DEFAULTS,
+  NEWTON_METHODS,
+  HF_METHOD,
+  SIMPLENN_METHOD,
+  METHOD_OPTIONS,
+  resolveNewtonOptions,
+  methodIdentity,
+  LineSearchError,
+  type NewtonOptions,
+  type NewtonSettings,
+  type NewtonMethod,
+  type MethodOptions,
+  type IterationReport,
+  type NewtonState,
+} from './solver/newton.js';
+export { conjugateGradient, shifted, quadraticValue, quadraticStalled, type Apply, type CGResult, type CGOptions, type CGStop, type SavedIterate } from './solver/cg.js';
+export type { GaussNewtonProblem, LinearOperator, ProgressFn, LossAndGradient, LossAndGradientOptions } from './solver/problem.js';
 export { PassEngine, PassError, type EngineOptions, type PassStats, type TaskSpan } from './engine/engine.js';
 export type { Transport, RunOptions } from './engine/transport.js';
 export type { Task, TaskKind, ChunkResult } from './engine/task.js';
@@ -45,7 +61,7 @@ export { initParams } from './model/init.js';
 export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/loss.js';
 export { saveModel, loadModel, layersModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
 export { Rng } from './model/rng.js';
-export { saveCheckpoint, loadCheckpoint, checkSameRun, type Checkpoint, type RunIdentity } from './checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkSameRun, LEGACY_METHOD_IDENTITY, type Checkpoint, type RunIdentity } from './checkpoint.js';
 export { initBackend, nativeUnavailable, BACKENDS, type BackendChoice, type BackendName } from './backend/select.js';
 export { registerNewtonKernels } from './backend/kernels.js';
 export { loadData, type DataOptions } from './data/load.js';

@@ -27,7 +27,7 @@ import { BACKENDS } from './backend/select.js';
 import type { FirstOrderOptions } from './baseline.js';
 import { OPTIMS } from './baseline.js';
 import { LOSSES } from './model/loss.js';
-import { NEWTON_DEFAULTS } from './solver/newton.js';
+import { CG_INITS, CG_STOPS, GN_GROWTHS, NEWTON_DEFAULTS, NEWTON_METHODS, PRECONDITIONERS } from './solver/newton.js';
 import type { TrainOptions } from './train.js';
 import { TRAIN_DEFAULTS } from './train.js';
 
@@ -97,6 +97,16 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   gnSize: { type: int(1), flag: '--gn-size' },
   cgMax: { type: int(1), flag: '--cg-max' },
   xi: { type: num(positive), flag: '--xi' },
+  method: { type: oneOf(() => NEWTON_METHODS), flag: '--method' },
+  cgInit: { type: oneOf(() => CG_INITS), flag: '--cg-init' },
+  cgInitDecay: { type: num({ min: 0, minOpen: true, max: 1 }), flag: '--cg-init-decay' },
+  cgStop: { type: oneOf(() => CG_STOPS), flag: '--cg-stop' },
+  cgQuadraticTolerance: { type: num(positive), flag: '--cg-quadratic-tolerance' },
+  cgKeepBest: { type: int(0), flag: '--cg-keep-best' },
+  preconditioner: { type: oneOf(() => PRECONDITIONERS), flag: '--preconditioner' },
+  preconditionerExponent: { type: num({ min: 0, minOpen: true, max: 1 }), flag: '--preconditioner-exponent' },
+  gnGrowth: { type: oneOf(() => GN_GROWTHS), flag: '--gn-growth' },
+  gnGrowthPower: { type: num(positive), flag: '--gn-growth-power' },
   eta: { type: num(positive) },
   lambda0: { type: num(positive) },
   iters: { type: int(0), flag: '--iters' },

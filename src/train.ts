@@ -26,7 +26,17 @@ import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
 import { defaultC, validateOptions } from './options.js';
 import { checkRunPaths } from './paths.js';
-import { LineSearchError, NEWTON_DEFAULTS, NewtonCG, type IterationReport, type NewtonState } from './solver/newton.js';
+import {
+  LineSearchError,
+  methodIdentity,
+  NEWTON_DEFAULTS,
+  NewtonCG,
+  resolveNewtonOptions,
+  type IterationReport,
+  type MethodOptions,
+  type NewtonMethod,
+  type NewtonState,
+} from './solver/newton.js';
 import type { ProgressFn } from './solver/problem.js';
 
 export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'preprocessing'>> {
@@ -41,6 +51,30 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   gnSize?: number;
   cgMax?: number;
   xi?: number;
+  /**
+   * 'simplenn' (default): simpleNN's algorithm exactly; 'hf': with the Hessian-free remedies
+   * of HF_METHOD (src/solver/newton.ts). Each remedy below may also be set on its own,
+   * overriding the method's value; see MethodOptions there for what each does and costs.
+   */
+  method?: NewtonMethod;
+  /** CG's start: 'zero' (simplenn) or 'previous' (cgInitDecay × the last CG solution; one extra Gv product) */
+  cgInit?: MethodOptions['cgInit'];
+  /** the factor on the last CG solution with cgInit 'previous', in (0, 1] (0.95) */
+  cgInitDecay?: number;
+  /** 'residual' (simplenn) or 'quadratic': CG also stops when the quadratic model stalls (Martens's test) */
+  cgStop?: MethodOptions['cgStop'];
+  /** ε of cgStop 'quadratic' (5e-4) */
+  cgQuadraticTolerance?: number;
+  /** CG-backtracking over this many kept CG iterates (0, simplenn: off; costs f passes) */
+  cgKeepBest?: number;
+  /** 'none' (simplenn) or 'diagonal': CG preconditioned by (gradSquares + λ + 1/C̃)^α, from the f+∇f pass */
+  preconditioner?: MethodOptions['preconditioner'];
+  /** α of the diagonal preconditioner, in (0, 1] (0.75) */
+  preconditionerExponent?: number;
+  /** the subset size: 'fixed' (simplenn) or 'gradient' (grows as ‖∇f‖ falls, from |S₀| = gnSize) */
+  gnGrowth?: MethodOptions['gnGrowth'];
+  /** the exponent of gnGrowth 'gradient' (1) */
+  gnGrowthPower?: number;
   eta?: number;
   lambda0?: number;
   /** total Newton iterations (a resumed run continues up to this count) */
@@ -203,8 +237,15 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   }
   const workers = o.workers ?? availableParallelism();
   const C = o.C ?? defaultC(o.data);
+  const solverOptions = {
+    ...NEWTON_DEFAULTS,
+    ...pick(o, ['xi', 'cgMax', 'eta', 'lambda0', ...NEWTON_METHOD_KEYS]),
+    C,
+    gnSize,
+    seed: o.seed + 1,
+  };
   // everything besides model and loss that fixes the trajectory: a resume must match it
-  const run: RunIdentity = { C, seed: o.seed, gnSize, bsize: o.bsize, gv: o.gv, data: datasetDigest(sets.train) };
+  const run: RunIdentity = { C, seed: o.seed, gnSize, bsize: o.bsize, gv: o.gv, data: datasetDigest(sets.train), ...methodIdentity(resolveNewtonOptions(solverOptions)) };
   if (resumed) {
     if (JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
       throw new UsageError(`${o.resume}: the checkpoint is of another model; resume with the same --model and data`);
@@ -221,7 +262,6 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const out = o.out ?? o.resume;
 
   let solver: NewtonCG;
-  const solverOptions = { ...NEWTON_DEFAULTS, ...pick(o, ['xi', 'cgMax', 'eta', 'lambda0']), C, gnSize, seed: o.seed + 1 };
   // test and validation accuracy are passes of the same engine (in-process or the pool)
   const evalSets = { test: sets.test, val: sets.val };
   const problem = o.nats
@@ -364,6 +404,20 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   }
 }
 
+/** The TrainOptions keys that go to the solver as they are: the method and its options. */
+const NEWTON_METHOD_KEYS = [
+  'method',
+  'cgInit',
+  'cgInitDecay',
+  'cgStop',
+  'cgQuadraticTolerance',
+  'cgKeepBest',
+  'preconditioner',
+  'preconditionerExponent',
+  'gnGrowth',
+  'gnGrowthPower',
+] as const satisfies readonly (keyof TrainOptions & keyof MethodOptions | 'method')[];
+
 const num = (x: number) => (Number.isFinite(x) ? x : null);
 
 /** The JSONL record of one iteration: `seconds` is cumulative wall time. */
@@ -380,6 +434,9 @@ export function logRecord(it: TrainIteration) {
     valAcc: num(it.valAcc),
     rho: it.rho,
     iterSeconds: it.seconds,
+    gnSize: it.gnSize,
+    gvProducts: it.gvProducts,
+    lossPasses: it.lossPasses,
   };
 }
 

@@ -3,11 +3,11 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { parseArgs } from 'node:util';
 import type { GvMethod } from '../autodiff/evaluator.js';
 import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
-import { validateOptions, workersWarning } from '../options.js';
+import { flagOf, validateOptions, workersWarning } from '../options.js';
 import { UsageError } from '../errors.js';
 import { LOSSES, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
-import { NEWTON_DEFAULTS } from '../solver/newton.js';
+import { HF_METHOD, NEWTON_DEFAULTS, SIMPLENN_METHOD, type MethodOptions, type NewtonMethod } from '../solver/newton.js';
 import { TRAIN_DEFAULTS, train, type TrainIteration } from '../train.js';
 import { num } from './args.js';
 import { ProgressBar } from './progress.js';
@@ -34,6 +34,26 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --gn-size N         Gauss-Newton subset size in samples (overrides --gn-ratio)
   --cg-max N          CG steps per iteration at most (default ${NEWTON_DEFAULTS.cgMax})
   --xi X              CG stops at ‖r‖ ≤ xi·‖∇f‖ (default ${NEWTON_DEFAULTS.xi})
+  --method M          simplenn (default: simpleNN's algorithm exactly) or hf, Martens's Hessian-free
+                      remedies (HF_METHOD in src/solver/newton.ts):
+                      ${hfSet()}
+                      (each flag below overrides its method's value)
+  --cg-init I         where CG starts: zero (simplenn) or previous: from the last iteration's CG
+                      solution times --cg-init-decay (one extra Gv product per iteration)
+  --cg-init-decay X   that factor, in (0, 1] (default ${SIMPLENN_METHOD.cgInitDecay})
+  --cg-stop S         residual (simplenn) or quadratic: CG also stops when the quadratic model stalls
+                      (Martens's test: progress over the last k steps below k·--cg-quadratic-tolerance)
+  --cg-quadratic-tolerance X
+                      that tolerance (default ${SIMPLENN_METHOD.cgQuadraticTolerance})
+  --cg-keep-best K    keep K CG iterates (at steps 1, 2, 3, 4, 5, 7, 9, ...) and step along the one of
+                      lowest f, searched back from the last (0 = off, simplenn; costs up to K f passes)
+  --preconditioner P  none (simplenn) or diagonal: CG preconditioned by (Σ chunk gradient² / l + λ +
+                      1/(C·l))^α, from the f+∇f pass (no extra pass)
+  --preconditioner-exponent X
+                      that α, in (0, 1] (default ${SIMPLENN_METHOD.preconditionerExponent})
+  --gn-growth G       fixed (simplenn) or gradient: |S| = |S₀|·(‖∇f₀‖/‖∇f‖)^p, between |S₀|
+                      (--gn-size/--gn-ratio) and l
+  --gn-growth-power P that exponent p (default ${SIMPLENN_METHOD.gnGrowthPower})
   --iters N           Newton iterations (default ${TRAIN_DEFAULTS.iters})
   --bsize N           samples per chunk of every pass (default ${TRAIN_DEFAULTS.bsize})
   --gv M              how Gauss-Newton products are computed: linearized (default: the forward pass
@@ -62,6 +82,15 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --log FILE          write one JSON object per iteration
                       (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
 `;
+
+/** What --method hf changes, as flags: `--cg-init previous, ...`. */
+function hfSet(): string {
+  return (Object.keys(HF_METHOD) as (keyof MethodOptions)[])
+    .filter((k) => HF_METHOD[k] !== SIMPLENN_METHOD[k])
+    .map((k) => `${flagOf(k)} ${HF_METHOD[k]}`)
+    .reduce((lines, flag, i) => (i % 2 === 0 ? [...lines, flag] : [...lines.slice(0, -1), `${lines.at(-1)}, ${flag}`]), [] as string[])
+    .join(',\n' + ' '.repeat(22));
+}
 
 /** The NATS options of the command line, if any. */
 function natsRun(values: Record<string, string | boolean | undefined>) {
@@ -108,6 +137,16 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       'gn-size': { type: 'string' },
       'cg-max': { type: 'string' },
       xi: { type: 'string' },
+      method: { type: 'string' },
+      'cg-init': { type: 'string' },
+      'cg-init-decay': { type: 'string' },
+      'cg-stop': { type: 'string' },
+      'cg-quadratic-tolerance': { type: 'string' },
+      'cg-keep-best': { type: 'string' },
+      preconditioner: { type: 'string' },
+      'preconditioner-exponent': { type: 'string' },
+      'gn-growth': { type: 'string' },
+      'gn-growth-power': { type: 'string' },
       iters: { type: 'string' },
       bsize: { type: 'string' },
       gv: { type: 'string' },
@@ -156,6 +195,17 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     gnSize: num(values['gn-size'], '--gn-size', { int: true, min: 1 }),
     cgMax: num(values['cg-max'], '--cg-max', { int: true, min: 1 }),
     xi: num(values.xi, '--xi', { min: Number.MIN_VALUE }),
+    // the choices are checked by validateOptions below, in the flags' words
+    method: values.method as NewtonMethod | undefined,
+    cgInit: values['cg-init'] as MethodOptions['cgInit'] | undefined,
+    cgInitDecay: num(values['cg-init-decay'], '--cg-init-decay'),
+    cgStop: values['cg-stop'] as MethodOptions['cgStop'] | undefined,
+    cgQuadraticTolerance: num(values['cg-quadratic-tolerance'], '--cg-quadratic-tolerance'),
+    cgKeepBest: num(values['cg-keep-best'], '--cg-keep-best', { int: true, min: 0 }),
+    preconditioner: values.preconditioner as MethodOptions['preconditioner'] | undefined,
+    preconditionerExponent: num(values['preconditioner-exponent'], '--preconditioner-exponent'),
+    gnGrowth: values['gn-growth'] as MethodOptions['gnGrowth'] | undefined,
+    gnGrowthPower: num(values['gn-growth-power'], '--gn-growth-power'),
     iters: num(values.iters, '--iters', { int: true, min: 0 }),
     bsize: num(values.bsize, '--bsize', { int: true, min: 1 }),
     gv: values.gv as GvMethod | undefined,

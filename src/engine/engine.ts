@@ -15,7 +15,7 @@
  *   passes.
  */
 import { AbortError } from '../errors.js';
-import type { GaussNewtonProblem, LinearOperator, ProgressFn } from '../solver/problem.js';
+import type { GaussNewtonProblem, LinearOperator, LossAndGradient, LossAndGradientOptions, ProgressFn } from '../solver/problem.js';
 import { reportProgress, type EvalSetName, type Evaluation } from './evaluation.js';
 import { checkBsize, chunkCount } from './plan.js';
 import { divideBy, fractionOf, meanOf, OrderedSum } from './reduce.js';
@@ -151,9 +151,9 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
    * that chunks not yet handed to a worker are not waited for, and the error is an
    * AbortError.
    */
-  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array): Promise<OrderedSum> {
+  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array, squares = false): Promise<OrderedSum> {
     if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
-    const sum = new OrderedSum(dim, into);
+    const sum = new OrderedSum(dim, into, { squares });
     const pass = PASS_NAMES[kind];
     const capacity = this.transport.capacity;
     const thetaVersion = this.theta.version;
@@ -210,9 +210,15 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     });
   }
 
-  async lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
+  /**
+   * f and ∇f over all chunks; with `{ gradSquares: true }` also gradSquares, the squares
+   * of the chunk gradients summed in chunk order in float64 as the chunks are reduced
+   * (same tasks, same results: loss and grad are bitwise those without it).
+   */
+  async lossAndGradient(theta: Float64Array, options?: LossAndGradientOptions): Promise<LossAndGradient> {
     this.theta.set(theta);
-    return meanOf(await this.runAll('lossGrad', chunkCount(this.numSamples, this.bsize), this.dim), this.numSamples);
+    const chunks = chunkCount(this.numSamples, this.bsize);
+    return meanOf(await this.runAll('lossGrad', chunks, this.dim, {}, undefined, options?.gradSquares === true), this.numSamples);
   }
 
   async loss(theta: Float64Array): Promise<number> {

@@ -3,6 +3,14 @@ function addInto(sum: Float64Array, part: Float32Array): void {
   for (let i = 0; i < sum.length; i++) sum[i] += part[i];
 }
 
+/** Adds the squares of a float32 vector's entries into a float64 sum (squared in float64). */
+function addSquaresInto(sum: Float64Array, part: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) {
+    const v = part[i];
+    sum[i] += v * v;
+  }
+}
+
 /** Adds float32 chunk results into a float64 sum, in the order given (deterministic); into `into` (zeroed first) when given. */
 export function sumInOrder(parts: Float32Array[], dim: number, into?: Float64Array): Float64Array {
   const out = into?.fill(0) ?? new Float64Array(dim);
@@ -18,14 +26,23 @@ export function sumInOrder(parts: Float32Array[], dim: number, into?: Float64Arr
  */
 export class OrderedSum {
   readonly vector: Float64Array | null;
+  /**
+   * With `squares`: Σ_k v_k², elementwise, over the chunks' float32 vectors v_k (each
+   * square and the sum in float64, in chunk order); else null.
+   */
+  readonly squares: Float64Array | null;
   loss = 0;
   private next = 0;
   private readonly waiting = new Map<number, { loss: number; vector?: Float32Array }>();
 
-  /** `dim` 0: losses only. The vector sum goes into `into` (zeroed first) when given. */
-  constructor(dim: number, into?: Float64Array) {
+  /**
+   * `dim` 0: losses only. The vector sum goes into `into` (zeroed first) when given.
+   * `squares`: also sum the squares of the chunk vectors (for the f+∇f pass's gradSquares).
+   */
+  constructor(dim: number, into?: Float64Array, options: { squares?: boolean } = {}) {
     if (into && into.length !== dim) throw new RangeError(`OrderedSum: output of length ${into.length}, expected ${dim}`);
     this.vector = dim > 0 ? (into?.fill(0) ?? new Float64Array(dim)) : null;
+    this.squares = dim > 0 && options.squares ? new Float64Array(dim) : null;
   }
 
   /** The number of chunks added so far (0..k−1). */
@@ -42,6 +59,7 @@ export class OrderedSum {
       if (this.vector) {
         if (!p.vector) throw new Error(`OrderedSum: chunk ${this.next - 1} has no vector`);
         addInto(this.vector, p.vector);
+        if (this.squares) addSquaresInto(this.squares, p.vector);
       }
     }
   }
@@ -53,9 +71,14 @@ export function divideBy(sum: Float64Array, n: number): Float64Array {
   return sum;
 }
 
-/** The mean loss and mean gradient of a full pass over n samples, from the in-order sums (divides the sum in place). */
-export function meanOf(sum: OrderedSum, n: number): { loss: number; grad: Float64Array } {
-  return { loss: sum.loss / n, grad: divideBy(sum.vector!, n) };
+/**
+ * The mean loss and mean gradient of a full pass over n samples, from the in-order sums
+ * (divides the sum in place); with the sum's `squares`, also `gradSquares` = squares / n
+ * (the definition is GaussNewtonProblem's LossAndGradient.gradSquares).
+ */
+export function meanOf(sum: OrderedSum, n: number): { loss: number; grad: Float64Array; gradSquares?: Float64Array } {
+  const mean = { loss: sum.loss / n, grad: divideBy(sum.vector!, n) };
+  return sum.squares ? { ...mean, gradSquares: divideBy(sum.squares, n) } : mean;
 }
 
 /** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */

@@ -12,13 +12,124 @@
  *  3. CG on (G_S + λI) d = −∇f, G_S = I/C̃ + (1/|S|) Σ_{i∈S} JᵢᵀBᵢJᵢ, until ‖r‖ ≤ ξ‖∇f‖;
  *  4. α = 1, halved until f(θ + αd) − f(θ) ≤ η α ∇fᵀd;
  *  5. ρ = (f(θ + αd) − f(θ)) / (α∇fᵀd + ½α² dᵀG_S d); λ ×boost if ρ < 0.25, ×drop if ρ ≥ 0.75.
+ *
+ * That is `method: 'simplenn'` (the default), exactly. The remedies of the Hessian-free
+ * literature (Martens, "Deep learning via Hessian-free optimization", ICML 2010) are
+ * options, each off in 'simplenn' and each usable alone; `method: 'hf'` turns on the set
+ * in HF_METHOD, and an option given explicitly overrides its method's value:
+ *  - `cgInit: 'previous'`: CG starts from cgInitDecay × the previous iteration's CG
+ *    solution (one extra product per iteration; from 0 when that is no better than 0);
+ *  - `cgStop: 'quadratic'`: CG also stops when the quadratic model stalls (Martens's
+ *    test, with cgQuadraticTolerance; no extra product);
+ *  - `cgKeepBest: k`: CG keeps up to k iterates (at steps ⌈1.3^j⌉) and the step is the
+ *    one of lowest f among the final iterate and those, searched backwards (extra f passes);
+ *  - `preconditioner: 'diagonal'`: preconditioned CG with M = (gradSquares + λ + 1/C̃)^α,
+ *    the empirical-Fisher diagonal from the f+∇f pass (no extra pass);
+ *  - `gnGrowth: 'gradient'`: |S| grows as ‖∇f‖ falls.
+ * Each is described at its option in NewtonOptions, with its cost.
  */
 import { Rng } from '../model/rng.js';
-import { conjugateGradient, shifted } from './cg.js';
+import { conjugateGradient, shifted, type CGOptions, type CGStop } from './cg.js';
 import type { GaussNewtonProblem } from './problem.js';
 import { dot, lincomb, norm } from './vec.js';
 
-export interface NewtonOptions {
+/** The named algorithms: simpleNN's exactly, or with the Hessian-free remedies of HF_METHOD. */
+export const NEWTON_METHODS = ['simplenn', 'hf'] as const;
+export type NewtonMethod = (typeof NEWTON_METHODS)[number];
+
+export const CG_INITS = ['zero', 'previous'] as const;
+export const CG_STOPS = ['residual', 'quadratic'] as const;
+export const PRECONDITIONERS = ['none', 'diagonal'] as const;
+export const GN_GROWTHS = ['fixed', 'gradient'] as const;
+
+/** The options a method sets (each may also be given on its own, overriding the method's value). */
+export interface MethodOptions {
+  /**
+   * Where CG starts: 'zero' (simpleNN), or 'previous': from cgInitDecay × the previous
+   * iteration's CG solution (its final iterate, also when cgKeepBest chose an earlier one:
+   * Martens 2010 §4.5). Costs one extra Gauss-Newton product per iteration (r₀ = b − A x₀).
+   * When q(x₀) ≥ 0 (x₀ no better than 0 for the new quadratic model) CG starts from 0 and
+   * the product is wasted. The first iteration (and one after a restore without a saved
+   * direction) starts from 0. The direction is part of the solver state (checkpointed).
+   */
+  cgInit: (typeof CG_INITS)[number];
+  /** the factor on the previous solution with cgInit 'previous', in (0, 1] (Martens: 0.95) */
+  cgInitDecay: number;
+  /**
+   * When CG stops, besides ‖r‖ ≤ xi·‖∇f‖ and cgMax: 'residual' (only those, simpleNN), or
+   * 'quadratic': also when the quadratic model q(x) = ½xᵀ(G_S + λI)x + ∇fᵀx stops making
+   * progress, at step i with k = max(10, ⌈0.1·i⌉): i > k, q_i < 0 and
+   * (q_i − q_{i−k})/q_i < k·cgQuadraticTolerance (Martens 2010 §4.4). q comes from
+   * vectors CG has: two dot products a step, no product.
+   */
+  cgStop: (typeof CG_STOPS)[number];
+  /** ε of the 'quadratic' stop (Martens: 5e-4) */
+  cgQuadraticTolerance: number;
+  /**
+   * CG-backtracking (Martens 2010 §4.6): 0 is off (simpleNN). k > 0: CG keeps copies of its
+   * iterates at steps ⌈1.3^j⌉ (1, 2, 3, 4, 5, 7, 9, 11, 14, 18, 24, ...), the last k of them
+   * (k vectors of the parameters' size in memory); the step direction is then chosen by
+   * f(θ + d): from the final iterate backwards through the kept ones, while f keeps
+   * decreasing. Cost: one f pass (problem.loss) per iterate tried beyond the first, which
+   * the line search would do anyway: at least one extra f pass per iteration whenever CG
+   * kept an earlier iterate, at most k. The line search then starts from the chosen d.
+   */
+  cgKeepBest: number;
+  /**
+   * 'none' (simpleNN), or 'diagonal': preconditioned CG with the diagonal
+   * M = (gradSquares + λ + 1/C̃)^preconditionerExponent (Martens 2010 §4.7), gradSquares the
+   * empirical-Fisher diagonal estimated from the chunk gradients of the f+∇f pass (see
+   * LossAndGradient.gradSquares): no extra pass, a few vector operations per CG step. The
+   * problem must provide gradSquares (PassEngine, hence LocalProblem and PoolProblem, does).
+   */
+  preconditioner: (typeof PRECONDITIONERS)[number];
+  /** α of the diagonal preconditioner, in (0, 1] (Martens: 0.75) */
+  preconditionerExponent: number;
+  /**
+   * The Gauss-Newton subset size: 'fixed' (gnSize at every iteration, simpleNN), or
+   * 'gradient': |S_k| = min(l, max(gnSize, round(gnSize·(‖∇f₀‖/‖∇f_k‖)^gnGrowthPower))),
+   * ∇f₀ the gradient at the run's first iteration (part of the solver state), so the
+   * subset grows as the gradient falls and the curvature estimate gets more accurate when
+   * the steps get smaller. Each iteration's |S| is in IterationReport.gnSize.
+   */
+  gnGrowth: (typeof GN_GROWTHS)[number];
+  /** the exponent of gnGrowth 'gradient', > 0 */
+  gnGrowthPower: number;
+}
+
+/** simpleNN's algorithm: every remedy off. */
+export const SIMPLENN_METHOD: Readonly<MethodOptions> = {
+  cgInit: 'zero',
+  cgInitDecay: 0.95,
+  cgStop: 'residual',
+  cgQuadraticTolerance: 5e-4,
+  cgKeepBest: 0,
+  preconditioner: 'none',
+  preconditionerExponent: 0.75,
+  gnGrowth: 'fixed',
+  gnGrowthPower: 1,
+};
+
+/**
+ * What `method: 'hf'` turns on: Martens's Hessian-free remedies (warm-started CG, the
+ * quadratic-model stop, CG-backtracking over 4 kept iterates, the diagonal preconditioner),
+ * with simpleNN's damping, line search and fixed subset otherwise. The one place to change
+ * the set.
+ */
+export const HF_METHOD: Readonly<MethodOptions> = {
+  ...SIMPLENN_METHOD,
+  cgInit: 'previous',
+  cgStop: 'quadratic',
+  cgKeepBest: 4,
+  preconditioner: 'diagonal',
+};
+
+/** The options of each method. */
+export const METHOD_OPTIONS: Readonly<Record<NewtonMethod, Readonly<MethodOptions>>> = { simplenn: SIMPLENN_METHOD, hf: HF_METHOD };
+
+export interface NewtonOptions extends MethodOptions {
+  /** 'simplenn' (default): simpleNN's algorithm; 'hf': with HF_METHOD's options (see MethodOptions) */
+  method: NewtonMethod;
   /** regularisation constant: the objective has ‖θ‖²/(2Cl), l the number of samples */
   C: number;
   /** CG stops at ‖r‖ ≤ xi·‖∇f‖ */
@@ -33,7 +144,7 @@ export interface NewtonOptions {
   drop: number;
   /** λ factor when ρ < 0.25 */
   boost: number;
-  /** |S|, the number of samples in each Gauss-Newton subset */
+  /** |S|, the number of samples in each Gauss-Newton subset (the first one's with gnGrowth 'gradient') */
   gnSize: number;
   /** halvings of α before the run is ended as stuck */
   maxHalvings: number;
@@ -41,7 +152,12 @@ export interface NewtonOptions {
   seed: number;
 }
 
-export const NEWTON_DEFAULTS: Omit<NewtonOptions, 'gnSize'> = {
+/**
+ * The defaults besides the method's options (those come from METHOD_OPTIONS[method]: see
+ * resolveNewtonOptions).
+ */
+export const NEWTON_DEFAULTS: Omit<NewtonOptions, 'gnSize' | keyof MethodOptions> = {
+  method: 'simplenn',
   C: 0.01,
   xi: 0.1,
   cgMax: 250,
@@ -67,9 +183,20 @@ export interface IterationReport {
   lambda: number;
   /** λ for the next iteration */
   nextLambda: number;
+  /** CG steps (each one Gauss-Newton product) */
   cgIters: number;
-  /** ‖r‖/‖∇f‖ when CG stopped */
+  /** Gauss-Newton products of this iteration: cgIters, plus 1 with cgInit 'previous' (after the first iteration) */
+  gvProducts: number;
+  /** ‖r‖/‖∇f‖ when CG stopped (of its final iterate) */
   cgRelResidual: number;
+  /** why CG stopped: 'residual' (‖r‖ ≤ xi‖∇f‖), 'quadratic' (cgStop), 'maxIter' (cgMax), 'curvature' */
+  cgStoppedBy: CGStop;
+  /** the CG step whose iterate is the direction: cgIters, or an earlier one chosen by cgKeepBest */
+  cgChosenIter: number;
+  /** the Gauss-Newton subset size |S| of this iteration */
+  gnSize: number;
+  /** f-only passes (problem.loss) of this iteration: the line search's, and cgKeepBest's */
+  lossPasses: number;
   rho: number;
   halvings: number;
   /** wall-clock seconds of this iteration */
@@ -86,7 +213,49 @@ export interface NewtonState {
   lambda: number;
   iter: number;
   rngState: number[];
+  /** with cgInit 'previous': the last iteration's CG solution (undecayed); absent before the first iteration */
+  direction?: Float64Array;
+  /** with gnGrowth 'gradient': ‖∇f‖ at the run's first iteration; absent before it */
+  gradNorm0?: number;
 }
+
+/** The options a NewtonCG takes: gnSize, and any of the others (undefined means the default). */
+export type NewtonSettings = Partial<NewtonOptions> & { gnSize: number };
+
+/**
+ * The full options from what was given: NEWTON_DEFAULTS, then the options of the method
+ * (METHOD_OPTIONS[method]), then every option given (undefined ones are not given).
+ */
+export function resolveNewtonOptions(given: NewtonSettings): NewtonOptions {
+  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as NewtonSettings;
+  const method = defined.method ?? NEWTON_DEFAULTS.method;
+  const preset = METHOD_OPTIONS[method];
+  if (!preset) throw new RangeError(`method must be ${NEWTON_METHODS.join(' or ')}, got ${JSON.stringify(method)}`);
+  return { ...NEWTON_DEFAULTS, ...preset, ...defined, method };
+}
+
+/**
+ * What of the method's options fixes a trajectory: the method and every option, with the
+ * parameters of a remedy that is off left out (cgInitDecay without cgInit 'previous', ...),
+ * so that a parameter that changes nothing does not make two runs differ. For RunIdentity.
+ */
+export function methodIdentity(o: NewtonOptions): { method: NewtonMethod } & Partial<MethodOptions> {
+  return {
+    method: o.method,
+    cgInit: o.cgInit,
+    cgInitDecay: o.cgInit === 'previous' ? o.cgInitDecay : undefined,
+    cgStop: o.cgStop,
+    cgQuadraticTolerance: o.cgStop === 'quadratic' ? o.cgQuadraticTolerance : undefined,
+    cgKeepBest: o.cgKeepBest,
+    preconditioner: o.preconditioner,
+    preconditionerExponent: o.preconditioner === 'diagonal' ? o.preconditionerExponent : undefined,
+    gnGrowth: o.gnGrowth,
+    gnGrowthPower: o.gnGrowth === 'gradient' ? o.gnGrowthPower : undefined,
+  };
+}
+
+/** CG-backtracking keeps iterates at steps ⌈KEEP_RATIO^j⌉ (Martens's 1.3). */
+const KEEP_RATIO = 1.3;
 
 export class NewtonCG {
   readonly opts: NewtonOptions;
@@ -94,13 +263,17 @@ export class NewtonCG {
   private lambda: number;
   private iter: number;
   private rng: Rng;
+  /** cgInit 'previous': the last CG solution */
+  private direction: Float64Array | undefined;
+  /** gnGrowth 'gradient': ‖∇f‖ at the first iteration */
+  private gradNorm0: number | undefined;
 
   constructor(
     private readonly problem: GaussNewtonProblem,
     theta0: Float64Array,
-    opts: Partial<NewtonOptions> & { gnSize: number },
+    opts: NewtonSettings,
   ) {
-    this.opts = { ...NEWTON_DEFAULTS, ...opts };
+    this.opts = resolveNewtonOptions(opts);
     validate(this.opts, problem.numSamples);
     if (theta0.length !== problem.dim) {
       throw new Error(`θ has ${theta0.length} entries, the problem has ${problem.dim} parameters`);
@@ -117,20 +290,34 @@ export class NewtonCG {
   }
 
   /**
-   * θ, λ, iteration and generator state of the last completed iteration, always paired:
-   * a step draws from a copy of the generator and commits all four together when it
-   * succeeds, so a step that fails or is aborted midway leaves the state unchanged.
+   * θ, λ, iteration and generator state of the last completed iteration (and what the
+   * options carry from one iteration to the next: the CG solution with cgInit 'previous',
+   * ‖∇f₀‖ with gnGrowth 'gradient'), always paired: a step draws from a copy of the
+   * generator and commits all of them together when it succeeds, so a step that fails or
+   * is aborted midway leaves the state unchanged.
    */
   get state(): NewtonState {
-    return { theta: this.params, lambda: this.lambda, iter: this.iter, rngState: this.rng.state };
+    const s: NewtonState = { theta: this.params, lambda: this.lambda, iter: this.iter, rngState: this.rng.state };
+    if (this.direction) s.direction = Float64Array.from(this.direction);
+    if (this.gradNorm0 !== undefined) s.gradNorm0 = this.gradNorm0;
+    return s;
   }
 
-  /** Continues from a saved state (the same options must be given to the constructor). */
+  /**
+   * Continues from a saved state (the same options must be given to the constructor). A
+   * state without a direction (cgInit 'previous') starts the next CG from 0; one without
+   * ‖∇f₀‖ (gnGrowth 'gradient') takes the next iteration's.
+   */
   restore(s: NewtonState): void {
+    if (s.direction && s.direction.length !== this.problem.dim) {
+      throw new RangeError(`the saved direction has ${s.direction.length} entries, the problem has ${this.problem.dim} parameters`);
+    }
     this.theta = Float64Array.from(s.theta);
     this.lambda = s.lambda;
     this.iter = s.iter;
     this.rng = Rng.fromState(s.rngState);
+    this.direction = this.opts.cgInit === 'previous' && s.direction ? Float64Array.from(s.direction) : undefined;
+    this.gradNorm0 = this.opts.gnGrowth === 'gradient' ? s.gradNorm0 : undefined;
   }
 
   /** f(θ) from the problem's mean data loss. */
@@ -143,32 +330,84 @@ export class NewtonCG {
     return this.opts.C * this.problem.numSamples;
   }
 
+  /** |S| of an iteration whose gradient norm is `gradNorm` (gnGrowth; gnSize when 'fixed'). */
+  subsetSize(gradNorm: number, gradNorm0: number): number {
+    const { gnSize, gnGrowth, gnGrowthPower } = this.opts;
+    if (gnGrowth === 'fixed') return gnSize;
+    const l = this.problem.numSamples;
+    const grown = Math.round(gnSize * Math.pow(gradNorm0 / gradNorm, gnGrowthPower));
+    return Number.isFinite(grown) ? Math.min(l, Math.max(gnSize, grown)) : l;
+  }
+
   async step(): Promise<IterationReport> {
     const t0 = performance.now();
-    const { xi, cgMax, eta, drop, boost, gnSize, maxHalvings } = this.opts;
+    const o = this.opts;
+    const { xi, cgMax, eta, drop, boost, maxHalvings } = o;
     const C = this.regC;
     const theta = this.theta;
-    const data = await this.problem.lossAndGradient(theta);
+    const diagonal = o.preconditioner === 'diagonal';
+    const data = diagonal ? await this.problem.lossAndGradient(theta, { gradSquares: true }) : await this.problem.lossAndGradient(theta);
     const f = this.objective(theta, data.loss);
     const g = lincomb(1 / C, theta, 1, data.grad);
     const gradNorm = norm(g);
+    const gradNorm0 = o.gnGrowth === 'gradient' ? (this.gradNorm0 ?? gradNorm) : undefined;
+    const gnSize = gradNorm0 === undefined ? o.gnSize : this.subsetSize(gradNorm, gradNorm0);
 
     // drawn from a copy: the generator advances only with a completed step
     const rng = Rng.fromState(this.rng.state);
     const subset = rng.subset(this.problem.numSamples, gnSize);
     const G = await this.problem.gaussNewton(theta, subset);
     const lambda = this.lambda;
+    const shift = 1 / C + lambda;
+    const cgOptions: CGOptions = {};
+    if (o.cgInit === 'previous' && this.direction) cgOptions.x0 = this.direction.map((x) => o.cgInitDecay * x);
+    if (o.cgStop === 'quadratic') cgOptions.quadraticTolerance = o.cgQuadraticTolerance;
+    if (o.cgKeepBest > 0) cgOptions.save = { ratio: KEEP_RATIO, keep: o.cgKeepBest };
+    if (diagonal) {
+      const squares = data.gradSquares;
+      if (!squares || squares.length !== g.length) {
+        throw new Error(
+          "preconditioner 'diagonal' needs the problem's gradSquares (GaussNewtonProblem.lossAndGradient(θ, { gradSquares: true })), " +
+            "which this problem does not provide: give it, or use preconditioner 'none'",
+        );
+      }
+      cgOptions.preconditioner = squares.map((s) => Math.pow(s + shift, o.preconditionerExponent));
+    }
     let cg;
     try {
       const minusG = g.map((x) => -x);
-      cg = await conjugateGradient(shifted((v, out) => G.apply(v, out), 1 / C + lambda), minusG, xi * gradNorm, cgMax);
+      cg = await conjugateGradient(shifted((v, out) => G.apply(v, out), 1 / C + lambda), minusG, xi * gradNorm, cgMax, cgOptions);
     } finally {
       await G.release();
     }
-    const d = cg.x;
-    const gd = dot(g, d);
+    let d = cg.x;
+    let gd = dot(g, d);
     // (G_S + λI) d = −g − r, so dᵀ G_S d = −gᵀd − rᵀd − λ‖d‖²  (G_S includes I/C̃)
-    const dGd = -gd - dot(cg.r, d) - lambda * dot(d, d);
+    let dGd = -gd - dot(cg.r, d) - lambda * dot(d, d);
+    let cgChosenIter = cg.iters;
+    let lossPasses = 0;
+    /** f(θ + d) of the chosen d, when CG-backtracking computed it */
+    let fAtOne: number | undefined;
+    if (cg.saved.length > 0) {
+      // CG-backtracking: from the final iterate back through the kept ones while f decreases
+      const fOf = async (x: Float64Array) => {
+        lossPasses++;
+        const th = lincomb(1, theta, 1, x);
+        return this.objective(th, await this.problem.loss(th));
+      };
+      fAtOne = await fOf(d);
+      for (let k = cg.saved.length - 1; k >= 0; k--) {
+        const s = cg.saved[k];
+        const fs = await fOf(s.x);
+        if (!(fs < fAtOne)) break;
+        fAtOne = fs;
+        d = s.x;
+        gd = dot(g, d);
+        // x_kᵀ(G_S + λI)x_k was kept with x_k
+        dGd = s.xAx - lambda * dot(d, d);
+        cgChosenIter = s.iter;
+      }
+    }
 
     let alpha = 1;
     let halvings = 0;
@@ -176,7 +415,11 @@ export class NewtonCG {
     let thetaNew: Float64Array;
     for (;;) {
       thetaNew = lincomb(1, theta, alpha, d);
-      fNew = this.objective(thetaNew, await this.problem.loss(thetaNew));
+      if (alpha === 1 && fAtOne !== undefined) fNew = fAtOne;
+      else {
+        lossPasses++;
+        fNew = this.objective(thetaNew, await this.problem.loss(thetaNew));
+      }
       if (fNew - f <= eta * alpha * gd) break;
       if (halvings >= maxHalvings) {
         throw new LineSearchError(
@@ -192,11 +435,14 @@ export class NewtonCG {
     const rho = (fNew - f) / predicted;
     const nextLambda = rho < 0.25 ? lambda * boost : rho >= 0.75 ? lambda * drop : lambda;
 
-    // commit θ, λ, iteration and generator together
+    // commit θ, λ, iteration and generator (and the options' state) together
     this.theta = thetaNew;
     this.lambda = nextLambda;
     this.rng = rng;
     this.iter++;
+    // the final CG iterate, not the backtracked one, starts the next CG (Martens 2010 §4.6)
+    if (o.cgInit === 'previous') this.direction = cg.x;
+    this.gradNorm0 = gradNorm0;
     return {
       iter: this.iter,
       f: fNew,
@@ -206,7 +452,12 @@ export class NewtonCG {
       lambda,
       nextLambda: this.lambda,
       cgIters: cg.iters,
+      gvProducts: cg.products,
       cgRelResidual: cg.residualNorm / gradNorm,
+      cgStoppedBy: cg.stoppedBy,
+      cgChosenIter,
+      gnSize,
+      lossPasses,
       rho,
       halvings,
       seconds: (performance.now() - t0) / 1000,
@@ -215,12 +466,25 @@ export class NewtonCG {
 }
 
 function validate(o: NewtonOptions, l: number): void {
-  const positive: (keyof NewtonOptions)[] = ['C', 'xi', 'eta', 'lambda0', 'drop', 'boost'];
+  const positive: (keyof NewtonOptions)[] = ['C', 'xi', 'eta', 'lambda0', 'drop', 'boost', 'cgQuadraticTolerance', 'gnGrowthPower'];
   for (const k of positive) {
     if (!(Number.isFinite(o[k]) && (o[k] as number) > 0)) throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
   }
+  for (const k of ['cgInitDecay', 'preconditionerExponent'] as const) {
+    if (!(Number.isFinite(o[k]) && o[k] > 0 && o[k] <= 1)) throw new RangeError(`${k} must be in (0, 1], got ${o[k]}`);
+  }
+  const choices: [keyof MethodOptions, readonly string[]][] = [
+    ['cgInit', CG_INITS],
+    ['cgStop', CG_STOPS],
+    ['preconditioner', PRECONDITIONERS],
+    ['gnGrowth', GN_GROWTHS],
+  ];
+  for (const [k, values] of choices) {
+    if (!values.includes(o[k] as string)) throw new RangeError(`${k} must be ${values.join(' or ')}, got ${JSON.stringify(o[k])}`);
+  }
   if (!(o.drop < 1) || !(o.boost > 1)) throw new RangeError(`need drop < 1 < boost, got drop ${o.drop}, boost ${o.boost}`);
   if (!Number.isInteger(o.cgMax) || o.cgMax < 1) throw new RangeError(`cgMax must be a positive integer, got ${o.cgMax}`);
+  if (!Number.isInteger(o.cgKeepBest) || o.cgKeepBest < 0) throw new RangeError(`cgKeepBest must be an integer ≥ 0 (0: off), got ${o.cgKeepBest}`);
   if (!Number.isInteger(o.maxHalvings) || o.maxHalvings < 0) throw new RangeError(`maxHalvings must be ≥ 0, got ${o.maxHalvings}`);
   if (!Number.isInteger(o.gnSize) || o.gnSize < 1 || o.gnSize > l) {
     throw new RangeError(`the Gauss-Newton subset size must be an integer in 1..${l} (the number of samples), got ${o.gnSize}`);

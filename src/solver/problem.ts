@@ -14,8 +14,12 @@ export interface GaussNewtonProblem {
   readonly dim: number;
   /** number of training samples l */
   readonly numSamples: number;
-  /** (1/l) Σ ξᵢ and its gradient at θ */
-  lossAndGradient(theta: Float64Array): Promise<{ loss: number; grad: Float64Array }>;
+  /**
+   * (1/l) Σ ξᵢ and its gradient at θ; with `{ gradSquares: true }`, also `gradSquares`
+   * (see LossAndGradient) if the problem can give it (the solver's diagonal
+   * preconditioner needs it; the solver asks only then).
+   */
+  lossAndGradient(theta: Float64Array, options?: LossAndGradientOptions): Promise<LossAndGradient>;
   /** (1/l) Σ ξᵢ at θ */
   loss(theta: Float64Array): Promise<number>;
   /** v ↦ (1/|S|) Σ_{i∈S} Jᵢᵀ Bᵢ Jᵢ v at θ; `subset` holds sample indices, increasing. */
@@ -28,6 +32,34 @@ export interface GaussNewtonProblem {
    * and the solver's state stays that of its last completed iteration.
    */
   abort?(reason?: unknown): void;
+}
+
+export interface LossAndGradientOptions {
+  /** also return `gradSquares` (it costs a pass over each chunk's result, no compute) */
+  gradSquares?: boolean;
+}
+
+/** The result of the f+∇f pass. */
+export interface LossAndGradient {
+  /** (1/l) Σᵢ ξᵢ */
+  loss: number;
+  /** (1/l) Σᵢ ∇ξᵢ */
+  grad: Float64Array;
+  /**
+   * Only when asked for (`{ gradSquares: true }`), and optional even then (a problem that
+   * cannot give it leaves it out): with the chunks of the f+∇f pass (src/engine/plan.ts:
+   * chunk k holds samples k·bsize .. min((k+1)·bsize, l) − 1) and g_k = Σ_{i∈chunk k} ∇ξᵢ
+   * the chunk's gradient of the loss sum (its float32 partial sum, as the chunk returns it),
+   *
+   *     gradSquares_j = (1/l) Σ_k (g_k)_j²,
+   *
+   * each square and the sum in float64, added in chunk order (so bitwise the same for any
+   * transport and number of workers), divided by l last. With one sample per chunk this is
+   * the empirical Fisher diagonal (1/l) Σᵢ (∂ξᵢ/∂θ_j)²; with larger chunks an estimate of
+   * it: the cross terms of a chunk's samples vanish in expectation for uncorrelated,
+   * zero-mean per-sample gradients, and a mean gradient μ adds about (bsize − 1)·μ_j².
+   */
+  gradSquares?: Float64Array;
 }
 
 export interface LinearOperator {
