@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import { trainFirstOrder } from '../baseline.js';
+import type { NewtonMethod } from '../solver/newton.js';
 import { train, type TrainOptions } from '../train.js';
 import { chart, type Series } from './svg.js';
 
@@ -21,6 +22,8 @@ export interface RaceOptions {
   targets: number[];
   /** Adam's learning rates */
   lrs: number[];
+  /** Newton's methods, one entry each (default: the one in `common`, else simplenn) */
+  methods?: NewtonMethod[];
   /** Adam's minibatch (default 128) */
   batch?: number;
   /** folder for one JSONL per method (as train --log writes) */
@@ -78,24 +81,27 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
   const entries: RaceEntry[] = [];
   const say = o.log ?? (() => {});
   // Newton: stopped once its training clock passes the budget (the iteration in flight ends)
-  {
+  const methods = o.methods ?? [o.common.method ?? 'simplenn'];
+  for (const method of methods) {
+    const name = methods.length > 1 ? `newton ${method}` : 'newton';
     const controller = new AbortController();
     const points: RacePoint[] = [];
     let t = 0;
-    say(`newton: up to ${o.budget} s of training`);
+    say(`${name}: up to ${o.budget} s of training`);
     await train({
       ...o.common,
+      method,
       iters: 100_000,
       signal: controller.signal,
-      log: o.logDir ? join(o.logDir, 'newton.jsonl') : undefined,
+      log: o.logDir ? join(o.logDir, `${name.replace(' ', '-')}.jsonl`) : undefined,
       onIteration: (it) => {
         t += it.seconds;
         points.push({ t, f: it.f, gradNorm: it.gradNorm, testAcc: it.testAcc });
-        say(`newton iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
+        say(`${name} iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
         if (t >= o.budget) controller.abort(new Error('budget'));
       },
     });
-    entries.push(entry('newton', 'newton', points, o.targets));
+    entries.push(entry(name, 'newton', points, o.targets));
   }
   for (const lr of o.lrs) {
     const name = `adam lr ${lr}`;
@@ -140,17 +146,17 @@ export function raceTable(r: RaceReport): string {
   const body = r.entries.map((e) => [e.name + (e.name === r.bestAdam ? ' (best Adam)' : ''), ...targets.map((x) => secs(e.timeTo[String(x)])), `${(100 * e.bestAcc).toFixed(2)}%`, e.points.at(-1)?.f.toExponential(4) ?? '—']);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
-  const newton = r.entries.find((e) => e.method === 'newton')!;
   const adam = r.entries.find((e) => e.name === r.bestAdam);
-  const verdicts = targets.map((x) => {
+  const verdicts = r.entries.filter((e) => e.method === 'newton').flatMap((newton) => targets.map((x) => {
     const tn = newton.timeTo[String(x)];
     const ta = adam?.timeTo[String(x)] ?? null;
     const pct = `${(100 * x).toFixed(1)}%`;
-    if (tn === null && ta === null) return `${pct}: neither within ${r.options.budget} s`;
-    if (tn === null) return `${pct}: ${r.bestAdam} only (${secs(ta)})`;
-    if (ta === null) return `${pct}: Newton only (${secs(tn)})`;
-    return tn <= ta ? `${pct}: Newton sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)` : `${pct}: ${r.bestAdam} sooner, ${secs(ta)} vs ${secs(tn)} (Newton ${(tn / ta).toFixed(2)}x slower)`;
-  });
+    const who = newton.name;
+    if (tn === null && ta === null) return `${pct}: neither ${who} nor ${r.bestAdam} within ${r.options.budget} s`;
+    if (tn === null) return `${pct}: ${r.bestAdam} only (${secs(ta)}), not ${who}`;
+    if (ta === null) return `${pct}: ${who} only (${secs(tn)}), not ${r.bestAdam}`;
+    return tn <= ta ? `${pct}: ${who} sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)` : `${pct}: ${r.bestAdam} sooner, ${secs(ta)} vs ${secs(tn)} (${who} ${(tn / ta).toFixed(2)}x slower)`;
+  }));
   const o = r.options;
   return [
     `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.workers ?? 'default'} workers for Newton (Adam: tfjs's optimiser in one thread); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted)`,

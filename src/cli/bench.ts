@@ -6,6 +6,7 @@ import { initBackend, isBackendChoice, type BackendChoice } from '../backend/sel
 import { raceChart, raceTable, runRace } from '../bench/race.js';
 import type { LossKind } from '../model/loss.js';
 import { validateOptions } from '../options.js';
+import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
 import { lineChart } from '../bench/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
 import { costModelTable, fitReport, processScalingTable, runProcessScaling } from '../bench/processes.js';
@@ -24,6 +25,7 @@ best accuracy, and which method got there first against the best Adam.
   --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --gn-ratio R, --bsize N,
   --seed N, --backend B, --workers N, --gv M
                     as for train (default: fashion-mnist, mlp:256,256, backend auto)
+  --methods LIST    Newton's methods, one entry each: simplenn, hf (default simplenn)
   --budget S        training seconds per method (default 150)
   --targets LIST    test accuracies (default 0.85,0.88,0.89)
   --lr LIST         Adam's learning rates (default 1e-3,3e-4,1e-4)
@@ -174,6 +176,7 @@ async function raceCommand(argv: string[]): Promise<void> {
       backend: { type: 'string' },
       workers: { type: 'string' },
       gv: { type: 'string' },
+      methods: { type: 'string' },
       budget: { type: 'string' },
       targets: { type: 'string' },
       lr: { type: 'string' },
@@ -209,6 +212,10 @@ async function raceCommand(argv: string[]): Promise<void> {
     budget: num(values.budget, '--budget', { min: Number.MIN_VALUE }) ?? 150,
     targets: list(values.targets ?? '0.85,0.88,0.89', '--targets', 0, 1),
     lrs: list(values.lr ?? '1e-3,3e-4,1e-4', '--lr', Number.MIN_VALUE),
+    methods: (values.methods ?? 'simplenn').split(',').map((m) => {
+      if (!(NEWTON_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods takes ${NEWTON_METHODS.join(', ')}, got '${m}'`);
+      return m as NewtonMethod;
+    }),
     batch: num(values.batch, '--batch', { int: true, min: 1 }),
     logDir: values['log-dir'],
     log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
