@@ -62,17 +62,19 @@ export function passMs(m: CostModel, P: number, link: Link): number {
 /**
  * Fits the coordinator's throughput and fixed time from measured passes on loopback
  * (`measured`: wall ms for each worker count, with the same pass shape): a least-squares
- * fit of T(P) − compute-or-traffic over a small grid of throughputs (the model is not
- * linear in B), with t₀ the mean residual at the best B.
+ * fit of T(P) − compute-or-traffic over a fine grid of throughputs (the model is not
+ * linear in B), with t₀ the mean residual at the best B. Where a measurement gives its own
+ * chunk time (`chunkMs`: worker processes of one machine slow each other, machines do not),
+ * that one is used for its compute term; the model keeps `shape.chunkMs` for predictions.
  */
-export function fitCostModel(shape: PassShape, measured: { processes: number; ms: number }[], loopbackLatencyMs = 0.05): CostModel {
+export function fitCostModel(shape: PassShape, measured: { processes: number; ms: number; chunkMs?: number }[], loopbackLatencyMs = 0.05): CostModel {
   let best: CostModel | null = null;
   let bestErr = Infinity;
   for (let mbps = 10; mbps <= 20_000; mbps *= 1.002) {
     const clientBytesPerMs = mbps * 1000; // MB/s → bytes/ms
     const trial: CostModel = { ...shape, clientBytesPerMs, fixedMs: 0 };
     const link = { bytesPerMs: Infinity, latencyMs: loopbackLatencyMs };
-    const residuals = measured.map((x) => x.ms - passMs(trial, x.processes, link));
+    const residuals = measured.map((x) => x.ms - passMs({ ...trial, chunkMs: x.chunkMs ?? shape.chunkMs }, x.processes, link));
     const fixedMs = Math.max(0, residuals.reduce((a, r) => a + r, 0) / residuals.length);
     const err = residuals.reduce((a, r) => a + (r - fixedMs) ** 2, 0);
     if (err < bestErr) {

@@ -235,7 +235,7 @@ export function fitReport(r: ProcessScalingReport, link: Link): FittedModel[] {
       if (rows.length === 0) continue;
       const one = rows[0];
       const shape = { chunks: one.chunks, chunkMs: one.chunkMs, resultBytes: 4 * r.dim[model], perWorkerBytes: one.bytesSentPerWorker };
-      const cost = fitCostModel(shape, rows.map((x) => ({ processes: x.processes, ms: x.ms })));
+      const cost = fitCostModel(shape, rows.map((x) => ({ processes: x.processes, ms: x.ms, chunkMs: x.chunkMs })));
       out.push({
         model,
         pass,
