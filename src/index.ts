@@ -57,8 +57,9 @@ export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-
 export { Network } from './model/network.js';
 export { presetModel } from './model/presets.js';
 export { layoutOf, type ModelSpec, type LayerSpec, type Activation, type ModelLayout } from './model/spec.js';
+export { LAYERS, LAYER_TYPES, layerUnit, type LayerUnit, type LayerType, type LinearizedLayer, type KerasLayer } from './model/layers/index.js';
 export { initParams } from './model/init.js';
-export { applyB, curvatureState, lossSum, LOSSES, type LossKind } from './model/loss.js';
+export { applyB, curvatureState, lossSum, lossUnit, lossList, LOSSES, type LossKind, type LossUnit } from './model/loss.js';
 export { saveModel, loadModel, layersModel, specFromKeras, kerasModel, type SavedModel } from './model/keras.js';
 export { Rng } from './model/rng.js';
 export { saveCheckpoint, loadCheckpoint, checkSameRun, LEGACY_METHOD_IDENTITY, type Checkpoint, type RunIdentity } from './checkpoint.js';

@@ -103,6 +103,7 @@ test.serial('accuracy is NaN for an absent or empty set, in-process and on the p
 });
 
 test.serial('an accuracy chunk whose worker dies runs again with the same count', async (t) => {
+  const before = tf.memory().numTensors;
   const want = [oldAccuracy(theta1, testSet), oldAccuracy(theta1, valSet)];
   for (const mode of ['exit', 'throw'] as const) {
     const p = pool(2, { faults: { kind: 'correct', chunk: 1, attempts: 1, mode } });
@@ -113,6 +114,7 @@ test.serial('an accuracy chunk whose worker dies runs again with the same count'
       await p.close();
     }
   }
+  t.is(tf.memory().numTensors, before);
 });
 
 /** Gv of v1, v2, v1 in one CG solve at θ0, with `between` run after the first. */

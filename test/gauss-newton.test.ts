@@ -1,12 +1,13 @@
 /**
  * The Gauss-Newton product by double VJP against an explicit float64 reference:
  * J by central differences of an independent float64 forward pass, B in closed form.
- * Tolerance: relative error ≤ 1e-4 (float32 arithmetic in tfjs).
+ * Tolerance: relative error ≤ 1e-4 (float32 arithmetic in tfjs). No tensor is left behind.
  */
 import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/select.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
-import type { LossKind } from '../src/model/loss.ts';
+import { LOSSES } from '../src/model/losses/index.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { MODELS } from './helpers/models.ts';
@@ -17,9 +18,10 @@ import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
 const N = 5;
 for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
   for (const [name, spec] of Object.entries(MODELS)) {
-    for (const loss of ['ce', 'mse'] as LossKind[]) {
+    for (const loss of LOSSES) {
       test.serial(`Gv = JᵀBJv: ${name}, ${loss}, ${backend}`, async (t) => {
         await initBackend(backend);
+        const before = tf.memory().numTensors;
         const net = new Network(spec);
         const data = syntheticData(N, spec.inputShape, net.outputSize, 11);
         const theta = Float64Array.from(initParams(net.layout, 3));
@@ -43,10 +45,12 @@ for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
           t.true(w.reduce((a, wi, i) => a + wi * Gw[i], 0) >= 0);
         }
         await problem.close();
+        t.is(tf.memory().numTensors, before, 'tensors leaked');
       });
 
       test.serial(`loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`, async (t) => {
         await initBackend(backend);
+        const before = tf.memory().numTensors;
         const net = new Network(spec);
         const data = syntheticData(N, spec.inputShape, net.outputSize, 12);
         const theta = Float64Array.from(initParams(net.layout, 4));
@@ -73,6 +77,7 @@ for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
         const err = relErr(grad, want);
         t.true(err <= 1e-4, `gradient relative error ${err}`);
         await problem.close();
+        t.is(tf.memory().numTensors, before, 'tensors leaked');
       });
     }
   }

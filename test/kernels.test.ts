@@ -50,13 +50,21 @@ function close(t: ExecutionContext, got: Float32Array, want: Float32Array, what:
 
 /** f on every compute backend against cpu; no tensor left behind on any. */
 async function sameOnAllBackends(t: ExecutionContext, what: string, f: () => tf.Tensor): Promise<void> {
+  const before = tf.memory().numTensors;
   const want = await on('cpu', f);
+  t.is(tf.memory().numTensors, before, `${what} on cpu: tensors leaked`);
   for (const b of COMPUTE_BACKENDS) {
-    await tf.setBackend(b);
-    const before = tf.memory().numTensors;
     close(t, await on(b, f), want, `${what} on ${b}`);
     t.is(tf.memory().numTensors, before, `${what} on ${b}: tensors leaked`);
   }
+}
+
+/** The value of a scalar computed in a tidy (on the current backend). */
+async function scalarOf(f: () => tf.Tensor): Promise<number> {
+  const v = tf.tidy(f);
+  const out = (await v.data())[0];
+  v.dispose();
+  return out;
 }
 
 const t4 = (v: Float32Array, s: number[]) => tf.tensor4d(v, s as [number, number, number, number]);
@@ -86,6 +94,7 @@ for (const [shape, axis, keepDims] of [
   test.serial(`Sum over axes ${JSON.stringify(axis)} of [${shape}]${keepDims ? ', keepDims' : ''}`, async (t) => {
     const x = rand(shape, 40);
     await sameOnAllBackends(t, 'sum', () => tf.sum(tf.tensor(x, shape), axis, keepDims));
+    const before = tf.memory().numTensors;
     const shapeOn = async (b: string) => {
       await tf.setBackend(b);
       const s = tf.tidy(() => tf.sum(tf.tensor(x, shape), axis, keepDims));
@@ -93,37 +102,40 @@ for (const [shape, axis, keepDims] of [
       return s.shape;
     };
     t.deepEqual(await shapeOn('wasm'), await shapeOn('cpu'));
+    t.is(tf.memory().numTensors, before, 'tensors leaked');
   });
 }
 
 const CONVS = [
-  { k: 1, pad: 'same' }, { k: 3, pad: 'same' }, { k: 5, pad: 'same' },
-  { k: 1, pad: 'valid' }, { k: 3, pad: 'valid' }, { k: 5, pad: 'valid' },
+  { k: 1, pad: 'same', s: 1 }, { k: 3, pad: 'same', s: 1 }, { k: 5, pad: 'same', s: 1 },
+  { k: 1, pad: 'valid', s: 1 }, { k: 3, pad: 'valid', s: 1 }, { k: 5, pad: 'valid', s: 1 },
+  // strided: odd and even sizes, so 'same' pads unevenly and 'valid' leaves rows unread
+  { k: 3, pad: 'same', s: 2 }, { k: 5, pad: 'same', s: 2 }, { k: 1, pad: 'same', s: 3 },
+  { k: 3, pad: 'valid', s: 2 }, { k: 1, pad: 'valid', s: 2 }, { k: 3, pad: 'valid', s: 3 },
 ] as const;
 
-for (const { k, pad } of CONVS) {
+for (const { k, pad, s } of CONVS) {
   const xs = [3, 9, 8, 4];
-  const ho = pad === 'same' ? 9 : 9 - k + 1, wo = pad === 'same' ? 8 : 8 - k + 1;
-  const dys = [3, ho, wo, 5];
+  const out = (n: number) => (pad === 'same' ? Math.ceil(n / s) : Math.floor((n - k) / s) + 1);
+  const dys = [3, out(9), out(8), 5];
   const ws = [k, k, 4, 5];
+  const attrs = { strides: s, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: ws } as unknown as tf.NamedAttrMap;
 
-  test.serial(`Conv2DBackpropInput ${k}x${k} ${pad} stride 1`, async (t) => {
+  test.serial(`Conv2DBackpropInput ${k}x${k} ${pad} stride ${s}`, async (t) => {
     const dy = rand(dys, 3), w = rand(ws, 4);
-    await sameOnAllBackends(t, 'conv2dTranspose', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 1, pad));
+    await sameOnAllBackends(t, 'conv2dTranspose', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], s, pad));
   });
 
-  test.serial(`Conv2DBackpropFilter ${k}x${k} ${pad} stride 1`, async (t) => {
+  test.serial(`Conv2DBackpropFilter ${k}x${k} ${pad} stride ${s}`, async (t) => {
     const x = rand(xs, 5), dy = rand(dys, 6);
-    await sameOnAllBackends(t, 'filter gradient', () =>
-      tf.engine().runKernel('Conv2DBackpropFilter', { x: t4(x, xs), dy: t4(dy, dys) }, { strides: 1, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor,
-    );
+    await sameOnAllBackends(t, 'filter gradient', () => tf.engine().runKernel('Conv2DBackpropFilter', { x: t4(x, xs), dy: t4(dy, dys) }, attrs) as tf.Tensor);
   });
 
   for (const backend of ['cpu', ...COMPUTE_BACKENDS]) {
-    test.serial(`gradient of Conv2DBackpropFilter (adjoint identity) ${k}x${k} ${pad}, ${backend}`, async (t) => {
+    test.serial(`gradient of Conv2DBackpropFilter (adjoint identity) ${k}x${k} ${pad}${s > 1 ? ` stride ${s}` : ''}, ${backend}`, async (t) => {
+      const before = tf.memory().numTensors;
       const x = rand(xs, 7), dy = rand(dys, 8), w = rand(ws, 9), ex = rand(xs, 10), edy = rand(dys, 11);
-      const bpf = (a: tf.Tensor, b: tf.Tensor) =>
-        tf.engine().runKernel('Conv2DBackpropFilter', { x: a, dy: b }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: ws } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const bpf = (a: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropFilter', { x: a, dy: b }, attrs) as tf.Tensor;
       const W = () => t4(w, ws);
       const gx = await on(backend, () => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(bpf(a, t4(dy, dys)), W())))(t4(x, xs)));
       const gdy = await on(backend, () => tf.grad((b: tf.Tensor) => tf.sum(tf.mul(bpf(t4(x, xs), b), W())))(t4(dy, dys)));
@@ -133,6 +145,7 @@ for (const { k, pad } of CONVS) {
       const rhsDy = (await on(backend, () => tf.sum(tf.mul(bpf(t4(x, xs), t4(edy, dys)), W()))))[0];
       t.true(Math.abs(lhsX - rhsX) <= 1e-4 * Math.max(1, Math.abs(rhsX)), `x: ${lhsX} vs ${rhsX}`);
       t.true(Math.abs(lhsDy - rhsDy) <= 1e-4 * Math.max(1, Math.abs(rhsDy)), `dy: ${lhsDy} vs ${rhsDy}`);
+      t.is(tf.memory().numTensors, before, 'tensors leaked');
     });
   }
 }
@@ -143,13 +156,15 @@ test.serial('Conv2DBackpropInput stride 2 keeps the original wasm kernel', async
   await sameOnAllBackends(t, 'stride 2', () => tf.conv2dTranspose(t4(dy, dys), t4(w, ws), xs as [number, number, number, number], 2, 'same'));
 });
 
-test.serial('Conv2DBackpropFilter stride 2 on wasm is refused by name', async (t) => {
+test.serial('Conv2DBackpropFilter in NCHW on wasm is refused by name', async (t) => {
   await tf.setBackend('wasm');
-  const x = t4(rand([1, 8, 8, 2], 1), [1, 8, 8, 2]), dy = t4(rand([1, 4, 4, 3], 2), [1, 4, 4, 3]);
-  t.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] } as unknown as tf.NamedAttrMap), {
-    message: /Conv2DBackpropFilter on wasm supports stride 1/,
+  const before = tf.memory().numTensors;
+  const x = t4(rand([1, 2, 8, 8], 1), [1, 2, 8, 8]), dy = t4(rand([1, 3, 8, 8], 2), [1, 3, 8, 8]);
+  t.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] } as unknown as tf.NamedAttrMap), {
+    message: /Conv2DBackpropFilter on wasm supports NHWC only/,
   });
   tf.dispose([x, dy]);
+  t.is(tf.memory().numTensors, before, 'tensors leaked');
 });
 
 const POOLS = [
@@ -171,6 +186,7 @@ for (const p of POOLS) {
     for (const backend of ['cpu', ...COMPUTE_BACKENDS]) {
       test.serial(`${MAX_POOL_GATHER} is the adjoint of MaxPoolGrad, and the gradient of MaxPoolGrad: ${label}, ${backend}`, async (t) => {
         await tf.setBackend(backend);
+        const before = tf.memory().numTensors;
         const xs = [...p.xs] as number[];
         const x = t4(rand(xs, 30, { relu: ties, quantise: ties }), xs);
         const y = tf.maxPool(x as tf.Tensor4D, p.f, p.s, p.pad);
@@ -179,12 +195,13 @@ for (const p of POOLS) {
         const w = tf.randomNormal(x.shape, 0, 1, 'float32', 32);
         const grad = (d: tf.Tensor) => tf.engine().runKernel('MaxPoolGrad', { dy: d, input: x, output: y }, attrs) as tf.Tensor;
         const gathered = tf.engine().runKernel(MAX_POOL_GATHER, { w, x }, attrs) as tf.Tensor;
-        const lhs = (await tf.sum(tf.mul(grad(dy), w)).data())[0];
-        const rhs = (await tf.sum(tf.mul(dy, gathered)).data())[0];
+        const lhs = await scalarOf(() => tf.sum(tf.mul(grad(dy), w)));
+        const rhs = await scalarOf(() => tf.sum(tf.mul(dy, gathered)));
         t.true(Math.abs(lhs - rhs) <= 1e-4 * Math.max(1, Math.abs(rhs)), `⟨MaxPoolGrad(dy), w⟩ ${lhs} vs ⟨dy, gather(w)⟩ ${rhs}`);
         const viaTape = tf.grad((d: tf.Tensor) => tf.sum(tf.mul(grad(d), w)))(dy);
         close(t, (await viaTape.data()) as Float32Array, (await gathered.data()) as Float32Array, 'gradient of MaxPoolGrad');
         tf.dispose([x, y, dy, w, gathered, viaTape]);
+        t.is(tf.memory().numTensors, before, 'tensors leaked');
       });
     }
   }
@@ -195,7 +212,9 @@ for (const alpha of [0, 0.3]) {
     const x = rand([5, 7], 50, { quantise: true }); // exact zeros among them
     x[3] = NaN;
     await sameOnAllBackends(t, 'step', () => tf.step(tf.tensor(x, [5, 7]), alpha));
+    const before = tf.memory().numTensors;
     const wNaN = await on('cpu', () => tf.step(tf.tensor(x, [5, 7]), alpha));
+    t.is(tf.memory().numTensors, before, 'tensors leaked');
     t.true(Number.isNaN(wNaN[3]), 'the cpu reference keeps NaN'); // so the comparison above checked NaN too
   });
 }

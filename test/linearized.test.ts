@@ -17,7 +17,7 @@ import { Linearization, poolArgmaxMask, type PoolRoute } from '../src/autodiff/l
 import { Rng } from '../src/model/rng.ts';
 import { initBackend } from '../src/backend/select.ts';
 import type { Dataset } from '../src/data/dataset.ts';
-import { curvatureState, type LossKind } from '../src/model/loss.ts';
+import { curvatureState, LOSSES, type LossKind } from '../src/model/losses/index.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
@@ -91,7 +91,7 @@ const cases: [string, ModelSpec, boolean][] = [
 
 for (const backend of BACKENDS) {
   for (const [name, spec, ties] of cases) {
-    for (const loss of ['ce', 'mse'] as LossKind[]) {
+    for (const loss of LOSSES) {
       test.serial(`linearized Gv = float64 JᵀBJv and = double VJP: ${name}, ${loss}, ${backend}`, async (t) => {
         const c = makeCase(spec, ties);
         await onBackend(t, backend, () => {
@@ -134,7 +134,7 @@ for (const backend of BACKENDS) {
           const lhs = dot(jvA, c.w), rhs = dot(c.v, jtwA);
           t.true(Math.abs(lhs - rhs) <= 1e-5 * Math.max(Math.abs(lhs), Math.sqrt(dot(jvA, jvA) * dot(c.w, c.w))), `⟨Jv, w⟩ = ${lhs}, ⟨v, Jᵀw⟩ = ${rhs}`);
           // the full product over all N rows against the double-VJP evaluator (mean over N)
-          for (const loss of ['ce', 'mse'] as LossKind[]) {
+          for (const loss of LOSSES) {
             const state = curvatureState(loss, lin.z);
             const gv = lin.gaussNewton(vt, loss, state);
             const flat = tf.tidy(() => tf.concat(gv.map((g) => tf.reshape(g, [-1]))));
@@ -209,7 +209,7 @@ test.serial('ChunkEvaluator rejects an unknown Gv method', async (t) => {
 });
 
 for (const backend of BACKENDS) {
-  for (const loss of ['ce', 'mse'] as LossKind[]) {
+  for (const loss of LOSSES) {
     test.serial(`an MLP's loss and gradient by the backward sweep equal tfjs autodiff's, no tensor leaked: ${loss}, ${backend}`, async (t) => {
       await initBackend(backend);
       const spec = MODELS['mlp relu/tanh'];

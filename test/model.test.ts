@@ -1,7 +1,16 @@
+import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { initBackend } from '../src/backend/select.ts';
 import { initParams } from '../src/model/init.ts';
+import { conv2dLayer, LAYERS } from '../src/model/layers/index.ts';
+import { LOSSES, lossList, lossUnit } from '../src/model/losses/index.ts';
+import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
-import { layoutOf } from '../src/model/spec.ts';
+import { LAYER_TYPES, layoutOf, type LayerSpec } from '../src/model/spec.ts';
+import { MODELS, TIES_MODEL } from './helpers/models.ts';
+import { forward64, relErr } from './helpers/net64.ts';
+import { COMPUTE_BACKENDS } from './helpers/native.ts';
+import { sampleRows, syntheticData } from './helpers/synthetic.ts';
 
 test('cnn4 on 28x28x1: simpleNN shapes 28→14→7→3 and parameter count', (t) => {
   const L = layoutOf(presetModel('cnn4', [28, 28, 1], 10));
@@ -41,3 +50,45 @@ test('initialisation: N(0, 2/fan_in) weights, zero biases, same seed same networ
   const bias = L.params[1];
   t.true(a.subarray(bias.offset, bias.offset + bias.size).every((v) => v === 0));
 });
+
+test('strided convolutions: ⌈n/s⌉ outputs with same padding, ⌊(n − k)/s⌋ + 1 with valid; stride 1 is left out of specs', (t) => {
+  const conv = (padding: 'same' | 'valid', strides: number) => ({ type: 'conv2d' as const, filters: 2, kernelSize: 3, padding, activation: 'relu' as const, strides });
+  const shapes = (padding: 'same' | 'valid', strides: number) => layoutOf({ inputShape: [9, 8, 1], layers: [conv(padding, strides), { type: 'flatten' }] }).shapes[0];
+  t.deepEqual(shapes('same', 2), [5, 4, 2]);
+  t.deepEqual(shapes('valid', 2), [4, 3, 2]);
+  t.deepEqual(shapes('same', 3), [3, 3, 2]);
+  t.deepEqual(shapes('valid', 3), [3, 2, 2]);
+  t.false('strides' in conv2dLayer(2, 3, 'same', 'relu'));
+  t.is(conv2dLayer(2, 3, 'same', 'relu', 2).strides, 2);
+  t.throws(() => layoutOf({ inputShape: [9, 8, 1], layers: [conv('same', 0), { type: 'flatten' }] }), { message: /^layer 0 \(conv2d\) strides must be a positive integer, got 0$/ });
+  t.throws(() => layoutOf({ inputShape: [2, 2, 1], layers: [conv('valid', 2)] }), { message: /a 3x3 valid convolution does not fit a 2x2 input/ });
+});
+
+test('the registries: one unit per layer type and per loss, named in messages', (t) => {
+  t.deepEqual([...LAYER_TYPES], LAYERS.map((u) => u.type));
+  t.is(new Set(LAYERS.map((u) => u.kerasClass)).size, LAYERS.length);
+  t.throws(() => layoutOf({ inputShape: [4], layers: [{ type: 'lstm' } as unknown as LayerSpec] }), { message: new RegExp(`^layer 0: unknown type 'lstm' \\(use ${LAYER_TYPES.join(', ')}\\)$`) });
+  t.is(lossList(), LOSSES.length === 2 ? `${LOSSES[0]} or ${LOSSES[1]}` : `one of ${LOSSES.join(', ')}`);
+  t.throws(() => lossUnit('hinge'), { message: `unknown loss 'hinge': use ${lossList()}` });
+  for (const name of LOSSES) t.is(lossUnit(name).name, name);
+});
+
+const N = 4;
+for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
+  test.serial(`every layer type's forward pass equals the float64 reference, no tensor left behind: ${backend}`, async (t) => {
+    await initBackend(backend);
+    const before = tf.memory().numTensors;
+    for (const [name, spec] of Object.entries({ ...MODELS, ties: TIES_MODEL })) {
+      const net = new Network(spec);
+      const data = syntheticData(N, spec.inputShape, net.outputSize, 3);
+      const theta = Float64Array.from(initParams(net.layout, 5), (x, i) => x + Math.fround(0.05 * Math.sin(i)));
+      const z = tf.tidy(() => net.forward(net.unflatten(theta), tf.tensor(data.x, [N, ...spec.inputShape])));
+      const got = z.dataSync();
+      z.dispose();
+      const th32 = Float64Array.from(Float32Array.from(theta));
+      const want = sampleRows(data).flatMap((x) => [...forward64(spec, th32, x)]);
+      t.true(relErr(got, want) <= 1e-5, `${name}: relative error ${relErr(got, want)}`);
+    }
+    t.is(tf.memory().numTensors, before, 'tensors leaked');
+  });
+}

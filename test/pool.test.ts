@@ -1,8 +1,10 @@
 /**
  * The worker pool: bitwise the same trajectory for any number of workers (and as
  * in-process), chunks of a dying worker re-run with the same result, repeated failure
- * named, and nothing left running after close().
+ * named, and nothing left running after close(); no main-thread tensor left behind by
+ * in-process or pooled passes.
  */
+import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
@@ -35,6 +37,7 @@ function pool(workers: number, extra: Partial<PoolOptions> = {}) {
 
 test.serial('trajectories are bitwise identical for 1, 2, 3 and 8 workers and in-process', async (t) => {
   await initBackend('wasm');
+  const before = tf.memory().numTensors;
   const local = new LocalProblem(net, data, 'ce', BSIZE);
   const want = await trajectory(local);
   await local.close();
@@ -47,9 +50,11 @@ test.serial('trajectories are bitwise identical for 1, 2, 3 and 8 workers and in
       await p.close();
     }
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('a worker that dies in the middle of a Gv pass: its chunk runs again, the result is unchanged', async (t) => {
+  const before = tf.memory().numTensors;
   const all = Int32Array.from({ length: 60 }, (_, i) => i * 5);
   const v = randomVec(net.numParams, 9);
   const clean = pool(2);
@@ -67,9 +72,11 @@ test.serial('a worker that dies in the middle of a Gv pass: its chunk runs again
       await faulty.close();
     }
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('a worker killed from outside during a pass does not change the gradient', async (t) => {
+  const before = tf.memory().numTensors;
   const ref = pool(2);
   const want = await ref.lossAndGradient(theta0);
   await ref.close();
@@ -85,9 +92,11 @@ test.serial('a worker killed from outside during a pass does not change the grad
   } finally {
     await p.close();
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('a chunk that keeps failing ends the pass with its name and cause', async (t) => {
+  const before = tf.memory().numTensors;
   const p = pool(2, { faults: { kind: 'lossGrad', chunk: 4, attempts: 99, mode: 'throw' }, maxAttempts: 3 });
   try {
     await t.throwsAsync(() => p.lossAndGradient(theta0), {
@@ -97,9 +106,11 @@ test.serial('a chunk that keeps failing ends the pass with its name and cause', 
   } finally {
     await p.close();
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('close() stops every worker thread', async (t) => {
+  const before = tf.memory().numTensors;
   const p = pool(3);
   await p.loss(theta0);
   const threads = [...p.threads];
@@ -108,9 +119,11 @@ test.serial('close() stops every worker thread', async (t) => {
   await p.close();
   await Promise.all(exited);
   t.is(p.threads.length, 0);
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('Gv written into a given buffer equals Gv in a new one, for the pool and in-process', async (t) => {
+  const before = tf.memory().numTensors;
   const S = Int32Array.from({ length: 60 }, (_, i) => i * 5);
   const v = randomVec(net.numParams, 10);
   const local = new LocalProblem(net, data, 'ce', BSIZE);
@@ -129,9 +142,11 @@ test.serial('Gv written into a given buffer equals Gv in a new one, for the pool
     await local.close();
     await p.close();
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
 test.serial('Gv chunk k is computed by worker k mod workers at every CG step (each keeps only its own linearizations)', async (t) => {
+  const before = tf.memory().numTensors;
   const S = Int32Array.from({ length: 5 * BSIZE }, (_, i) => i); // 5 chunks
   const p = pool(2, { slots: 1 }); // one chunk at a time: the least busy worker would always be the same one
   try {
@@ -150,4 +165,5 @@ test.serial('Gv chunk k is computed by worker k mod workers at every CG step (ea
   } finally {
     await p.close();
   }
+  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });

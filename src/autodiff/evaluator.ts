@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sampleSize, type Dataset } from '../data/dataset.js';
-import { curvatureState, lossGradient, lossSum, type LossKind } from '../model/loss.js';
+import { curvatureState, lossGradient, lossSum, type LossKind } from '../model/losses/index.js';
 import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
 import { Linearization } from './linearized.js';
@@ -126,7 +126,7 @@ export class ChunkEvaluator {
   }
 
   private get gradientBySweep(): boolean {
-    return this.net.spec.layers.every((l) => l.type === 'dense' || l.type === 'flatten');
+    return this.net.layers.every((l) => l.unit.gradientBySweep);
   }
 
   private lossAndGradientBySweep(rows: Rows): { loss: tf.Scalar; grads: tf.Tensor[] } {

@@ -3,11 +3,11 @@
  *
  * Jᵀw is one VJP. Jv uses the double-VJP identity: g(u) = Jᵀu is linear in the dummy
  * seed u, so the VJP of u ↦ ⟨g(u), v⟩ with respect to u is J v (at any u; we take 0).
- * The Gauss-Newton product is then Jᵀ(B(Jv)) with B in closed form (loss.ts).
+ * The Gauss-Newton product is then Jᵀ(B(Jv)) with B in closed form (src/model/losses/).
  * All results are sums over the rows of x; callers scale by 1/|S|.
  */
 import * as tf from '@tensorflow/tfjs';
-import { applyB, lossSum, type LossKind } from '../model/loss.js';
+import { applyB, lossSum, type LossKind } from '../model/losses/index.js';
 import type { Network } from '../model/network.js';
 
 /** Jᵀw, one tensor per parameter block. */

@@ -10,8 +10,8 @@
  *   argmax, so their gradients are zero.
  *
  * wasm kernels:
- * - `Conv2DBackpropFilter` is missing: stride-1 form as one Conv2D over transposed
- *   operands (channels act as the batch, the batch as the channels).
+ * - `Conv2DBackpropFilter` is missing: one Conv2D over transposed operands (channels
+ *   act as the batch, the batch as the channels), dilated by the strides.
  * - `BatchMatMul` with a transposed operand runs 5-14x slower than plain; the
  *   replacement transposes explicitly, then multiplies.
  * - `Conv2DBackpropInput` runs at ~2 GFLOP/s; for stride 1 it is a Conv2D of dy with
@@ -108,6 +108,16 @@ const maxPoolGatherKernel: KernelFn = ({ inputs, backend, attrs }) => {
   return makeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], (out) => maxPoolGather(out, readFloats(backend, w), readFloats(backend, x), g));
 };
 
+/**
+ * Frees an intermediate output of a kernel run from inside a kernel. tfjs-node's kernels
+ * return engine tensors (counted by tf.memory()), which only their own dispose() uncounts;
+ * other backends return plain tensor infos.
+ */
+function release(backend: tf.KernelBackend, info: Info): void {
+  if (info instanceof tf.Tensor) info.dispose();
+  else backend.disposeData(info.dataId);
+}
+
 /** What tfjs-node's backend offers for running a TensorFlow op by name (not in tfjs's types). */
 interface NativeBackend {
   binding: { TF_ATTR_TYPE: number; TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_FLOAT: number };
@@ -146,7 +156,7 @@ const nativeMaxPoolGatherKernel: KernelFn = (args) => {
     ],
     [x, y, w],
   );
-  if (inputs.y === undefined) backend.disposeData(y.dataId);
+  if (inputs.y === undefined) release(backend, y);
   return out;
 };
 
@@ -168,33 +178,40 @@ function convPadding(xShape: number[], filterShape: number[], attrs: Attrs) {
   return info;
 }
 
-function requireStrideOne(info: tf.backend_util.Conv2DInfo, kernel: string): void {
-  if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dataFormat !== 'channelsLast') {
-    throw new Error(`tfjs-newton: ${kernel} on wasm supports stride 1, NHWC only (got strides ` +
-      `${info.strideHeight}x${info.strideWidth}, ${info.dataFormat})`);
-  }
+function requireChannelsLast(attrs: Attrs, kernel: string): void {
+  const format = attrs.dataFormat ?? 'NHWC';
+  if (format !== 'NHWC') throw new Error(`tfjs-newton: ${kernel} on wasm supports NHWC only (got ${String(format)})`);
 }
 
 function makeConv2DBackpropFilter(backendName: string): KernelFn {
   const transpose = kernelOf('Transpose', backendName);
   const conv2d = kernelOf('Conv2D', backendName);
+  const slice = kernelOf('Slice', backendName);
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs;
     const filterShape = (attrs ?? {}).filterShape as number[];
+    requireChannelsLast(attrs ?? {}, 'Conv2DBackpropFilter');
     const info = convPadding(x.shape, filterShape, attrs ?? {});
-    requireStrideOne(info, 'Conv2DBackpropFilter');
     const p = info.padInfo;
-    // out[ci, a, b, co] = sum_{n,i,j} xpad[n, a+i, b+j, ci] dy[n, i, j, co]
+    const [sh, sw] = [info.strideHeight, info.strideWidth];
+    // out[ci, a, b, co] = sum_{n,i,j} xpad[n, a+sh·i, b+sw·j, ci] dy[n, i, j, co]: dy is the filter, dilated by the strides
     const xt = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
     const dyt = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
     const pad: ExplicitPad = [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]];
-    const r = conv2d({
+    let r = conv2d({
       inputs: { x: xt, filter: dyt },
       backend,
-      attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined },
+      attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: sh === 1 && sw === 1 ? 1 : [sh, sw], dimRoundingMode: undefined },
     });
+    const temps = [xt, dyt];
+    // with strides, rows and columns beyond the last window's reach give extra outputs: cut them
+    const [kh, kw] = filterShape;
+    if (r.shape[1] !== kh || r.shape[2] !== kw) {
+      temps.push(r);
+      r = slice({ inputs: { x: r }, backend, attrs: { begin: [0, 0, 0, 0], size: [r.shape[0], kh, kw, r.shape[3]] } });
+    }
     const out = transpose({ inputs: { x: r }, backend, attrs: { perm: [1, 2, 0, 3] } });
-    for (const t of [xt, dyt, r]) backend.disposeData(t.dataId);
+    for (const t of [...temps, r]) backend.disposeData(t.dataId);
     return out;
   };
 }
@@ -287,13 +304,13 @@ function makeNativeStep(backendName: string): KernelFn {
     const alpha = (attrs.alpha as number | undefined) ?? 0;
     const s = sign({ inputs: { x: inputs.x }, backend });
     const positive = relu({ inputs: { x: s }, backend });
-    backend.disposeData(s.dataId);
+    release(backend, s);
     if (alpha === 0) return positive;
     const scalar = (v: number): Info => ({ dataId: backend.write(Float32Array.of(v), [], 'float32'), shape: [], dtype: 'float32' });
     const [a, b] = [scalar(1 - alpha), scalar(alpha)];
     const scaled = mul({ inputs: { a: positive, b: a }, backend });
     const out = add({ inputs: { a: scaled, b }, backend });
-    for (const t of [positive, a, b, scaled]) backend.disposeData(t.dataId);
+    for (const t of [positive, a, b, scaled]) release(backend, t);
     return out;
   };
 }

@@ -4,7 +4,8 @@
  * float32 weights, in layer order (kernel, then bias), in `weights.bin`.
  *
  * - `specFromKeras`: a topology (a model.json, or `model.toJSON()`) whose layers are
- *   among ours; any other layer or setting is refused by name.
+ *   among ours (each layer unit of layers/ reads and writes its own Keras class); any
+ *   other layer or setting is refused by name.
  * - `saveModel` / `loadModel`: θ and a spec to and from a folder. With a preprocessing
  *   (the run's r ↦ r/scale − mean), the saved model starts with layers that apply it, so
  *   it takes raw inputs as the data files hold them: [Flatten,] BatchNormalization
@@ -16,8 +17,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Preprocessing } from '../data/dataset.js';
-import type { LossKind } from './loss.js';
-import { ACTIVATIONS, layoutOf, type Activation, type LayerSpec, type ModelSpec } from './spec.js';
+import { ACTIVATIONS, LAYERS, kerasUnit, layerUnit, type Activation, type KerasLayer, type LayerSpec } from './layers/index.js';
+import { isLoss, lossList, type LossKind } from './losses/index.js';
+import { layoutOf, type ModelSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
 
@@ -27,6 +29,24 @@ function fail(where: string, what: string): never {
 
 function pair(v: unknown): number[] {
   return Array.isArray(v) ? (v as number[]) : [v as number, v as number];
+}
+
+/** One layer of a topology as the units read it (`name` prefixes every refusal). */
+function kerasLayer(name: string, c: Json): KerasLayer {
+  return {
+    config: c,
+    fail: (what) => fail(name, what),
+    activation() {
+      const act = (c.activation ?? 'linear') as string;
+      const activation = (act === 'linear' || act === null ? 'linear' : act) as Activation;
+      if (!(ACTIVATIONS as readonly string[]).includes(activation)) fail(name, `activation '${act}' is not supported (use ${ACTIVATIONS.join(', ')})`);
+      return activation;
+    },
+    requireBias() {
+      if (c.use_bias === false) fail(name, 'use_bias=false is not supported');
+    },
+    pair,
+  };
 }
 
 /** The model spec of a Keras/tfjs Sequential topology. */
@@ -55,56 +75,16 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     const name = `${source}: layer ${i} (${layer.class_name}${c.name ? ` '${c.name}'` : ''})`;
     const bis = (c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape) as (number | null)[] | undefined;
     if (bis && inputShape === null) inputShape = bis.slice(1) as number[];
-    const act = (c.activation ?? 'linear') as string;
-    const activation = (act === 'linear' || act === null ? 'linear' : act) as Activation;
-    const checkAct = () => {
-      if (!(ACTIVATIONS as readonly string[]).includes(activation)) fail(name, `activation '${act}' is not supported (use ${ACTIVATIONS.join(', ')})`);
-    };
-    const checkBias = () => {
-      if (c.use_bias === false) fail(name, 'use_bias=false is not supported');
-    };
     if (typeof c.name === 'string' && c.name.startsWith(PREPROCESS_PREFIX) && out.length === 0) return; // our input preprocessing
-    switch (layer.class_name) {
-      case 'InputLayer':
-        break;
-      case 'Dense':
-        checkAct();
-        checkBias();
-        out.push({ type: 'dense', units: c.units as number, activation });
-        break;
-      case 'Conv2D': {
-        checkAct();
-        checkBias();
-        const [kh, kw] = pair(c.kernel_size);
-        const [sh, sw] = pair(c.strides ?? 1);
-        const [dh, dw] = pair(c.dilation_rate ?? 1);
-        if (kh !== kw) fail(name, `kernel ${kh}x${kw} is not square`);
-        if (sh !== 1 || sw !== 1) fail(name, `strides ${sh}x${sw} are not supported (stride 1 only)`);
-        if (dh !== 1 || dw !== 1) fail(name, 'dilation is not supported');
-        if ((c.data_format ?? 'channels_last') !== 'channels_last') fail(name, 'data_format must be channels_last');
-        const padding = c.padding as string;
-        if (padding !== 'same' && padding !== 'valid') fail(name, `padding '${padding}' is not supported`);
-        out.push({ type: 'conv2d', filters: c.filters as number, kernelSize: kh, padding, activation });
-        break;
-      }
-      case 'MaxPooling2D': {
-        const [ph, pw] = pair(c.pool_size ?? 2);
-        const [sh, sw] = pair(c.strides ?? [ph, pw]);
-        if (ph !== 2 || pw !== 2 || sh !== 2 || sw !== 2 || (c.padding ?? 'valid') !== 'valid') {
-          fail(name, 'only 2x2 max pooling with stride 2 and valid padding is supported');
-        }
-        out.push({ type: 'maxpool' });
-        break;
-      }
-      case 'Flatten':
-        out.push({ type: 'flatten' });
-        break;
-      case 'Activation':
-        checkAct();
-        fail(name, 'separate Activation layers are not supported: give the activation to the Dense or Conv2D layer');
-        break;
-      default:
-        fail(name, `layer type ${layer.class_name} is not supported (Dense, Conv2D, MaxPooling2D, Flatten, InputLayer are)`);
+    const k = kerasLayer(name, c);
+    const unit = kerasUnit(layer.class_name as string);
+    if (unit) out.push(unit.fromKeras(k));
+    else if (layer.class_name === 'Activation') {
+      k.activation();
+      const withActivation = LAYERS.filter((u) => u.hasActivation).map((u) => u.kerasClass);
+      fail(name, `separate Activation layers are not supported: give the activation to the ${withActivation.join(' or ')} layer`);
+    } else if (layer.class_name !== 'InputLayer') {
+      fail(name, `layer type ${layer.class_name} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`);
     }
   });
   if (inputShape === null) fail(source, 'the first layer has no batch_input_shape (the input shape)');
@@ -131,20 +111,7 @@ export function kerasModel(spec: ModelSpec, withPreprocessing = false): tf.Seque
   }
   spec.layers.forEach((l, i) => {
     const first = i === 0 && !withPreprocessing ? { inputShape: spec.inputShape } : {};
-    switch (l.type) {
-      case 'dense':
-        m.add(tf.layers.dense({ ...first, units: l.units, activation: l.activation }));
-        break;
-      case 'conv2d':
-        m.add(tf.layers.conv2d({ ...first, filters: l.filters, kernelSize: l.kernelSize, padding: l.padding, activation: l.activation }));
-        break;
-      case 'maxpool':
-        m.add(tf.layers.maxPooling2d({ ...first, poolSize: 2, strides: 2, padding: 'valid' }));
-        break;
-      case 'flatten':
-        m.add(tf.layers.flatten(first));
-        break;
-    }
+    m.add(layerUnit(l, `layer ${i}`).toKeras(l, first));
   });
   return m;
 }
@@ -261,7 +228,7 @@ export function loadModel(dir: string): SavedModel {
   );
   const bytes = Buffer.concat(chunks);
   const all = groups.flatMap((g) => g.weights);
-  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as { loss?: LossKind; preprocessing?: { scale: number; mean: number[] } } | undefined;
+  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as { loss?: string; preprocessing?: { scale: number; mean: number[] } } | undefined;
   // the preprocessing block's weights (tfjs lists its trainable ones first, the moving
   // statistics last) are skipped: its values are read from the metadata
   const isPre = (w: { name: string }) => w.name.startsWith(PREPROCESS_PREFIX);
@@ -284,5 +251,7 @@ export function loadModel(dir: string): SavedModel {
   if (preprocessing && preprocessing.mean.length !== spec.inputShape.reduce((a, b) => a * b, 1)) {
     fail(path, `the preprocessing in its metadata is for ${preprocessing.mean.length} features, the model takes [${spec.inputShape}]`);
   }
-  return { spec, theta, loss: meta?.loss ?? 'ce', preprocessing };
+  const loss = meta?.loss ?? 'ce';
+  if (!isLoss(loss)) fail(path, `the loss '${loss}' in its metadata is not one of ours (${lossList()})`);
+  return { spec, theta, loss, preprocessing };
 }

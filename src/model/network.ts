@@ -1,15 +1,37 @@
 /**
- * The forward pass of a model spec in tfjs ops, over parameters given as tensors.
- * Everything here is differentiable twice with the kernels of src/backend/kernels.ts.
+ * The forward pass of a model spec in tfjs ops, over parameters given as tensors: each
+ * layer's unit (layers/) in turn. Everything here is differentiable twice with the kernels
+ * of src/backend/kernels.ts and the gradients the units register.
  */
 import * as tf from '@tensorflow/tfjs';
-import { layoutOf, type Activation, type ModelLayout, type ModelSpec } from './spec.js';
+import { layerUnit, registerLayerGradients, type LayerSpec, type LayerUnit } from './layers/index.js';
+import { layoutOf, type ModelLayout, type ModelSpec } from './spec.js';
+
+export { activate } from './layers/index.js';
+
+/** One layer of a network: its spec, its unit, and its parameter blocks' indices. */
+export interface NetworkLayer {
+  spec: LayerSpec;
+  unit: LayerUnit<LayerSpec>;
+  /** index of its first parameter block (in `layout.params`), and how many it has */
+  first: number;
+  count: number;
+}
 
 export class Network {
   readonly layout: ModelLayout;
+  readonly layers: readonly NetworkLayer[];
 
   constructor(readonly spec: ModelSpec) {
     this.layout = layoutOf(spec);
+    let first = 0;
+    this.layers = spec.layers.map((l, i) => {
+      const count = this.layout.params.filter((p) => p.layer === i).length;
+      const layer = { spec: l, unit: layerUnit(l), first, count };
+      first += count;
+      return layer;
+    });
+    registerLayerGradients();
   }
 
   get numParams(): number {
@@ -32,39 +54,7 @@ export class Network {
   /** z = last-layer output (pre-softmax), shape [n, outputSize]; x is [n, ...inputShape]. */
   forward(params: tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
     let h = x;
-    let k = 0;
-    for (const l of this.spec.layers) {
-      switch (l.type) {
-        case 'dense':
-          h = activate(tf.add(tf.matMul(h as tf.Tensor2D, params[k] as tf.Tensor2D), params[k + 1]), l.activation);
-          k += 2;
-          break;
-        case 'conv2d':
-          h = activate(tf.add(tf.conv2d(h as tf.Tensor4D, params[k] as tf.Tensor4D, 1, l.padding), params[k + 1]), l.activation);
-          k += 2;
-          break;
-        case 'maxpool':
-          h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
-          break;
-        case 'flatten':
-          h = tf.reshape(h, [h.shape[0], -1]);
-          break;
-      }
-    }
+    for (const l of this.layers) h = l.unit.forward(l.spec, h, params.slice(l.first, l.first + l.count));
     return h as tf.Tensor2D;
-  }
-}
-
-/** An activation applied to a tensor (the forward pass's, also used by the linearization). */
-export function activate(x: tf.Tensor, a: Activation): tf.Tensor {
-  switch (a) {
-    case 'relu':
-      return tf.relu(x);
-    case 'tanh':
-      return tf.tanh(x);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'linear':
-      return x;
   }
 }

@@ -4,22 +4,17 @@
  * softmax or the squared error to it).
  */
 import { UsageError } from '../errors.js';
-import type { Activation, LayerSpec, ModelSpec } from './spec.js';
+import { conv2dLayer, denseLayer, flattenLayer, maxpoolLayer, type Activation, type LayerSpec } from './layers/index.js';
+import type { ModelSpec } from './spec.js';
 
-const conv = (filters: number, kernelSize: number, activation: Activation = 'relu'): LayerSpec => ({
-  type: 'conv2d',
-  filters,
-  kernelSize,
-  padding: 'same',
-  activation,
-});
-const pool: LayerSpec = { type: 'maxpool' };
+const conv = (filters: number, kernelSize: number): LayerSpec => conv2dLayer(filters, kernelSize, 'same', 'relu');
+const pool = maxpoolLayer();
 
 export const PRESET_HELP =
   "mlp:H1,H2,... (hidden sizes, relu), mlp:H1,...@tanh|sigmoid, cnn4, cnn7";
 
 export function presetModel(name: string, inputShape: number[], numClasses: number): ModelSpec {
-  const out: LayerSpec = { type: 'dense', units: numClasses, activation: 'linear' };
+  const out = denseLayer(numClasses, 'linear');
   const m = /^mlp:([0-9,]*)(?:@(relu|tanh|sigmoid))?$/.exec(name);
   if (m) {
     const sizes = m[1] === '' ? [] : m[1].split(',').map(Number);
@@ -27,8 +22,8 @@ export function presetModel(name: string, inputShape: number[], numClasses: numb
       throw new UsageError(`model '${name}': hidden sizes must be positive integers, as in mlp:256,256`);
     }
     const act = (m[2] ?? 'relu') as Activation;
-    const layers: LayerSpec[] = inputShape.length > 1 ? [{ type: 'flatten' }] : [];
-    for (const h of sizes) layers.push({ type: 'dense', units: h, activation: act });
+    const layers: LayerSpec[] = inputShape.length > 1 ? [flattenLayer()] : [];
+    for (const h of sizes) layers.push(denseLayer(h, act));
     layers.push(out);
     return { inputShape, layers };
   }
@@ -43,7 +38,7 @@ export function presetModel(name: string, inputShape: number[], numClasses: numb
       name === 'cnn4'
         ? [conv(32, 5), pool, conv(64, 3), pool, conv(64, 3), pool]
         : [conv(32, 5), conv(32, 3), pool, conv(64, 3), conv(64, 3), pool, conv(64, 3), pool];
-    return { inputShape, layers: [...body, { type: 'flatten' }, out] };
+    return { inputShape, layers: [...body, flattenLayer(), out] };
   }
   throw new UsageError(`unknown model '${name}': use ${PRESET_HELP}`);
 }

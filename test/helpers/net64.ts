@@ -39,9 +39,12 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
     } else if (l.type === 'conv2d') {
       const W = layout.params[k++], b = layout.params[k++];
       const [H, Wd, C] = shape;
-      const K = l.kernelSize, F = l.filters;
-      const pad = l.padding === 'same' ? (K - 1) / 2 : 0;
-      const Ho = l.padding === 'same' ? H : H - K + 1, Wo = l.padding === 'same' ? Wd : Wd - K + 1;
+      const K = l.kernelSize, F = l.filters, S = l.strides ?? 1;
+      // TensorFlow's 'same': ⌈n/S⌉ outputs, the padding split with the odd pixel at the bottom/right
+      const outSize = (n: number) => (l.padding === 'same' ? Math.ceil(n / S) : Math.floor((n - K) / S) + 1);
+      const Ho = outSize(H), Wo = outSize(Wd);
+      const before = (n: number, o: number) => (l.padding === 'same' ? Math.floor(Math.max((o - 1) * S + K - n, 0) / 2) : 0);
+      const padT = before(H, Ho), padL = before(Wd, Wo);
       const out = new Float64Array(Ho * Wo * F);
       for (let r = 0; r < Ho; r++)
         for (let c = 0; c < Wo; c++)
@@ -49,7 +52,7 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
             let s = theta[b.offset + f];
             for (let a = 0; a < K; a++)
               for (let bb = 0; bb < K; bb++) {
-                const xr = r + a - pad, xc = c + bb - pad;
+                const xr = r * S + a - padT, xc = c * S + bb - padL;
                 if (xr < 0 || xr >= H || xc < 0 || xc >= Wd) continue;
                 for (let ci = 0; ci < C; ci++) s += h[(xr * Wd + xc) * C + ci] * theta[W.offset + ((a * K + bb) * C + ci) * F + f];
               }
@@ -67,6 +70,20 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
             let m = -Infinity;
             for (let a = 0; a < 2; a++) for (let bb = 0; bb < 2; bb++) m = Math.max(m, h[((2 * r + a) * Wd + 2 * c + bb) * C + ci]);
             out[(r * Wo + c) * C + ci] = m;
+          }
+      h = out;
+      shape = [Ho, Wo, C];
+    } else if (l.type === 'avgpool') {
+      const [H, Wd, C] = shape;
+      const P = l.poolSize, S = l.strides ?? P;
+      const Ho = Math.floor((H - P) / S) + 1, Wo = Math.floor((Wd - P) / S) + 1;
+      const out = new Float64Array(Ho * Wo * C);
+      for (let r = 0; r < Ho; r++)
+        for (let c = 0; c < Wo; c++)
+          for (let ci = 0; ci < C; ci++) {
+            let s = 0;
+            for (let a = 0; a < P; a++) for (let bb = 0; bb < P; bb++) s += h[((r * S + a) * Wd + c * S + bb) * C + ci];
+            out[(r * Wo + c) * C + ci] = s / (P * P);
           }
       h = out;
       shape = [Ho, Wo, C];
