@@ -20,11 +20,16 @@ import { presetModel } from '../src/model/presets.ts';
 import { Rng } from '../src/model/rng.ts';
 
 const { values } = parseArgs({
-  options: { backend: { type: 'string', default: 'wasm' }, reps: { type: 'string', default: '7' }, gv: { type: 'string', default: 'both' } },
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    reps: { type: 'string', default: '7' },
+    gv: { type: 'string', default: 'both' },
+  },
 });
 if (!isBackendChoice(values.backend!)) throw new Error(`unknown backend ${values.backend}`);
 const methods: GvMethod[] = values.gv === 'both' ? [...GV_METHODS] : [values.gv as GvMethod];
-if (!methods.every((m) => (GV_METHODS as readonly string[]).includes(m))) throw new Error(`unknown --gv ${values.gv}: use ${GV_METHODS.join(', ')} or both`);
+if (!methods.every((m) => (GV_METHODS as readonly string[]).includes(m)))
+  throw new Error(`unknown --gv ${values.gv}: use ${GV_METHODS.join(', ')} or both`);
 const backend = await initBackend(values.backend);
 const reps = Number(values.reps);
 
@@ -42,7 +47,10 @@ function median(f: () => void): number {
 }
 
 const rows: string[][] = [];
-for (const [model, batch] of [['mlp:256,256', 1000], ['cnn4', 256]] as const) {
+for (const [model, batch] of [
+  ['mlp:256,256', 1000],
+  ['cnn4', 256],
+] as const) {
   const net = new Network(presetModel(model, [28, 28, 1], 10));
   const rng = new Rng(1);
   const x = Float32Array.from({ length: batch * 784 }, () => rng.normal());
@@ -64,11 +72,29 @@ for (const [model, batch] of [['mlp:256,256', 1000], ['cnn4', 256]] as const) {
     const gv = median(() => ev.gaussNewton([0], v));
     ev.dispose();
     const first = i === 0;
-    rows.push([first ? model : '', first ? String(batch) : '', first ? fwd.toFixed(1) : '', first ? grad.toFixed(1) : '', gvMethod, prep.toFixed(1), gv.toFixed(1), (gv / grad).toFixed(2)]);
+    rows.push([
+      first ? model : '',
+      first ? String(batch) : '',
+      first ? fwd.toFixed(1) : '',
+      first ? grad.toFixed(1) : '',
+      gvMethod,
+      prep.toFixed(1),
+      gv.toFixed(1),
+      (gv / grad).toFixed(2),
+    ]);
   }
 }
 
-const head = ['model', 'batch', 'forward ms', 'fwd+grad ms', 'Gv method', 'prepare ms', 'Gv ms', 'Gv/grad'];
+const head = [
+  'model',
+  'batch',
+  'forward ms',
+  'fwd+grad ms',
+  'Gv method',
+  'prepare ms',
+  'Gv ms',
+  'Gv/grad',
+];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');
 console.log(`backend ${backend}, 1 thread, median of ${reps} (loss: softmax cross-entropy)`);

@@ -7,6 +7,9 @@ const result = await train({
   model: 'mlp:64,64',
   C: 1,
   iters: 20,
-  onIteration: (it) => console.log(`iter ${it.iter}: f ${it.f.toFixed(4)}, CG ${it.cgIters}, test ${(100 * it.testAcc).toFixed(1)}%`),
+  onIteration: (it) =>
+    console.log(
+      `iter ${it.iter}: f ${it.f.toFixed(4)}, CG ${it.cgIters}, test ${(100 * it.testAcc).toFixed(1)}%`,
+    ),
 });
 console.log(`test accuracy ${(100 * result.testAcc).toFixed(2)}% with ${result.workers} workers`);

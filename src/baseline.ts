@@ -74,7 +74,12 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
     t.dispose();
     return v;
   });
-  const optimizer = o.optim === 'adam' ? tf.train.adam(lr) : o.momentum ? tf.train.momentum(lr, o.momentum) : tf.train.sgd(lr);
+  const optimizer =
+    o.optim === 'adam'
+      ? tf.train.adam(lr)
+      : o.momentum
+        ? tf.train.momentum(lr, o.momentum)
+        : tf.train.sgd(lr);
   const rng = new Rng(o.seed + 1);
   const full = new LocalProblem(net, train, o.loss, o.bsize);
   const testEval = new ChunkEvaluator(net, sets.test, o.loss);
@@ -87,7 +92,8 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const fullObjective = async (theta: Float32Array) => {
     const th = Float64Array.from(theta);
     const data = await full.lossAndGradient(th);
-    let reg = 0, g2 = 0;
+    let reg = 0,
+      g2 = 0;
     for (let i = 0; i < th.length; i++) {
       reg += th[i] * th[i];
       g2 += (data.grad[i] + th[i] / regC) ** 2;
@@ -111,25 +117,56 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         tf.tidy(() => {
           const x = tf.tensor(xb, [rows.length, ...train.inputShape]);
           const y = tf.oneHot(tf.tensor1d(yb, 'int32'), train.numClasses).toFloat() as tf.Tensor2D;
-          optimizer.minimize(() => {
-            const reg = tf.mul(tf.addN(vars.map((v) => tf.sum(tf.square(v)))), 1 / (2 * regC));
-            return tf.add(reg, tf.div(lossSum(o.loss, net.forward(vars, x), y), rows.length)) as tf.Scalar;
-          }, false, vars);
+          optimizer.minimize(
+            () => {
+              const reg = tf.mul(tf.addN(vars.map((v) => tf.sum(tf.square(v)))), 1 / (2 * regC));
+              return tf.add(
+                reg,
+                tf.div(lossSum(o.loss, net.forward(vars, x), y), rows.length),
+              ) as tf.Scalar;
+            },
+            false,
+            vars,
+          );
         });
       }
       trainMs += performance.now() - t0;
       const theta = flat();
       const { f, gradNorm } = await fullObjective(theta);
       testEval.setParams(theta);
-      const rep: EpochReport = { iter: epoch, f, gradNorm, alpha: lr, seconds: (performance.now() - start) / 1000, trainSeconds: trainMs / 1000, testAcc: accuracy(testEval, sets.test, o.bsize) };
+      const rep: EpochReport = {
+        iter: epoch,
+        f,
+        gradNorm,
+        alpha: lr,
+        seconds: (performance.now() - start) / 1000,
+        trainSeconds: trainMs / 1000,
+        testAcc: accuracy(testEval, sets.test, o.bsize),
+      };
       history.push(rep);
       if (o.log) {
-        appendFileSync(o.log, JSON.stringify({ ...rep, testAcc: Number.isNaN(rep.testAcc) ? null : rep.testAcc, lambda: null, cgIters: 0, optim: o.optim, batch }) + '\n');
+        appendFileSync(
+          o.log,
+          JSON.stringify({
+            ...rep,
+            testAcc: Number.isNaN(rep.testAcc) ? null : rep.testAcc,
+            lambda: null,
+            cgIters: 0,
+            optim: o.optim,
+            batch,
+          }) + '\n',
+        );
       }
       o.onEpoch?.(rep);
     }
     const params = flat();
-    if (o.out) await saveModel(join(o.out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
+    if (o.out)
+      await saveModel(join(o.out, 'last'), {
+        spec,
+        theta: params,
+        loss: o.loss,
+        preprocessing: sets.preprocessing,
+      });
     return { params, history, testAcc: history.at(-1)?.testAcc ?? NaN };
   } finally {
     tf.dispose(vars);

@@ -6,7 +6,15 @@
  * goes to a temporary name and is renamed into place, θ first and the JSON that names
  * it last, so a kill at any moment leaves the previous or the new checkpoint, whole.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  readdirSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Preprocessing } from './data/dataset.js';
 import type { LossKind } from './model/loss.js';
@@ -112,12 +120,19 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
   mkdirSync(dir, { recursive: true });
   const thetaFile = `theta-${c.state.iter}.f64`;
   const theta = c.state.theta;
-  writeAtomic(join(dir, thetaFile), new Uint8Array(theta.buffer, theta.byteOffset, theta.byteLength));
+  writeAtomic(
+    join(dir, thetaFile),
+    new Uint8Array(theta.buffer, theta.byteOffset, theta.byteLength),
+  );
   const direction = c.state.direction;
   const directionFile = direction ? `direction-${c.state.iter}.f64` : undefined;
   if (direction && directionFile) {
-    if (direction.length !== theta.length) throw new RangeError(`the direction has ${direction.length} entries, θ ${theta.length}`);
-    writeAtomic(join(dir, directionFile), new Uint8Array(direction.buffer, direction.byteOffset, direction.byteLength));
+    if (direction.length !== theta.length)
+      throw new RangeError(`the direction has ${direction.length} entries, θ ${theta.length}`);
+    writeAtomic(
+      join(dir, directionFile),
+      new Uint8Array(direction.buffer, direction.byteOffset, direction.byteLength),
+    );
   }
   const json: CheckpointJson = {
     format: 'tfjs-newton-checkpoint',
@@ -134,17 +149,29 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     history: c.history,
     best: c.best,
     run: c.run,
-    preprocessing: c.preprocessing && { scale: c.preprocessing.scale, mean: [...c.preprocessing.mean] },
+    preprocessing: c.preprocessing && {
+      scale: c.preprocessing.scale,
+      mean: [...c.preprocessing.mean],
+    },
   };
   writeAtomic(join(dir, JSON_FILE), JSON.stringify(json, null, 1));
   for (const f of readdirSync(dir)) {
-    if (/^(theta|direction)-\d+\.f64$/.test(f) && f !== thetaFile && f !== directionFile) rmSync(join(dir, f), { force: true });
+    if (/^(theta|direction)-\d+\.f64$/.test(f) && f !== thetaFile && f !== directionFile)
+      rmSync(join(dir, f), { force: true });
   }
 }
 
 /** The fields of checkpoint.json and what each must be. */
 const FIELDS: [keyof CheckpointJson, string, (v: unknown) => boolean][] = [
-  ['spec', 'an object', (v) => typeof v === 'object' && v !== null && Array.isArray((v as ModelSpec).layers) && Array.isArray((v as ModelSpec).inputShape)],
+  [
+    'spec',
+    'an object',
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      Array.isArray((v as ModelSpec).layers) &&
+      Array.isArray((v as ModelSpec).inputShape),
+  ],
   ['loss', 'a string', (v) => typeof v === 'string'],
   ['iter', 'an integer', (v) => Number.isInteger(v)],
   ['lambda', 'a positive number', (v) => typeof v === 'number' && Number.isFinite(v) && v > 0],
@@ -165,58 +192,103 @@ export function checkCheckpoint(dir: string): CheckpointJson {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${path}: cannot read a checkpoint (not found: is ${dir} a run folder of train --out?)`);
+    if (code === 'ENOENT')
+      throw new UsageError(
+        `${path}: cannot read a checkpoint (not found: is ${dir} a run folder of train --out?)`,
+      );
     throw new UsageError(`${path}: cannot read a checkpoint (${code ?? (e as Error).message})`);
   }
   try {
     json = JSON.parse(text) as CheckpointJson;
   } catch (e) {
-    throw new UsageError(`${path}: cannot read a checkpoint (${(e as Error).message.split('\n')[0]})`);
+    throw new UsageError(
+      `${path}: cannot read a checkpoint (${(e as Error).message.split('\n')[0]})`,
+    );
   }
-  if (typeof json !== 'object' || json === null || json.format !== 'tfjs-newton-checkpoint') throw new UsageError(`${path}: not a tfjs-newton checkpoint`);
+  if (typeof json !== 'object' || json === null || json.format !== 'tfjs-newton-checkpoint')
+    throw new UsageError(`${path}: not a tfjs-newton checkpoint`);
   for (const [k, what, ok] of FIELDS) {
-    if (!(k in json)) throw new UsageError(`${path}: field '${k}' is missing (the checkpoint is incomplete)`);
-    if (!ok(json[k])) throw new UsageError(`${path}: field '${k}' must be ${what}, found ${JSON.stringify(json[k])?.slice(0, 40)}`);
+    if (!(k in json))
+      throw new UsageError(`${path}: field '${k}' is missing (the checkpoint is incomplete)`);
+    if (!ok(json[k]))
+      throw new UsageError(
+        `${path}: field '${k}' must be ${what}, found ${JSON.stringify(json[k])?.slice(0, 40)}`,
+      );
   }
-  if ('directionFile' in json && json.directionFile !== undefined && !isFileName(json.directionFile)) {
-    throw new UsageError(`${path}: field 'directionFile' must be a file name, found ${JSON.stringify(json.directionFile)?.slice(0, 40)}`);
+  if (
+    'directionFile' in json &&
+    json.directionFile !== undefined &&
+    !isFileName(json.directionFile)
+  ) {
+    throw new UsageError(
+      `${path}: field 'directionFile' must be a file name, found ${JSON.stringify(json.directionFile)?.slice(0, 40)}`,
+    );
   }
-  if ('gradNorm0' in json && json.gradNorm0 !== undefined && !(typeof json.gradNorm0 === 'number' && Number.isFinite(json.gradNorm0) && json.gradNorm0 >= 0)) {
-    throw new UsageError(`${path}: field 'gradNorm0' must be a finite number ≥ 0, found ${JSON.stringify(json.gradNorm0)?.slice(0, 40)}`);
+  if (
+    'gradNorm0' in json &&
+    json.gradNorm0 !== undefined &&
+    !(typeof json.gradNorm0 === 'number' && Number.isFinite(json.gradNorm0) && json.gradNorm0 >= 0)
+  ) {
+    throw new UsageError(
+      `${path}: field 'gradNorm0' must be a finite number ≥ 0, found ${JSON.stringify(json.gradNorm0)?.slice(0, 40)}`,
+    );
   }
   checkVectorFile(dir, json.thetaFile, json.numParams, 'θ', path);
-  if (json.directionFile) checkVectorFile(dir, json.directionFile, json.numParams, 'the CG direction', path);
+  if (json.directionFile)
+    checkVectorFile(dir, json.directionFile, json.numParams, 'the CG direction', path);
   return json;
 }
 
-const isFileName = (v: unknown): v is string => typeof v === 'string' && v !== '' && !/[\\/]/.test(v);
+const isFileName = (v: unknown): v is string =>
+  typeof v === 'string' && v !== '' && !/[\\/]/.test(v);
 
 /** A float64 vector file of the checkpoint exists, is a file, and holds `n` values. */
-function checkVectorFile(dir: string, file: string, n: number, what: string, jsonPath: string): void {
+function checkVectorFile(
+  dir: string,
+  file: string,
+  n: number,
+  what: string,
+  jsonPath: string,
+): void {
   const filePath = join(dir, file);
   let size: number;
   try {
     const s = statSync(filePath);
-    if (!s.isFile()) throw new UsageError(`${filePath}: checkpoint file is a folder, not a file (named by ${jsonPath})`);
+    if (!s.isFile())
+      throw new UsageError(
+        `${filePath}: checkpoint file is a folder, not a file (named by ${jsonPath})`,
+      );
     size = s.size;
   } catch (e) {
     if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${filePath}: checkpoint file ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`} (named by ${jsonPath})`);
+    throw new UsageError(
+      `${filePath}: checkpoint file ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`} (named by ${jsonPath})`,
+    );
   }
-  if (size !== n * 8) throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${size}`);
+  if (size !== n * 8)
+    throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${size}`);
 }
 
 /** Reads a float64 vector file of the checkpoint (n values, all finite). */
-function readVectorFile(dir: string, file: string, n: number, what: string, nonFinite: string): Float64Array {
+function readVectorFile(
+  dir: string,
+  file: string,
+  n: number,
+  what: string,
+  nonFinite: string,
+): Float64Array {
   const filePath = join(dir, file);
   let bytes: Buffer;
   try {
     bytes = readFileSync(filePath);
   } catch (e) {
-    throw new UsageError(`${filePath}: cannot read the checkpoint's ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UsageError(
+      `${filePath}: cannot read the checkpoint's ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
-  if (bytes.length !== n * 8) throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${bytes.length}`);
+  if (bytes.length !== n * 8)
+    throw new UsageError(`${filePath}: expected ${n * 8} bytes of ${what}, found ${bytes.length}`);
   const v = new Float64Array(n);
   new Uint8Array(v.buffer).set(bytes);
   const bad = v.findIndex((x) => !Number.isFinite(x));
@@ -226,13 +298,36 @@ function readVectorFile(dir: string, file: string, n: number, what: string, nonF
 
 export function loadCheckpoint(dir: string): Checkpoint {
   const json = checkCheckpoint(dir);
-  const theta = readVectorFile(dir, json.thetaFile, json.numParams, 'θ', 'the checkpoint holds a non-finite model and cannot be resumed');
+  const theta = readVectorFile(
+    dir,
+    json.thetaFile,
+    json.numParams,
+    'θ',
+    'the checkpoint holds a non-finite model and cannot be resumed',
+  );
   const rngState = json.rngState.map((x) => (x === null ? NaN : x));
   const state: NewtonState = { theta, lambda: json.lambda, iter: json.iter, rngState };
-  if (json.directionFile) state.direction = readVectorFile(dir, json.directionFile, json.numParams, 'direction', 'the checkpoint holds a non-finite CG direction and cannot be resumed');
+  if (json.directionFile)
+    state.direction = readVectorFile(
+      dir,
+      json.directionFile,
+      json.numParams,
+      'direction',
+      'the checkpoint holds a non-finite CG direction and cannot be resumed',
+    );
   if (typeof json.gradNorm0 === 'number') state.gradNorm0 = json.gradNorm0;
-  return { spec: json.spec, loss: json.loss, state, history: json.history, best: json.best, run: json.run,
-    preprocessing: json.preprocessing && { scale: json.preprocessing.scale, mean: Float64Array.from(json.preprocessing.mean) } };
+  return {
+    spec: json.spec,
+    loss: json.loss,
+    state,
+    history: json.history,
+    best: json.best,
+    run: json.run,
+    preprocessing: json.preprocessing && {
+      scale: json.preprocessing.scale,
+      mean: Float64Array.from(json.preprocessing.mean),
+    },
+  };
 }
 
 /**
@@ -243,7 +338,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
  */
 export function checkSameRun(dir: string, saved: RunIdentity | undefined, now: RunIdentity): void {
   if (saved === undefined) return;
-  const was: RunIdentity = saved.method === undefined ? { ...LEGACY_METHOD_IDENTITY, ...saved } : saved;
+  const was: RunIdentity =
+    saved.method === undefined ? { ...LEGACY_METHOD_IDENTITY, ...saved } : saved;
   const show = (v: unknown) => (v === undefined ? 'not used' : JSON.stringify(v));
   for (const k of Object.keys(RUN_IDENTITY_OPTIONS) as (keyof RunIdentity)[]) {
     if (was[k] !== now[k]) {

@@ -27,7 +27,14 @@ import { BACKENDS } from './backend/select.js';
 import type { FirstOrderOptions } from './baseline.js';
 import { OPTIMS } from './baseline.js';
 import { LOSSES } from './model/loss.js';
-import { CG_INITS, CG_STOPS, GN_GROWTHS, NEWTON_DEFAULTS, NEWTON_METHODS, PRECONDITIONERS } from './solver/newton.js';
+import {
+  CG_INITS,
+  CG_STOPS,
+  GN_GROWTHS,
+  NEWTON_DEFAULTS,
+  NEWTON_METHODS,
+  PRECONDITIONERS,
+} from './solver/newton.js';
 import type { TrainOptions } from './train.js';
 import { TRAIN_DEFAULTS } from './train.js';
 
@@ -71,7 +78,10 @@ export interface OptionSpec {
 
 const positive: Range = { min: 0, minOpen: true };
 const num = (range: Range): OptionKind => ({ kind: 'number', range });
-const int = (min?: number): OptionKind => ({ kind: 'integer', range: min === undefined ? {} : { min } });
+const int = (min?: number): OptionKind => ({
+  kind: 'integer',
+  range: min === undefined ? {} : { min },
+});
 const oneOf = (values: () => readonly string[]): OptionKind => ({ kind: 'oneOf', values });
 const path: OptionKind = { kind: 'path' };
 const fn: OptionKind = { kind: 'function' };
@@ -104,7 +114,10 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   cgQuadraticTolerance: { type: num(positive), flag: '--cg-quadratic-tolerance' },
   cgKeepBest: { type: int(0), flag: '--cg-keep-best' },
   preconditioner: { type: oneOf(() => PRECONDITIONERS), flag: '--preconditioner' },
-  preconditionerExponent: { type: num({ min: 0, minOpen: true, max: 1 }), flag: '--preconditioner-exponent' },
+  preconditionerExponent: {
+    type: num({ min: 0, minOpen: true, max: 1 }),
+    flag: '--preconditioner-exponent',
+  },
   gnGrowth: { type: oneOf(() => GN_GROWTHS), flag: '--gn-growth' },
   gnGrowthPower: { type: num(positive), flag: '--gn-growth-power' },
   eta: { type: num(positive) },
@@ -130,7 +143,9 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
  * passes the same `common` options to both, and Newton-only ones (gv, cgMax, gnRatio,
  * workers, ...) are harmless there (ignored).
  */
-export const FIRST_ORDER_OPTIONS: { readonly [K in Exclude<keyof FirstOrderOptions, keyof TrainOptions>]-?: OptionSpec } = {
+export const FIRST_ORDER_OPTIONS: {
+  readonly [K in Exclude<keyof FirstOrderOptions, keyof TrainOptions>]-?: OptionSpec;
+} = {
   optim: { type: oneOf(() => OPTIMS), flag: '--optim', required: true },
   lr: { type: num(positive), flag: '--lr' },
   batch: { type: int(1), flag: '--batch' },
@@ -155,7 +170,12 @@ export interface OptionError extends Error {
   option: string;
 }
 
-function fail(Cls: TypeErrorConstructor | RangeErrorConstructor, message: string, option: string, code: string): never {
+function fail(
+  Cls: TypeErrorConstructor | RangeErrorConstructor,
+  message: string,
+  option: string,
+  code: string,
+): never {
   const e = new Cls(message) as OptionError;
   e.code = code;
   e.option = option;
@@ -176,7 +196,8 @@ export function flagOf(key: string): string {
 /** A value as an error shows it: `'x'` for strings, numbers as they are, else its type. */
 export function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
-  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return `${typeof v === 'boolean' ? 'a boolean ' : ''}${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean')
+    return `${typeof v === 'boolean' ? 'a boolean ' : ''}${String(v)}`;
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'function') return 'a function';
@@ -187,7 +208,8 @@ export function describe(v: unknown): string {
 
 /** `in (0, 1]`, `> 0`, `≥ 1`; '' for no bound. */
 export function describeRange(r: Range): string {
-  const lo = r.min !== undefined, hi = r.max !== undefined;
+  const lo = r.min !== undefined,
+    hi = r.max !== undefined;
   if (lo && hi) return `in ${r.minOpen ? '(' : '['}${r.min}, ${r.max}${r.maxOpen ? ')' : ']'}`;
   if (lo) return `${r.minOpen ? '>' : '≥'} ${r.min}`;
   if (hi) return `${r.maxOpen ? '<' : '≤'} ${r.max}`;
@@ -205,7 +227,8 @@ export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length];
@@ -232,15 +255,23 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => {
 };
 
 /** Any non-array object (loaded data and specs may be class instances). */
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isInteger(x));
+const isIntArray = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isInteger(x));
 
 /** A loaded data set, as far as can be told without reading it: n, inputShape, x, labels. */
 const isDataset = (d: unknown): boolean => {
   if (typeof d !== 'object' || d === null) return false;
   const s = d as Record<string, unknown>;
-  return typeof s.n === 'number' && isIntArray(s.inputShape) && ArrayBuffer.isView(s.x) && ArrayBuffer.isView(s.labels) && typeof s.numClasses === 'number';
+  return (
+    typeof s.n === 'number' &&
+    isIntArray(s.inputShape) &&
+    ArrayBuffer.isView(s.x) &&
+    ArrayBuffer.isView(s.labels) &&
+    typeof s.numClasses === 'number'
+  );
 };
 
 /**
@@ -249,22 +280,40 @@ const isDataset = (d: unknown): boolean => {
  * (`option 'gnRatio' must be in (0, 1], got -1`) or the CLI's flags (`--gn-ratio must be
  * in (0, 1], got -1`). Run it once, first, before any data loading or compute.
  */
-export function validateOptions(options: unknown, which: Trainer, style: MessageStyle = 'library'): void {
+export function validateOptions(
+  options: unknown,
+  which: Trainer,
+  style: MessageStyle = 'library',
+): void {
   const cli = style === 'cli';
   const typeCode = cli ? 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' : 'ERR_INVALID_ARG_TYPE';
   const rangeCode = cli ? 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' : 'ERR_OUT_OF_RANGE';
   const valueCode = cli ? 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' : 'ERR_INVALID_ARG_VALUE';
   const what = which === 'newton' ? 'train' : 'trainFirstOrder';
   if (options === undefined && which === 'newton') return; // train() = train({})
-  if (!isPlainObject(options)) fail(TypeError, `the options of ${what} must be an object, got ${describe(options)}`, '', typeCode);
+  if (!isPlainObject(options))
+    fail(
+      TypeError,
+      `the options of ${what} must be an object, got ${describe(options)}`,
+      '',
+      typeCode,
+    );
   const schema = optionSchema(which);
   const known = Object.keys(schema);
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(schema, key)) continue;
-    const near = closestKey(key, known.filter((k) => !cli || schema[k].flag));
-    const show = (k: string) => (cli ? schema[k]?.flag ?? flagOf(k) : `'${k}'`);
+    const near = closestKey(
+      key,
+      known.filter((k) => !cli || schema[k].flag),
+    );
+    const show = (k: string) => (cli ? (schema[k]?.flag ?? flagOf(k)) : `'${k}'`);
     const hint = near === undefined ? '' : ` (did you mean ${show(near)}?)`;
-    fail(TypeError, `unknown option ${cli ? flagOf(key) : `'${key}'`}${hint}`, key, cli ? 'ERR_PARSE_ARGS_UNKNOWN_OPTION' : 'ERR_INVALID_ARG_VALUE');
+    fail(
+      TypeError,
+      `unknown option ${cli ? flagOf(key) : `'${key}'`}${hint}`,
+      key,
+      cli ? 'ERR_PARSE_ARGS_UNKNOWN_OPTION' : 'ERR_INVALID_ARG_VALUE',
+    );
   }
   for (const [key, spec] of Object.entries(schema)) {
     const v = options[key];
@@ -274,31 +323,46 @@ export function validateOptions(options: unknown, which: Trainer, style: Message
       continue;
     }
     const t = spec.type;
-    const wrongType = (expected: string): never => fail(TypeError, `${name} must be ${expected}, got ${describe(v)}`, key, typeCode);
+    const wrongType = (expected: string): never =>
+      fail(TypeError, `${name} must be ${expected}, got ${describe(v)}`, key, typeCode);
     switch (t.kind) {
       case 'string':
         if (typeof v !== 'string') wrongType('a string');
         break;
       case 'path':
         if (typeof v !== 'string') wrongType('a path (a string)');
-        if (v === '') fail(TypeError, `${name} must be a path, got an empty string`, key, valueCode);
+        if (v === '')
+          fail(TypeError, `${name} must be a path, got an empty string`, key, valueCode);
         break;
       case 'number':
       case 'integer': {
         const isInt = t.kind === 'integer';
         const range = describeRange(t.range);
-        const expected = isInt ? (range ? `an integer ${range}` : 'an integer') : range ? `a number ${range}` : 'a number';
+        const expected = isInt
+          ? range
+            ? `an integer ${range}`
+            : 'an integer'
+          : range
+            ? `a number ${range}`
+            : 'a number';
         if (typeof v !== 'number' || Number.isNaN(v)) wrongType(expected);
         const n = v as number;
         if (isInt && Number.isFinite(n) && !Number.isInteger(n)) wrongType(expected);
-        if (!inRange(n, t.range)) fail(RangeError, `${name} must be ${isInt ? `an integer ${range}` : range || 'finite'}, got ${n}`, key, rangeCode);
+        if (!inRange(n, t.range))
+          fail(
+            RangeError,
+            `${name} must be ${isInt ? `an integer ${range}` : range || 'finite'}, got ${n}`,
+            key,
+            rangeCode,
+          );
         break;
       }
       case 'oneOf': {
         const values = t.values();
         const list = values.length === 2 ? values.join(' or ') : `one of ${values.join(', ')}`;
         if (typeof v !== 'string') wrongType(list);
-        if (!values.includes(v as string)) fail(RangeError, `${name} must be ${list}, got ${describe(v)}`, key, valueCode);
+        if (!values.includes(v as string))
+          fail(RangeError, `${name} must be ${list}, got ${describe(v)}`, key, valueCode);
         break;
       }
       case 'function':
@@ -311,28 +375,54 @@ export function validateOptions(options: unknown, which: Trainer, style: Message
         if (!isPlainObject(v)) wrongType('an object');
         break;
       case 'nats':
-        if (!isPlainObject(v) || typeof (v as { url?: unknown }).url !== 'string') wrongType('NATS options ({ url, and optionally token, user, pass, credsFile, nkeySeedFile, tlsCa, tlsCert, tlsKey })');
-        if ((v as { url: string }).url === '') fail(TypeError, `${name} must name a server (nats://host:port), got an empty url`, key, valueCode);
+        if (!isPlainObject(v) || typeof (v as { url?: unknown }).url !== 'string')
+          wrongType(
+            'NATS options ({ url, and optionally token, user, pass, credsFile, nkeySeedFile, tlsCa, tlsCert, tlsKey })',
+          );
+        if ((v as { url: string }).url === '')
+          fail(
+            TypeError,
+            `${name} must name a server (nats://host:port), got an empty url`,
+            key,
+            valueCode,
+          );
         break;
       case 'intArray': {
         const range = describeRange(t.range);
-        if (!isIntArray(v) || v.length === 0) wrongType(`a non-empty array of integers${range ? ` ${range}` : ''}`);
+        if (!isIntArray(v) || v.length === 0)
+          wrongType(`a non-empty array of integers${range ? ` ${range}` : ''}`);
         const bad = (v as number[]).find((x) => !inRange(x, t.range));
-        if (bad !== undefined) fail(RangeError, `${name} must hold integers ${range}, got ${bad}`, key, rangeCode);
+        if (bad !== undefined)
+          fail(RangeError, `${name} must hold integers ${range}, got ${bad}`, key, rangeCode);
         break;
       }
       case 'data': {
-        const expected = "a data set name or path (a string) or loaded data ({ train, test } Datasets, as loadData returns)";
+        const expected =
+          'a data set name or path (a string) or loaded data ({ train, test } Datasets, as loadData returns)';
         if (typeof v === 'string') {
-          if (v === '') fail(TypeError, `${name} must be a data set name or path, got an empty string`, key, valueCode);
+          if (v === '')
+            fail(
+              TypeError,
+              `${name} must be a data set name or path, got an empty string`,
+              key,
+              valueCode,
+            );
         } else if (!isObject(v) || !isDataset(v.train) || !isDataset(v.test)) wrongType(expected);
         break;
       }
       case 'model': {
-        const expected = 'a preset name, a model.json path (a string) or a ModelSpec ({ inputShape, layers } arrays)';
+        const expected =
+          'a preset name, a model.json path (a string) or a ModelSpec ({ inputShape, layers } arrays)';
         if (typeof v === 'string') {
-          if (v === '') fail(TypeError, `${name} must be a preset name or a model.json path, got an empty string`, key, valueCode);
-        } else if (!isObject(v) || !isIntArray(v.inputShape) || !Array.isArray(v.layers)) wrongType(expected);
+          if (v === '')
+            fail(
+              TypeError,
+              `${name} must be a preset name or a model.json path, got an empty string`,
+              key,
+              valueCode,
+            );
+        } else if (!isObject(v) || !isIntArray(v.inputShape) || !Array.isArray(v.layers))
+          wrongType(expected);
         break;
       }
     }
@@ -344,7 +434,10 @@ export function validateOptions(options: unknown, which: Trainer, style: Message
  * then compete for cores: 64 workers on 2 cores took 80 s for one digits iteration), else
  * null. `cores` is for tests.
  */
-export function workersWarning(workers: number | undefined, cores: number = availableParallelism()): string | null {
+export function workersWarning(
+  workers: number | undefined,
+  cores: number = availableParallelism(),
+): string | null {
   if (workers === undefined || !(workers > cores)) return null;
   return `--workers ${workers} is more than the ${cores} core${cores === 1 ? '' : 's'} here: threads will compete for them`;
 }
@@ -358,6 +451,7 @@ export function workersWarning(workers: number | undefined, cores: number = avai
  */
 export function defaultC(data: unknown): number {
   const d = data === undefined ? TRAIN_DEFAULTS.data : data;
-  const name = typeof d === 'string' ? d : isObject(d) && typeof d.name === 'string' ? d.name : undefined;
+  const name =
+    typeof d === 'string' ? d : isObject(d) && typeof d.name === 'string' ? d.name : undefined;
   return name === 'digits' ? 1 : NEWTON_DEFAULTS.C;
 }

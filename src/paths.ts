@@ -52,15 +52,18 @@ function probeWritable(dir: string): string | null {
 export function checkOutputFolder(path: string, option: string): void {
   const s = statOf(path);
   if (s) {
-    if (!s.isDirectory()) throw new UsageError(`${path}: ${option} is an existing file, not a folder`);
+    if (!s.isDirectory())
+      throw new UsageError(`${path}: ${option} is an existing file, not a folder`);
     const why = probeWritable(path);
     if (why) throw new UsageError(`${path}: ${option} folder is not writable (${why})`);
     return;
   }
   const { dir, stat } = existingAncestor(path);
-  if (!stat.isDirectory()) throw new UsageError(`${path}: ${option} cannot be created: ${dir} is a file, not a folder`);
+  if (!stat.isDirectory())
+    throw new UsageError(`${path}: ${option} cannot be created: ${dir} is a file, not a folder`);
   const why = probeWritable(dir);
-  if (why) throw new UsageError(`${path}: ${option} cannot be created: ${dir} is not writable (${why})`);
+  if (why)
+    throw new UsageError(`${path}: ${option} cannot be created: ${dir} is not writable (${why})`);
 }
 
 /** A file the run writes (created or overwritten): its folder must exist and be writable. */
@@ -78,9 +81,15 @@ export function checkOutputFile(path: string, option: string): void {
   const dir = dirname(resolve(path));
   const d = statOf(dir);
   if (!d) throw new UsageError(`${path}: ${option} folder ${dirname(path)} does not exist`);
-  if (!d.isDirectory()) throw new UsageError(`${path}: ${option} cannot be created: ${dirname(path)} is a file, not a folder`);
+  if (!d.isDirectory())
+    throw new UsageError(
+      `${path}: ${option} cannot be created: ${dirname(path)} is a file, not a folder`,
+    );
   const why = probeWritable(dir);
-  if (why) throw new UsageError(`${path}: ${option} cannot be created: folder ${dirname(path)} is not writable (${why})`);
+  if (why)
+    throw new UsageError(
+      `${path}: ${option} cannot be created: folder ${dirname(path)} is not writable (${why})`,
+    );
 }
 
 /** A file the run reads: it exists, is a file and can be opened. */
@@ -111,7 +120,12 @@ export function checkInputFolder(path: string, option: string): void {
  * The data paths of `train` and `eval`: --data when it is a path (names and paths that do
  * not exist are left to loadData, which lists what --data can be), --data-dir, --test, --val.
  */
-export function checkDataPaths(o: { data?: unknown; dataDir?: string; test?: string; val?: string }): void {
+export function checkDataPaths(o: {
+  data?: unknown;
+  dataDir?: string;
+  test?: string;
+  val?: string;
+}): void {
   if (typeof o.data === 'string' && o.data !== 'digits' && o.data !== 'fashion-mnist') {
     const s = statOf(o.data);
     if (s?.isDirectory()) checkInputFolder(o.data, '--data');

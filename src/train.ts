@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { ChunkEvaluator, type GvMethod } from './autodiff/evaluator.js';
 import { rangeChunks } from './engine/plan.js';
 import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
-import { checkCheckpoint, checkSameRun, loadCheckpoint, saveCheckpoint, type RunIdentity } from './checkpoint.js';
+import {
+  checkCheckpoint,
+  checkSameRun,
+  loadCheckpoint,
+  saveCheckpoint,
+  type RunIdentity,
+} from './checkpoint.js';
 import { LocalProblem } from './transport/in-process.js';
 import { PoolProblem } from './transport/threads.js';
 import { faultsOf } from './transport/faults.js';
@@ -20,7 +26,7 @@ import { loadData, type DataOptions } from './data/load.js';
 import { AbortError, RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
 import { saveModel, specFromKeras } from './model/keras.js';
-import { LOSSES, type LossKind } from './model/loss.js';
+import { LOSSES, lossList, type LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
 import { presetModel } from './model/presets.js';
 import { layoutOf, type ModelSpec } from './model/spec.js';
@@ -181,7 +187,8 @@ export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): numb
   let correct = 0;
   for (const rows of rangeChunks(data.n, bsize)) {
     const pred = ev.predict(rows);
-    if ('start' in rows) for (let i = 0; i < pred.length; i++) if (pred[i] === data.labels[rows.start + i]) correct++;
+    if ('start' in rows)
+      for (let i = 0; i < pred.length; i++) if (pred[i] === data.labels[rows.start + i]) correct++;
   }
   return correct / data.n;
 }
@@ -198,27 +205,47 @@ export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpe
   } else spec = presetModel(model, data.inputShape, data.numClasses);
   if (spec.inputShape.join() !== data.inputShape.join()) {
     const hint = spec.inputShape.length === 3 ? ` (pass --shape ${spec.inputShape.join(',')})` : '';
-    throw new UsageError(`${source} expects samples of shape [${spec.inputShape}], the data has [${data.inputShape}]${hint}`);
+    throw new UsageError(
+      `${source} expects samples of shape [${spec.inputShape}], the data has [${data.inputShape}]${hint}`,
+    );
   }
   const out = layoutOf(spec).outputSize;
-  if (out !== data.numClasses) throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
+  if (out !== data.numClasses)
+    throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
   return spec;
 }
 
 /** Data, backend and network of a run: shared by Newton and the first-order baselines. */
-export async function prepareRun(o: ReturnType<typeof withDefaults>, preprocessing?: Preprocessing) {
-  if (!(LOSSES as readonly string[]).includes(o.loss)) throw new UsageError(`unknown loss '${o.loss}': use ce or mse`);
+export async function prepareRun(
+  o: ReturnType<typeof withDefaults>,
+  preprocessing?: Preprocessing,
+) {
+  if (!(LOSSES as readonly string[]).includes(o.loss))
+    throw new UsageError(`unknown loss '${o.loss}': use ${lossList()}`);
   const backend = await initBackend(o.backend);
   const sets =
     typeof o.data === 'string'
-      ? loadData({ data: o.data, dataDir: o.dataDir, test: o.test, val: o.val, valSplit: o.valSplit, labelCol: o.labelCol, shape: o.shape, scale: o.scale, seed: o.seed, preprocessing })
+      ? loadData({
+          data: o.data,
+          dataDir: o.dataDir,
+          test: o.test,
+          val: o.val,
+          valSplit: o.valSplit,
+          labelCol: o.labelCol,
+          shape: o.shape,
+          scale: o.scale,
+          seed: o.seed,
+          preprocessing,
+        })
       : o.data;
   const spec = resolveModel(o.model, sets.train);
   return { backend, sets, spec, net: new Network(spec) };
 }
 
 export function withDefaults(options: TrainOptions) {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TrainOptions;
+  const given = Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  ) as TrainOptions;
   return { ...TRAIN_DEFAULTS, ...given };
 }
 
@@ -233,7 +260,9 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const l = sets.train.n;
   const gnSize = o.gnSize ?? Math.max(1, Math.round(o.gnRatio * l));
   if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
-    throw new UsageError(`--gn-size must be an integer in 1..${l} (the training set size), got ${gnSize}`);
+    throw new UsageError(
+      `--gn-size must be an integer in 1..${l} (the training set size), got ${gnSize}`,
+    );
   }
   const workers = o.workers ?? availableParallelism();
   const C = o.C ?? defaultC(o.data);
@@ -245,17 +274,31 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     seed: o.seed + 1,
   };
   // everything besides model and loss that fixes the trajectory: a resume must match it
-  const run: RunIdentity = { C, seed: o.seed, gnSize, bsize: o.bsize, gv: o.gv, data: datasetDigest(sets.train), ...methodIdentity(resolveNewtonOptions(solverOptions)) };
+  const run: RunIdentity = {
+    C,
+    seed: o.seed,
+    gnSize,
+    bsize: o.bsize,
+    gv: o.gv,
+    data: datasetDigest(sets.train),
+    ...methodIdentity(resolveNewtonOptions(solverOptions)),
+  };
   if (resumed) {
     if (JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
-      throw new UsageError(`${o.resume}: the checkpoint is of another model; resume with the same --model and data`);
+      throw new UsageError(
+        `${o.resume}: the checkpoint is of another model; resume with the same --model and data`,
+      );
     }
     if (resumed.loss !== o.loss) {
-      throw new UsageError(`${o.resume}: --loss differs from the checkpointed run (${resumed.loss} there, ${o.loss} now): resume with the same settings, or start a new run`);
+      throw new UsageError(
+        `${o.resume}: --loss differs from the checkpointed run (${resumed.loss} there, ${o.loss} now): resume with the same settings, or start a new run`,
+      );
     }
     const pre = resumed.preprocessing;
     if (pre && o.scale !== undefined && o.scale !== pre.scale) {
-      throw new UsageError(`${o.resume}: --scale differs from the checkpointed run (${pre.scale} there, ${o.scale} now): resume with the same settings, or start a new run`);
+      throw new UsageError(
+        `${o.resume}: --scale differs from the checkpointed run (${pre.scale} there, ${o.scale} now): resume with the same settings, or start a new run`,
+      );
     }
     checkSameRun(o.resume!, resumed.run, run);
   }
@@ -265,17 +308,34 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   // test and validation accuracy are passes of the same engine (in-process or the pool)
   const evalSets = { test: sets.test, val: sets.val };
   const problem = o.nats
-    ? new PassEngine(await NatsTransport.open(net, sets.train, o.loss, { ...o.nats, bsize: o.bsize, backend, gv: o.gv, evalSets }), {
-        dim: net.numParams,
-        numSamples: l,
-        bsize: o.bsize,
-        evalSizes: evalSizesOf(evalSets, sets.train),
-      })
+    ? new PassEngine(
+        await NatsTransport.open(net, sets.train, o.loss, {
+          ...o.nats,
+          bsize: o.bsize,
+          backend,
+          gv: o.gv,
+          evalSets,
+        }),
+        {
+          dim: net.numParams,
+          numSamples: l,
+          bsize: o.bsize,
+          evalSizes: evalSizesOf(evalSets, sets.train),
+        },
+      )
     : workers === 0
       ? new LocalProblem(net, sets.train, o.loss, o.bsize, evalSets, o.gv)
-      : new PoolProblem(net, sets.train, o.loss, { workers, bsize: o.bsize, backend, gv: o.gv, faults: faultsOf(options), evalSets });
+      : new PoolProblem(net, sets.train, o.loss, {
+          workers,
+          bsize: o.bsize,
+          backend,
+          gv: o.gv,
+          faults: faultsOf(options),
+          evalSets,
+        });
   problem.onProgress = o.onProgress;
-  const history: TrainIteration[] = (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
+  const history: TrainIteration[] =
+    (resumed?.history as unknown as TrainIteration[] | undefined) ?? [];
   let best = resumed?.best ?? { iter: 0, valAcc: -1 };
   let bestParams: Float32Array | null = null;
   /**
@@ -285,7 +345,15 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
    */
   let committed: NewtonState;
   const checkpoint = (dir: string) =>
-    saveCheckpoint(dir, { spec, loss: o.loss, state: committed, history: history as unknown as Record<string, unknown>[], best, run, preprocessing: sets.preprocessing });
+    saveCheckpoint(dir, {
+      spec,
+      loss: o.loss,
+      state: committed,
+      history: history as unknown as Record<string, unknown>[],
+      best,
+      run,
+      preprocessing: sets.preprocessing,
+    });
   /** writes the last good state; returns the folder */
   const saveLastGood = (dir = out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'))): string => {
     checkpoint(dir);
@@ -294,7 +362,10 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   /** a failed pass (a pool chunk failing 3 times): the last good state is written first */
   const failed = (e: unknown) => {
     const dir = saveLastGood();
-    return new RunError(`${(e as Error).message}; the last good parameters (after iteration ${committed.iter}) are in ${dir}`, { cause: e });
+    return new RunError(
+      `${(e as Error).message}; the last good parameters (after iteration ${committed.iter}) are in ${dir}`,
+      { cause: e },
+    );
   };
   const signal = o.signal;
   const isAbort = (e: unknown) => e instanceof AbortError && signal?.aborted === true;
@@ -302,7 +373,11 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     try {
-      solver = new NewtonCG(problem, Float64Array.from(initParams(net.layout, o.seed)), solverOptions);
+      solver = new NewtonCG(
+        problem,
+        Float64Array.from(initParams(net.layout, o.seed)),
+        solverOptions,
+      );
     } catch (e) {
       if (e instanceof RangeError) throw new UsageError(e.message);
       throw e;
@@ -312,7 +387,8 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     if (signal?.aborted) onAbort();
     // the log holds exactly the checkpointed history (a run killed between its checkpoint
     // and its log line loses nothing)
-    if (o.log) writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
+    if (o.log)
+      writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
     const elapsed0 = history.at(-1)?.elapsed ?? 0;
     const start = performance.now();
     /** ms spent waiting in onBoundary (a pause): not training time */
@@ -320,7 +396,13 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     const boundary = async () => {
       if (!o.onBoundary) return;
       const t0 = performance.now();
-      await o.onBoundary({ iter: committed.iter, params: Float32Array.from(committed.theta), spec, loss: o.loss, preprocessing: sets.preprocessing });
+      await o.onBoundary({
+        iter: committed.iter,
+        params: Float32Array.from(committed.theta),
+        spec,
+        loss: o.loss,
+        preprocessing: sets.preprocessing,
+      });
       waitedMs += performance.now() - t0;
     };
     await boundary();
@@ -359,7 +441,13 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
         bestParams = params;
       }
       committed = solver.state;
-      if (better && out) await saveModel(join(out, 'best'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
+      if (better && out)
+        await saveModel(join(out, 'best'), {
+          spec,
+          theta: params,
+          loss: o.loss,
+          preprocessing: sets.preprocessing,
+        });
       if (out) checkpoint(out);
       if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
       o.onIteration?.(it);
@@ -372,8 +460,19 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     }
     const params = Float32Array.from(committed.theta);
     const bad = params.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw failed(new Error(`θ[${bad}] is ${params[bad]} after iteration ${committed.iter}: the model is not finite`));
-    if (out) await saveModel(join(out, 'last'), { spec, theta: params, loss: o.loss, preprocessing: sets.preprocessing });
+    if (bad >= 0)
+      throw failed(
+        new Error(
+          `θ[${bad}] is ${params[bad]} after iteration ${committed.iter}: the model is not finite`,
+        ),
+      );
+    if (out)
+      await saveModel(join(out, 'last'), {
+        spec,
+        theta: params,
+        loss: o.loss,
+        preprocessing: sets.preprocessing,
+      });
     // the test accuracy at the last iterate: computed after it, unless the run was interrupted
     const lastTestAcc = history.at(-1)?.testAcc ?? NaN;
     let testAcc: number;
@@ -416,7 +515,7 @@ const NEWTON_METHOD_KEYS = [
   'preconditionerExponent',
   'gnGrowth',
   'gnGrowthPower',
-] as const satisfies readonly (keyof TrainOptions & keyof MethodOptions | 'method')[];
+] as const satisfies readonly ((keyof TrainOptions & keyof MethodOptions) | 'method')[];
 
 const num = (x: number) => (Number.isFinite(x) ? x : null);
 

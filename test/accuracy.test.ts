@@ -32,7 +32,13 @@ const BSIZE = 37; // divides none of 300, 101, 77
 const S = Int32Array.from({ length: 60 }, (_, i) => i * 5); // 2 Gv chunks
 
 function pool(workers: number, extra: Partial<PoolOptions> = {}) {
-  return new PoolProblem(net, data, 'ce', { workers, bsize: BSIZE, backend: 'wasm', evalSets: { test: testSet, val: valSet }, ...extra });
+  return new PoolProblem(net, data, 'ce', {
+    workers,
+    bsize: BSIZE,
+    backend: 'wasm',
+    evalSets: { test: testSet, val: valSet },
+    ...extra,
+  });
 }
 
 /** The main-thread accuracy train() used to compute: a ChunkEvaluator at float32 θ, `accuracy()` by chunks. */
@@ -48,47 +54,73 @@ function oldAccuracy(theta: Float64Array, set: Dataset): number {
 
 async function accuracies(p: Evaluation) {
   const out: number[] = [];
-  for (const theta of [theta0, theta1]) for (const set of ['test', 'val'] as const) out.push(await p.accuracy(theta, set));
+  for (const theta of [theta0, theta1])
+    for (const set of ['test', 'val'] as const) out.push(await p.accuracy(theta, set));
   return out;
 }
 
-test.serial('pool accuracy equals in-process accuracy and the old main-thread accuracy(), for 1 and 2 workers', async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const want = [theta0, theta1].flatMap((th) => [oldAccuracy(th, testSet), oldAccuracy(th, valSet)]);
-  t.true(want.every((a) => a > 0 && a < 1), `${want}`);
-  t.not(want[0], want[2], 'the two θ classify differently');
-  const local = new LocalProblem(net, data, 'ce', BSIZE, { test: testSet, val: valSet });
-  const progress: string[] = [];
-  local.onProgress = (pass, done, total) => progress.push(`${pass} ${done}/${total}`);
-  t.deepEqual(await accuracies(local), want);
-  t.deepEqual(progress.slice(0, 3), ['accuracy 1/3', 'accuracy 2/3', 'accuracy 3/3']);
-  await local.close();
-  t.is(tf.memory().numTensors, before, 'no leaked tensors in-process');
-  for (const w of [1, 2]) {
-    const p = pool(w);
-    try {
-      const seen: string[] = [];
-      p.onProgress = (pass, done, total) => seen.push(`${pass} ${done}/${total}`);
-      t.deepEqual(await accuracies(p), want, `${w} workers`);
-      // one report per chunk as it arrives (chunks done in order so far), the pass's last at 3/3
-      t.is(seen.length, 12, `${w} workers`);
-      t.true(seen.every((s) => /^accuracy [0-3]\/3$/.test(s)), `${w} workers: ${seen}`);
-      t.deepEqual([seen[2], seen[5], seen[8], seen[11]], Array(4).fill('accuracy 3/3'), `${w} workers`);
-      t.is(p.stats.tasks, 2 * (3 + 3), `${w} workers: chunks of 37 of 101 and of 77 samples, at two θ`);
-    } finally {
-      await p.close();
+test.serial(
+  'pool accuracy equals in-process accuracy and the old main-thread accuracy(), for 1 and 2 workers',
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const want = [theta0, theta1].flatMap((th) => [
+      oldAccuracy(th, testSet),
+      oldAccuracy(th, valSet),
+    ]);
+    t.true(
+      want.every((a) => a > 0 && a < 1),
+      `${want}`,
+    );
+    t.not(want[0], want[2], 'the two θ classify differently');
+    const local = new LocalProblem(net, data, 'ce', BSIZE, { test: testSet, val: valSet });
+    const progress: string[] = [];
+    local.onProgress = (pass, done, total) => progress.push(`${pass} ${done}/${total}`);
+    t.deepEqual(await accuracies(local), want);
+    t.deepEqual(progress.slice(0, 3), ['accuracy 1/3', 'accuracy 2/3', 'accuracy 3/3']);
+    await local.close();
+    t.is(tf.memory().numTensors, before, 'no leaked tensors in-process');
+    for (const w of [1, 2]) {
+      const p = pool(w);
+      try {
+        const seen: string[] = [];
+        p.onProgress = (pass, done, total) => seen.push(`${pass} ${done}/${total}`);
+        t.deepEqual(await accuracies(p), want, `${w} workers`);
+        // one report per chunk as it arrives (chunks done in order so far), the pass's last at 3/3
+        t.is(seen.length, 12, `${w} workers`);
+        t.true(
+          seen.every((s) => /^accuracy [0-3]\/3$/.test(s)),
+          `${w} workers: ${seen}`,
+        );
+        t.deepEqual(
+          [seen[2], seen[5], seen[8], seen[11]],
+          Array(4).fill('accuracy 3/3'),
+          `${w} workers`,
+        );
+        t.is(
+          p.stats.tasks,
+          2 * (3 + 3),
+          `${w} workers: chunks of 37 of 101 and of 77 samples, at two θ`,
+        );
+      } finally {
+        await p.close();
+      }
     }
-  }
-  t.is(tf.memory().numTensors, before);
-});
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
 test.serial('accuracy is NaN for an absent or empty set, in-process and on the pool', async (t) => {
   await initBackend('wasm');
   const before = tf.memory().numTensors;
   const empty = { ...testSet, x: new Float32Array(0), labels: new Int32Array(0), n: 0 };
   const local = new LocalProblem(net, data, 'ce', BSIZE, { test: empty });
-  const p = new PoolProblem(net, data, 'ce', { workers: 1, bsize: BSIZE, backend: 'wasm', evalSets: { test: empty } });
+  const p = new PoolProblem(net, data, 'ce', {
+    workers: 1,
+    bsize: BSIZE,
+    backend: 'wasm',
+    evalSets: { test: empty },
+  });
   try {
     for (const problem of [local, p]) {
       t.true(Number.isNaN(await problem.accuracy(theta0, 'test')));
@@ -130,33 +162,40 @@ async function gvRun(problem: GaussNewtonProblem, between: () => Promise<unknown
   return { gv: out, loss, grad: [...grad] };
 }
 
-test.serial('an accuracy pass between the Gv products of a CG solve leaves them bitwise unchanged', async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const wantAcc = [oldAccuracy(theta1, testSet), oldAccuracy(theta0, valSet)];
-  const make = [() => new LocalProblem(net, data, 'ce', BSIZE, { test: testSet, val: valSet }), () => pool(1), () => pool(2)];
-  let reference: Awaited<ReturnType<typeof gvRun>> | null = null;
-  for (const mk of make) {
-    const plain = mk();
-    const mixed = mk();
-    try {
-      const want = await gvRun(plain, async () => {});
-      reference ??= want;
-      t.deepEqual(want, reference, 'pool and in-process agree');
-      // at another θ (test) and at the solve's θ (val)
-      let acc: number[] = [];
-      const got = await gvRun(mixed, async () => {
-        acc = [await mixed.accuracy(theta1, 'test'), await mixed.accuracy(theta0, 'val')];
-      });
-      t.deepEqual(got, want);
-      t.deepEqual(acc, wantAcc);
-    } finally {
-      await plain.close();
-      await mixed.close();
+test.serial(
+  'an accuracy pass between the Gv products of a CG solve leaves them bitwise unchanged',
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const wantAcc = [oldAccuracy(theta1, testSet), oldAccuracy(theta0, valSet)];
+    const make = [
+      () => new LocalProblem(net, data, 'ce', BSIZE, { test: testSet, val: valSet }),
+      () => pool(1),
+      () => pool(2),
+    ];
+    let reference: Awaited<ReturnType<typeof gvRun>> | null = null;
+    for (const mk of make) {
+      const plain = mk();
+      const mixed = mk();
+      try {
+        const want = await gvRun(plain, async () => {});
+        reference ??= want;
+        t.deepEqual(want, reference, 'pool and in-process agree');
+        // at another θ (test) and at the solve's θ (val)
+        let acc: number[] = [];
+        const got = await gvRun(mixed, async () => {
+          acc = [await mixed.accuracy(theta1, 'test'), await mixed.accuracy(theta0, 'val')];
+        });
+        t.deepEqual(got, want);
+        t.deepEqual(acc, wantAcc);
+      } finally {
+        await plain.close();
+        await mixed.close();
+      }
     }
-  }
-  t.is(tf.memory().numTensors, before);
-});
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
 /** The state a worker reads (θ at version 1, the eval θ at version 1, S, v), for a ChunkCompute in this thread. */
 function stateSource(v: Float32Array): StateSource {
@@ -171,7 +210,14 @@ function stateSource(v: Float32Array): StateSource {
 test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy task', async (t) => {
   await initBackend('wasm');
   const before = tf.memory().numTensors;
-  const compute = new ChunkCompute({ spec: net.spec, loss: 'ce', gv: 'linearized', bsize: BSIZE, data, evalSets: { test: testSet } });
+  const compute = new ChunkCompute({
+    spec: net.spec,
+    loss: 'ce',
+    gv: 'linearized',
+    bsize: BSIZE,
+    data,
+    evalSets: { test: testSet },
+  });
   const state = stateSource(Float32Array.from(randomVec(net.numParams, 9)));
   const prepare = ChunkEvaluator.prototype.prepareGaussNewtonChunk;
   let prepared = 0;
@@ -179,17 +225,35 @@ test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy ta
     prepared++;
     return prepare.apply(this, args);
   };
-  const gvTask = (chunk: number): Task => ({ kind: 'gv', chunk, thetaVersion: 1, subsetVersion: 1, subsetLength: S.length, vVersion: 1, slot: chunk, attempt: 0 });
+  const gvTask = (chunk: number): Task => ({
+    kind: 'gv',
+    chunk,
+    thetaVersion: 1,
+    subsetVersion: 1,
+    subsetLength: S.length,
+    vVersion: 1,
+    slot: chunk,
+    attempt: 0,
+  });
   try {
-    const want = [(await compute.run(gvTask(0), state)).vector, (await compute.run(gvTask(1), state)).vector];
+    const want = [
+      (await compute.run(gvTask(0), state)).vector,
+      (await compute.run(gvTask(1), state)).vector,
+    ];
     t.is(prepared, 2);
-    const r = await compute.run({ kind: 'correct', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 }, state);
+    const r = await compute.run(
+      { kind: 'correct', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 },
+      state,
+    );
     // the chunk's count at θ1 (the eval θ), samples 74..100
     const ev = new ChunkEvaluator(net, testSet, 'ce');
     ev.setParams(Float32Array.from(theta1));
     t.is(r.scalar, ev.correctCount({ start: 74, end: 101 }));
     ev.dispose();
-    const again = [(await compute.run(gvTask(0), state)).vector, (await compute.run(gvTask(1), state)).vector];
+    const again = [
+      (await compute.run(gvTask(0), state)).vector,
+      (await compute.run(gvTask(1), state)).vector,
+    ];
     t.deepEqual(again, want);
     t.is(prepared, 2, 'no Gv chunk prepared again');
   } finally {
@@ -199,27 +263,41 @@ test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy ta
   t.is(tf.memory().numTensors, before);
 });
 
-test.serial('train() with a pool reports the test and validation accuracies of an in-process run', async (t) => {
-  await initBackend('wasm');
-  const sets = loadData({ data: 'digits', valSplit: 0.2, seed: 3 });
-  const opts = { data: sets, model: 'mlp:24', C: 1, iters: 4, seed: 3, bsize: 100, backend: 'wasm' as const };
-  const before = tf.memory().numTensors;
-  const local = await train({ ...opts, workers: 0 });
-  t.is(tf.memory().numTensors, before, 'no leaked tensors in-process');
-  const pooled = await train({ ...opts, workers: 2 });
-  const strip = (h: typeof local.history) => h.map(({ seconds: _s, elapsed: _e, ...r }) => r);
-  t.deepEqual(strip(pooled.history), strip(local.history));
-  t.is(pooled.testAcc, local.testAcc);
-  t.is(local.history.length, 4);
-  t.true(local.history.every((h) => h.testAcc > 0.2 && h.valAcc > 0.2), JSON.stringify(strip(local.history)));
-  // the same values as the old main-thread accuracy at the final θ
-  const ev = new ChunkEvaluator(local.network, sets.test, 'ce');
-  ev.setParams(local.params);
-  t.is(local.testAcc, accuracy(ev, sets.test, 100));
-  ev.dispose();
-  const vev = new ChunkEvaluator(local.network, sets.val!, 'ce');
-  vev.setParams(local.params);
-  t.is(local.history.at(-1)!.valAcc, accuracy(vev, sets.val!, 100));
-  vev.dispose();
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  'train() with a pool reports the test and validation accuracies of an in-process run',
+  async (t) => {
+    await initBackend('wasm');
+    const sets = loadData({ data: 'digits', valSplit: 0.2, seed: 3 });
+    const opts = {
+      data: sets,
+      model: 'mlp:24',
+      C: 1,
+      iters: 4,
+      seed: 3,
+      bsize: 100,
+      backend: 'wasm' as const,
+    };
+    const before = tf.memory().numTensors;
+    const local = await train({ ...opts, workers: 0 });
+    t.is(tf.memory().numTensors, before, 'no leaked tensors in-process');
+    const pooled = await train({ ...opts, workers: 2 });
+    const strip = (h: typeof local.history) => h.map(({ seconds: _s, elapsed: _e, ...r }) => r);
+    t.deepEqual(strip(pooled.history), strip(local.history));
+    t.is(pooled.testAcc, local.testAcc);
+    t.is(local.history.length, 4);
+    t.true(
+      local.history.every((h) => h.testAcc > 0.2 && h.valAcc > 0.2),
+      JSON.stringify(strip(local.history)),
+    );
+    // the same values as the old main-thread accuracy at the final θ
+    const ev = new ChunkEvaluator(local.network, sets.test, 'ce');
+    ev.setParams(local.params);
+    t.is(local.testAcc, accuracy(ev, sets.test, 100));
+    ev.dispose();
+    const vev = new ChunkEvaluator(local.network, sets.val!, 'ce');
+    vev.setParams(local.params);
+    t.is(local.history.at(-1)!.valAcc, accuracy(vev, sets.val!, 100));
+    vev.dispose();
+    t.is(tf.memory().numTensors, before);
+  },
+);

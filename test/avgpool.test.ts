@@ -85,7 +85,8 @@ async function on(backend: string, f: () => tf.Tensor): Promise<Float32Array> {
 }
 
 function maxErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let scale = 1e-6, err = 0;
+  let scale = 1e-6,
+    err = 0;
   for (let i = 0; i < want.length; i++) {
     scale = Math.max(scale, Math.abs(want[i]));
     err = Math.max(err, Math.abs(got[i] - want[i]));
@@ -100,7 +101,11 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Runs body on `backend` and checks that it left no tensor behind. */
-async function noLeak(t: ExecutionContext, backend: string, body: () => Promise<void> | void): Promise<void> {
+async function noLeak(
+  t: ExecutionContext,
+  backend: string,
+  body: () => Promise<void> | void,
+): Promise<void> {
   await initBackend(backend as (typeof BACKENDS)[number]);
   const before = tf.memory().numTensors;
   await body();
@@ -117,17 +122,28 @@ const POOLS = [
   { name: '2x2 stride 1', xs: [1, 5, 6, 2], p: 2, s: 1 },
 ];
 
-const attrsOf = (p: number, s: number) => ({ filterSize: p, strides: s, pad: 'valid', dimRoundingMode: undefined }) as unknown as tf.NamedAttrMap;
+const attrsOf = (p: number, s: number) =>
+  ({
+    filterSize: p,
+    strides: s,
+    pad: 'valid',
+    dimRoundingMode: undefined,
+  }) as unknown as tf.NamedAttrMap;
 
 for (const { name, xs, p, s } of POOLS) {
-  const x4 = (v: Float32Array, shape: number[]) => tf.tensor4d(v, shape as [number, number, number, number]);
+  const x4 = (v: Float32Array, shape: number[]) =>
+    tf.tensor4d(v, shape as [number, number, number, number]);
   const out = (n: number) => Math.floor((n - p) / s) + 1;
   const ys = [xs[0], out(xs[1]), out(xs[2]), xs[3]];
 
   test.serial(`avgPool and AvgPoolGrad against cpu: ${name}`, async (t) => {
-    const x = rand(xs, 1), dy = rand(ys, 2);
+    const x = rand(xs, 1),
+      dy = rand(ys, 2);
     const fwd = () => tf.avgPool(x4(x, xs), p, s, 'valid');
-    const grad = () => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, p, s, 'valid'), x4(dy, ys))))(x4(x, xs));
+    const grad = () =>
+      tf.grad((a: tf.Tensor) =>
+        tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, p, s, 'valid'), x4(dy, ys))),
+      )(x4(x, xs));
     const want = [await on('cpu', fwd), await on('cpu', grad)];
     for (const b of COMPUTE_BACKENDS) {
       await noLeak(t, b, async () => {
@@ -138,20 +154,36 @@ for (const { name, xs, p, s } of POOLS) {
   });
 
   for (const backend of BACKENDS) {
-    test.serial(`the gradient of AvgPoolGrad is avgPool, its adjoint: ${name}, ${backend}`, async (t) => {
-      await noLeak(t, backend, async () => {
-        new Network(MODELS['conv relu, avgpool 2x2 on an odd input']); // registers the unit's gradients
-        const x = x4(rand(xs, 3), xs), dy = x4(rand(ys, 4), ys), w = x4(rand(xs, 5), xs);
-        const grad = (d: tf.Tensor) => tf.engine().runKernel('AvgPoolGrad', { dy: d, input: x }, attrsOf(p, s)) as tf.Tensor;
-        const [lhs] = await on(backend, () => tf.sum(tf.mul(grad(dy), w)));
-        const [rhs] = await on(backend, () => tf.sum(tf.mul(dy, tf.avgPool(w as tf.Tensor4D, p, s, 'valid'))));
-        t.true(Math.abs(lhs - rhs) <= 1e-4 * Math.max(1, Math.abs(rhs)), `⟨AvgPoolGrad(dy), w⟩ ${lhs} vs ⟨dy, avgPool(w)⟩ ${rhs}`);
-        const viaTape = await on(backend, () => tf.grad((d: tf.Tensor) => tf.sum(tf.mul(grad(d), w)))(dy));
-        const direct = await on(backend, () => tf.avgPool(w as tf.Tensor4D, p, s, 'valid'));
-        t.true(maxErr(viaTape, direct) <= 1e-5, `gradient of AvgPoolGrad: ${maxErr(viaTape, direct)}`);
-        tf.dispose([x, dy, w]);
-      });
-    });
+    test.serial(
+      `the gradient of AvgPoolGrad is avgPool, its adjoint: ${name}, ${backend}`,
+      async (t) => {
+        await noLeak(t, backend, async () => {
+          new Network(MODELS['conv relu, avgpool 2x2 on an odd input']); // registers the unit's gradients
+          const x = x4(rand(xs, 3), xs),
+            dy = x4(rand(ys, 4), ys),
+            w = x4(rand(xs, 5), xs);
+          const grad = (d: tf.Tensor) =>
+            tf.engine().runKernel('AvgPoolGrad', { dy: d, input: x }, attrsOf(p, s)) as tf.Tensor;
+          const [lhs] = await on(backend, () => tf.sum(tf.mul(grad(dy), w)));
+          const [rhs] = await on(backend, () =>
+            tf.sum(tf.mul(dy, tf.avgPool(w as tf.Tensor4D, p, s, 'valid'))),
+          );
+          t.true(
+            Math.abs(lhs - rhs) <= 1e-4 * Math.max(1, Math.abs(rhs)),
+            `⟨AvgPoolGrad(dy), w⟩ ${lhs} vs ⟨dy, avgPool(w)⟩ ${rhs}`,
+          );
+          const viaTape = await on(backend, () =>
+            tf.grad((d: tf.Tensor) => tf.sum(tf.mul(grad(d), w)))(dy),
+          );
+          const direct = await on(backend, () => tf.avgPool(w as tf.Tensor4D, p, s, 'valid'));
+          t.true(
+            maxErr(viaTape, direct) <= 1e-5,
+            `gradient of AvgPoolGrad: ${maxErr(viaTape, direct)}`,
+          );
+          tf.dispose([x, dy, w]);
+        });
+      },
+    );
   }
 }
 
@@ -169,8 +201,17 @@ interface Case {
 function makeCase(spec: ModelSpec): Case {
   const net = new Network(spec);
   const data = syntheticData(N, spec.inputShape, net.outputSize, 11);
-  const theta = Float64Array.from(initParams(net.layout, 3), (x, i) => Math.fround(x + 0.05 * Math.sin(i)));
-  return { spec, net, data, theta, v: randomVec(net.numParams, 5), w: randomVec(N * net.outputSize, 6) };
+  const theta = Float64Array.from(initParams(net.layout, 3), (x, i) =>
+    Math.fround(x + 0.05 * Math.sin(i)),
+  );
+  return {
+    spec,
+    net,
+    data,
+    theta,
+    v: randomVec(net.numParams, 5),
+    w: randomVec(N * net.outputSize, 6),
+  };
 }
 
 /** (1/N) Σ over chunks of 2 samples of the evaluator's JᵀBJv. */
@@ -179,7 +220,10 @@ function evaluatorGv(c: Case, loss: LossKind, gv: GvMethod): Float64Array {
   ev.setParams(c.theta);
   const chunks = rangeChunks(N, 2);
   ev.prepareGaussNewton(chunks);
-  const parts = ev.gaussNewton(chunks.map((_, i) => i), c.v);
+  const parts = ev.gaussNewton(
+    chunks.map((_, i) => i),
+    c.v,
+  );
   ev.dispose();
   const out = new Float64Array(c.v.length);
   for (const p of parts) for (let i = 0; i < p.length; i++) out[i] += p[i] / N;
@@ -189,71 +233,99 @@ function evaluatorGv(c: Case, loss: LossKind, gv: GvMethod): Float64Array {
 for (const backend of BACKENDS) {
   for (const [name, spec] of Object.entries(MODELS)) {
     for (const loss of LOSSES) {
-      test.serial(`avgpool: linearized Gv = float64 JᵀBJv = double VJP: ${name}, ${loss}, ${backend}`, async (t) => {
-        const c = makeCase(spec);
-        await noLeak(t, backend, () => {
-          const lin = evaluatorGv(c, loss, 'linearized');
-          const dbl = evaluatorGv(c, loss, 'double-vjp');
-          const want = gaussNewton64(spec, loss, c.theta, sampleRows(c.data), c.v);
-          t.true(relErr(lin, want) <= 1e-4, `vs float64: ${relErr(lin, want)}`);
-          t.true(relErr(lin, dbl) <= 1e-5, `vs double VJP: ${relErr(lin, dbl)}`);
-          t.true(relErr(dbl, want) <= 1e-4, `double VJP vs float64: ${relErr(dbl, want)}`);
-          t.true(dot(c.v, lin) >= 0, 'vᵀGv ≥ 0');
-        });
-      });
-
-      test.serial(`avgpool: loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`, async (t) => {
-        const c = makeCase(spec);
-        await noLeak(t, backend, async () => {
-          const problem = new LocalProblem(c.net, c.data, loss, 3);
-          const { loss: f, grad } = await problem.lossAndGradient(c.theta);
-          await problem.close();
-          const rows = sampleRows(c.data);
-          const f64 = rows.reduce((s, x, i) => s + loss64(loss, forward64(spec, c.theta, x), c.data.labels[i]), 0) / N;
-          t.true(Math.abs(f - f64) <= 1e-5 * Math.max(1, Math.abs(f64)), `loss ${f} vs ${f64}`);
-          const want = new Float64Array(c.theta.length);
-          rows.forEach((x, i) => {
-            const z = forward64(spec, c.theta, x);
-            const J = jacobian64(spec, c.theta, x);
-            for (let o = 0; o < z.length; o++) {
-              const e = Float64Array.from(z);
-              e[o] += 1e-6;
-              const lp = loss64(loss, e, c.data.labels[i]);
-              e[o] -= 2e-6;
-              const dz = (lp - loss64(loss, e, c.data.labels[i])) / 2e-6;
-              for (let p = 0; p < c.theta.length; p++) want[p] += (J[o][p] * dz) / N;
-            }
+      test.serial(
+        `avgpool: linearized Gv = float64 JᵀBJv = double VJP: ${name}, ${loss}, ${backend}`,
+        async (t) => {
+          const c = makeCase(spec);
+          await noLeak(t, backend, () => {
+            const lin = evaluatorGv(c, loss, 'linearized');
+            const dbl = evaluatorGv(c, loss, 'double-vjp');
+            const want = gaussNewton64(spec, loss, c.theta, sampleRows(c.data), c.v);
+            t.true(relErr(lin, want) <= 1e-4, `vs float64: ${relErr(lin, want)}`);
+            t.true(relErr(lin, dbl) <= 1e-5, `vs double VJP: ${relErr(lin, dbl)}`);
+            t.true(relErr(dbl, want) <= 1e-4, `double VJP vs float64: ${relErr(dbl, want)}`);
+            t.true(dot(c.v, lin) >= 0, 'vᵀGv ≥ 0');
           });
-          t.true(relErr(grad, want) <= 1e-4, `gradient relative error ${relErr(grad, want)}`);
-        });
-      });
+        },
+      );
+
+      test.serial(
+        `avgpool: loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`,
+        async (t) => {
+          const c = makeCase(spec);
+          await noLeak(t, backend, async () => {
+            const problem = new LocalProblem(c.net, c.data, loss, 3);
+            const { loss: f, grad } = await problem.lossAndGradient(c.theta);
+            await problem.close();
+            const rows = sampleRows(c.data);
+            const f64 =
+              rows.reduce(
+                (s, x, i) => s + loss64(loss, forward64(spec, c.theta, x), c.data.labels[i]),
+                0,
+              ) / N;
+            t.true(Math.abs(f - f64) <= 1e-5 * Math.max(1, Math.abs(f64)), `loss ${f} vs ${f64}`);
+            const want = new Float64Array(c.theta.length);
+            rows.forEach((x, i) => {
+              const z = forward64(spec, c.theta, x);
+              const J = jacobian64(spec, c.theta, x);
+              for (let o = 0; o < z.length; o++) {
+                const e = Float64Array.from(z);
+                e[o] += 1e-6;
+                const lp = loss64(loss, e, c.data.labels[i]);
+                e[o] -= 2e-6;
+                const dz = (lp - loss64(loss, e, c.data.labels[i])) / 2e-6;
+                for (let p = 0; p < c.theta.length; p++) want[p] += (J[o][p] * dz) / N;
+              }
+            });
+            t.true(relErr(grad, want) <= 1e-4, `gradient relative error ${relErr(grad, want)}`);
+          });
+        },
+      );
     }
 
     for (const route of ['kernels', 'mask'] as PoolRoute[]) {
-      test.serial(`avgpool: J v = seed-VJP of the linearization's Jᵀ, ⟨Jv, w⟩ = ⟨v, Jᵀw⟩: ${name}, pooling by ${route}, ${backend}`, async (t) => {
-        const c = makeCase(spec);
-        await noLeak(t, backend, () => {
-          const params = c.net.unflatten(c.theta);
-          const x = tf.tensor(c.data.x, [N, ...spec.inputShape]);
-          const vt = c.net.unflatten(c.v);
-          const wt = tf.tensor2d(Float32Array.from(c.w), [N, c.net.outputSize]);
-          const lin = new Linearization(c.net, params, x, route);
-          const jv = lin.jvp(vt);
-          const ref = tf.tidy(() => tf.grad((u: tf.Tensor) => tf.addN(lin.vjp(u as tf.Tensor2D).map((g, k) => tf.sum(tf.mul(g, vt[k])))) as tf.Scalar)(tf.zerosLike(jv)));
-          const jvA = jv.dataSync();
-          t.true(relErr(jvA, ref.dataSync()) <= 1e-5, `J v vs seed VJP: ${relErr(jvA, ref.dataSync())}`);
-          const jtw = lin.vjp(wt);
-          const flat = tf.tidy(() => tf.concat(jtw.map((g) => tf.reshape(g, [-1]))));
-          const lhs = dot(jvA, c.w), rhs = dot(c.v, flat.dataSync());
-          t.true(Math.abs(lhs - rhs) <= 1e-5 * Math.max(Math.abs(lhs), Math.sqrt(dot(jvA, jvA) * dot(c.w, c.w))), `⟨Jv, w⟩ = ${lhs}, ⟨v, Jᵀw⟩ = ${rhs}`);
-          for (const loss of LOSSES) {
-            const state = curvatureState(loss, lin.z);
-            tf.dispose([...lin.gaussNewton(vt, loss, state), ...(state ? [state] : [])]);
-          }
-          lin.dispose();
-          tf.dispose([jv, ref, ...jtw, flat, ...params, x, ...vt, wt]);
-        });
-      });
+      test.serial(
+        `avgpool: J v = seed-VJP of the linearization's Jᵀ, ⟨Jv, w⟩ = ⟨v, Jᵀw⟩: ${name}, pooling by ${route}, ${backend}`,
+        async (t) => {
+          const c = makeCase(spec);
+          await noLeak(t, backend, () => {
+            const params = c.net.unflatten(c.theta);
+            const x = tf.tensor(c.data.x, [N, ...spec.inputShape]);
+            const vt = c.net.unflatten(c.v);
+            const wt = tf.tensor2d(Float32Array.from(c.w), [N, c.net.outputSize]);
+            const lin = new Linearization(c.net, params, x, route);
+            const jv = lin.jvp(vt);
+            const ref = tf.tidy(() =>
+              tf.grad(
+                (u: tf.Tensor) =>
+                  tf.addN(
+                    lin.vjp(u as tf.Tensor2D).map((g, k) => tf.sum(tf.mul(g, vt[k]))),
+                  ) as tf.Scalar,
+              )(tf.zerosLike(jv)),
+            );
+            const jvA = jv.dataSync();
+            t.true(
+              relErr(jvA, ref.dataSync()) <= 1e-5,
+              `J v vs seed VJP: ${relErr(jvA, ref.dataSync())}`,
+            );
+            const jtw = lin.vjp(wt);
+            const flat = tf.tidy(() => tf.concat(jtw.map((g) => tf.reshape(g, [-1]))));
+            const lhs = dot(jvA, c.w),
+              rhs = dot(c.v, flat.dataSync());
+            t.true(
+              Math.abs(lhs - rhs) <=
+                1e-5 * Math.max(Math.abs(lhs), Math.sqrt(dot(jvA, jvA) * dot(c.w, c.w))),
+              `⟨Jv, w⟩ = ${lhs}, ⟨v, Jᵀw⟩ = ${rhs}`,
+            );
+            for (const loss of LOSSES) {
+              const state = curvatureState(loss, lin.z);
+              tf.dispose([...lin.gaussNewton(vt, loss, state), ...(state ? [state] : [])]);
+            }
+            lin.dispose();
+            tf.dispose([jv, ref, ...jtw, flat, ...params, x, ...vt, wt]);
+          });
+        },
+      );
     }
   }
 }
@@ -261,62 +333,99 @@ for (const backend of BACKENDS) {
 // (d) Keras
 
 for (const [name, spec] of Object.entries(MODELS)) {
-  test.serial(`avgpool: model.json + weights.bin load in plain tfjs with the same predictions, and read back exactly: ${name}`, async (t) => {
-    await noLeak(t, 'cpu', async () => {
-      const net = new Network(spec);
-      const theta = initParams(net.layout, 3).map((x, i) => x + 0.01 * Math.cos(i));
-      const dir = mkdtempSync(join(tmpdir(), 'avgpool-'));
-      await saveModel(dir, { spec, theta, loss: 'ce' });
-      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-      t.true(JSON.stringify(json.modelTopology).includes('"AveragePooling2D"'));
-      const bin = readFileSync(join(dir, 'weights.bin'));
-      const model = await tf.loadLayersModel(
-        tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length) }),
-      );
-      const d = syntheticData(4, spec.inputShape, net.outputSize, 4);
-      const x = tf.tensor(d.x, [4, ...spec.inputShape]);
-      const theirs = tf.tidy(() => model.predict(x) as tf.Tensor);
-      const ours = tf.tidy(() => net.forward(net.unflatten(theta), x));
-      t.true(maxErr(theirs.dataSync(), ours.dataSync()) <= 1e-5, `predictions: ${maxErr(theirs.dataSync(), ours.dataSync())}`);
-      tf.dispose([x, theirs, ours]);
-      model.dispose();
-      const back = loadModel(dir);
-      t.deepEqual(back.spec, spec);
-      t.deepEqual(back.theta, theta);
-      const km = kerasModel(spec);
-      t.deepEqual(specFromKeras(km.toJSON(null, false)), spec);
-      km.dispose();
-    });
-  });
+  test.serial(
+    `avgpool: model.json + weights.bin load in plain tfjs with the same predictions, and read back exactly: ${name}`,
+    async (t) => {
+      await noLeak(t, 'cpu', async () => {
+        const net = new Network(spec);
+        const theta = initParams(net.layout, 3).map((x, i) => x + 0.01 * Math.cos(i));
+        const dir = mkdtempSync(join(tmpdir(), 'avgpool-'));
+        await saveModel(dir, { spec, theta, loss: 'ce' });
+        const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+        t.true(JSON.stringify(json.modelTopology).includes('"AveragePooling2D"'));
+        const bin = readFileSync(join(dir, 'weights.bin'));
+        const model = await tf.loadLayersModel(
+          tf.io.fromMemory({
+            modelTopology: json.modelTopology,
+            weightSpecs: json.weightsManifest[0].weights,
+            weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length),
+          }),
+        );
+        const d = syntheticData(4, spec.inputShape, net.outputSize, 4);
+        const x = tf.tensor(d.x, [4, ...spec.inputShape]);
+        const theirs = tf.tidy(() => model.predict(x) as tf.Tensor);
+        const ours = tf.tidy(() => net.forward(net.unflatten(theta), x));
+        t.true(
+          maxErr(theirs.dataSync(), ours.dataSync()) <= 1e-5,
+          `predictions: ${maxErr(theirs.dataSync(), ours.dataSync())}`,
+        );
+        tf.dispose([x, theirs, ours]);
+        model.dispose();
+        const back = loadModel(dir);
+        t.deepEqual(back.spec, spec);
+        t.deepEqual(back.theta, theta);
+        const km = kerasModel(spec);
+        t.deepEqual(specFromKeras(km.toJSON(null, false)), spec);
+        km.dispose();
+      });
+    },
+  );
 }
 
 test.serial('avgpool: Keras AveragePooling2D settings are read or refused by name', async (t) => {
   await noLeak(t, 'cpu', () => {
     const topo = (pool: object) => {
-      const m = tf.sequential({ layers: [tf.layers.averagePooling2d({ inputShape: [8, 8, 1], ...pool }), tf.layers.flatten(), tf.layers.dense({ units: 2 })] });
+      const m = tf.sequential({
+        layers: [
+          tf.layers.averagePooling2d({ inputShape: [8, 8, 1], ...pool }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 2 }),
+        ],
+      });
       const json = m.toJSON(null, false);
       m.dispose();
       return json;
     };
     t.deepEqual(specFromKeras(topo({ poolSize: 2 })).layers[0], { type: 'avgpool', poolSize: 2 });
-    t.deepEqual(specFromKeras(topo({ poolSize: 3, strides: 1 })).layers[0], { type: 'avgpool', poolSize: 3, strides: 1 });
-    t.throws(() => specFromKeras(topo({ poolSize: 2, padding: 'same' }), 'm.json'), { message: /^m\.json: layer 0 \(AveragePooling2D '.*'\): padding 'same' is not supported \(valid only\)$/ });
-    t.throws(() => specFromKeras(topo({ poolSize: [2, 3] })), { message: /pool size 2x3 is not square/ });
-    t.throws(() => specFromKeras(topo({ poolSize: 2, strides: [2, 1] })), { message: /strides 2x1 are not supported/ });
+    t.deepEqual(specFromKeras(topo({ poolSize: 3, strides: 1 })).layers[0], {
+      type: 'avgpool',
+      poolSize: 3,
+      strides: 1,
+    });
+    t.throws(() => specFromKeras(topo({ poolSize: 2, padding: 'same' }), 'm.json'), {
+      message:
+        /^m\.json: layer 0 \(AveragePooling2D '.*'\): padding 'same' is not supported \(valid only\)$/,
+    });
+    t.throws(() => specFromKeras(topo({ poolSize: [2, 3] })), {
+      message: /pool size 2x3 is not square/,
+    });
+    t.throws(() => specFromKeras(topo({ poolSize: 2, strides: [2, 1] })), {
+      message: /strides 2x1 are not supported/,
+    });
   });
 });
 
 // (e) layout
 
 test('avgpool: shapes ⌊(n − p)/s⌋ + 1, no parameters, refusals', (t) => {
-  const shape = (poolSize: number, strides?: number) => layoutOf({ inputShape: [9, 8, 2], layers: [{ type: 'avgpool', poolSize, strides }, { type: 'flatten' }] }).shapes[0];
+  const shape = (poolSize: number, strides?: number) =>
+    layoutOf({
+      inputShape: [9, 8, 2],
+      layers: [{ type: 'avgpool', poolSize, strides }, { type: 'flatten' }],
+    }).shapes[0];
   t.deepEqual(shape(2), [4, 4, 2]);
   t.deepEqual(shape(3, 2), [4, 3, 2]);
   t.deepEqual(shape(2, 1), [8, 7, 2]);
   t.is(layoutOf(MODELS['conv relu, avgpool 2x2 on an odd input']).params.length, 4);
   t.deepEqual(avgpoolLayer(), { type: 'avgpool', poolSize: 2 });
   t.deepEqual(avgpoolLayer(3, 1), { type: 'avgpool', poolSize: 3, strides: 1 });
-  t.throws(() => layoutOf({ inputShape: [2, 2, 1], layers: [{ type: 'avgpool', poolSize: 3 }] }), { message: /^layer 0 \(avgpool\): a 3x3 pooling does not fit a 2x2 input$/ });
-  t.throws(() => layoutOf({ inputShape: [8], layers: [{ type: 'avgpool', poolSize: 2 }] }), { message: /needs an \[H,W,C\] input/ });
-  t.throws(() => layoutOf({ inputShape: [4, 4, 1], layers: [{ type: 'avgpool', poolSize: 0 }] }), { message: /pool size must be a positive integer, got 0/ });
+  t.throws(() => layoutOf({ inputShape: [2, 2, 1], layers: [{ type: 'avgpool', poolSize: 3 }] }), {
+    message: /^layer 0 \(avgpool\): a 3x3 pooling does not fit a 2x2 input$/,
+  });
+  t.throws(() => layoutOf({ inputShape: [8], layers: [{ type: 'avgpool', poolSize: 2 }] }), {
+    message: /needs an \[H,W,C\] input/,
+  });
+  t.throws(() => layoutOf({ inputShape: [4, 4, 1], layers: [{ type: 'avgpool', poolSize: 0 }] }), {
+    message: /pool size must be a positive integer, got 0/,
+  });
 });

@@ -6,32 +6,67 @@ import { join } from 'node:path';
 import test from 'ava';
 
 const cli = (args: string[], node: string[] = []) =>
-  spawnSync(process.execPath, [...node, '--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
+  spawnSync(process.execPath, [...node, '--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
 /** As on a machine where npm skipped the optional @tensorflow/tfjs-node. */
 const withoutNative = ['--import', './test/helpers/hide-native.mjs'];
 /** stderr without the start-up lines libtensorflow prints itself when it loads (not ours to silence) */
-const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !/^(WARNING: All log messages before absl|[IW]\d{4} )/.test(l));
+const ownLines = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter(
+      (l) => l.trim() !== '' && !/^(WARNING: All log messages before absl|[IW]\d{4} )/.test(l),
+    );
 
 test('train on digits (the npm start settings) reaches ≥ 95% test accuracy and logs JSONL', (t) => {
   const log = join(mkdtempSync(join(tmpdir(), 'tn-')), 'run.jsonl');
-  const r = cli(['train', '--data', 'digits', '--model', 'mlp:64,64', '--C', '1', '--iters', '30', '--backend', 'wasm', '--log', log]);
+  const r = cli([
+    'train',
+    '--data',
+    'digits',
+    '--model',
+    'mlp:64,64',
+    '--C',
+    '1',
+    '--iters',
+    '30',
+    '--backend',
+    'wasm',
+    '--log',
+    log,
+  ]);
   t.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  t.regex(lines[0], /^iter {3}1 {2}f \S+ {2}\|g\| \S+ {2}α \S+ {2}λ \S+ {2}CG +\d+ {2}\S+s {2}test \S+%$/);
+  t.regex(
+    lines[0],
+    /^iter {3}1 {2}f \S+ {2}\|g\| \S+ {2}α \S+ {2}λ \S+ {2}CG +\d+ {2}\S+s {2}test \S+%$/,
+  );
   const acc = Number(/test accuracy ([\d.]+)%/.exec(lines.at(-1)!)?.[1]);
   t.true(acc >= 95, `accuracy ${acc}`);
-  const recs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const recs = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(recs.length, 30);
-  for (const k of ['iter', 'f', 'gradNorm', 'alpha', 'lambda', 'cgIters', 'seconds', 'testAcc']) t.true(k in recs[0], k);
+  for (const k of ['iter', 'f', 'gradNorm', 'alpha', 'lambda', 'cgIters', 'seconds', 'testAcc'])
+    t.true(k in recs[0], k);
   t.true(recs[29].f < recs[0].f);
-  t.true(recs.every((r, i) => i === 0 || r.seconds >= recs[i - 1].seconds), 'seconds is cumulative');
+  t.true(
+    recs.every((r, i) => i === 0 || r.seconds >= recs[i - 1].seconds),
+    'seconds is cumulative',
+  );
 });
 
 test('the same seed gives the same trajectory; another seed another', (t) => {
   const run = (seed: string) => {
     const r = cli(['train', '--iters', '4', '--C', '1', '--seed', seed, '--backend', 'wasm']);
     t.is(r.status, 0, r.stderr);
-    return r.stdout.split('\n').filter((l) => l.startsWith('iter')).map((l) => l.replace(/\s\S+s\s+test/, ' test'));
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('iter'))
+      .map((l) => l.replace(/\s\S+s\s+test/, ' test'));
   };
   const a = run('3');
   t.deepEqual(a, run('3'));
@@ -49,10 +84,22 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
   for (const [args, msg] of [
     [['train', '--iters', 'x'], /--iters expects an integer, got 'x'/],
     [['train', '--loss', 'hinge'], /--loss must be ce or mse/],
-    [['train', '--workers', '-1'], /Option '--workers' argument is ambiguous\. .*use '--workers=-XYZ'/],
-    [['train', '--gv', 'forward'], /--gv must be one of linearized, double-vjp, got 'forward'|--gv must be linearized or double-vjp, got 'forward'/],
-    [['train', '--model', 'cnn4', '--data', 'digits', '--gn-size', '5000'], /--gn-size must be an integer in 1\.\.1438/],
-    [['train', '--data', 'fashion-mnist', '--data-dir', '/nonexistent'], /Fashion-MNIST folder \/nonexistent not found/],
+    [
+      ['train', '--workers', '-1'],
+      /Option '--workers' argument is ambiguous\. .*use '--workers=-XYZ'/,
+    ],
+    [
+      ['train', '--gv', 'forward'],
+      /--gv must be one of linearized, double-vjp, got 'forward'|--gv must be linearized or double-vjp, got 'forward'/,
+    ],
+    [
+      ['train', '--model', 'cnn4', '--data', 'digits', '--gn-size', '5000'],
+      /--gn-size must be an integer in 1\.\.1438/,
+    ],
+    [
+      ['train', '--data', 'fashion-mnist', '--data-dir', '/nonexistent'],
+      /Fashion-MNIST folder \/nonexistent not found/,
+    ],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ] as const) {
     const r = cli([...args]);
@@ -69,28 +116,61 @@ test('without tfjs-node: --backend tensorflow is one line saying how to install 
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   const auto = cli(['train', '--iters', '1', '--C', '1', '--workers', '0'], withoutNative);
   t.is(auto.status, 0, auto.stderr);
-  t.regex(auto.stdout, /^backend wasm: @tensorflow\/tfjs-node did not load \(.*\); 'npm install @tensorflow\/tfjs-node' for the native backend$/m);
+  t.regex(
+    auto.stdout,
+    /^backend wasm: @tensorflow\/tfjs-node did not load \(.*\); 'npm install @tensorflow\/tfjs-node' for the native backend$/m,
+  );
   t.regex(auto.stdout, /\(backend wasm, in the main thread\)/);
 });
 
 test('eval reports the accuracy train ended with, and a confusion matrix of every test sample', (t) => {
   const out = mkdtempSync(join(tmpdir(), 'tn-'));
-  const r = cli(['train', '--C', '1', '--iters', '5', '--workers', '0', '--out', out, '--backend', 'wasm']);
+  const r = cli([
+    'train',
+    '--C',
+    '1',
+    '--iters',
+    '5',
+    '--workers',
+    '0',
+    '--out',
+    out,
+    '--backend',
+    'wasm',
+  ]);
   t.is(r.status, 0, r.stderr);
   const trained = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
-  const e = cli(['eval', '--model', join(out, 'last'), '--data', 'digits', '--json', '--backend', 'wasm']);
+  const e = cli([
+    'eval',
+    '--model',
+    join(out, 'last'),
+    '--data',
+    'digits',
+    '--json',
+    '--backend',
+    'wasm',
+  ]);
   t.is(e.status, 0, e.stderr);
   const rep = JSON.parse(e.stdout);
   t.is((100 * rep.accuracy).toFixed(2), trained.toFixed(2));
-  t.is(rep.confusion.flat().reduce((a: number, b: number) => a + b, 0), rep.samples);
-  t.is(rep.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0), Math.round(rep.accuracy * rep.samples));
+  t.is(
+    rep.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+    rep.samples,
+  );
+  t.is(
+    rep.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0),
+    Math.round(rep.accuracy * rep.samples),
+  );
   const missing = cli(['eval', '--model', join(out, 'nothing')]);
   t.is(missing.status, 2);
   t.regex(missing.stderr, /nothing\/model\.json: cannot read the model/);
 });
 
 test('the README example runs against the built package and reaches 95% on digits', (t) => {
-  const r = spawnSync(process.execPath, ['examples/quickstart.mjs'], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['examples/quickstart.mjs'], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   t.is(r.status, 0, r.stderr);
   const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
   t.true(acc >= 95, r.stdout);

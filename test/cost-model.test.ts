@@ -4,12 +4,21 @@
  * fixed time it was given from passes it generated.
  */
 import test from 'ava';
-import { fitCostModel, parseLink, passMs, predictSpeedups, type CostModel } from '../src/bench/cost-model.ts';
+import {
+  fitCostModel,
+  parseLink,
+  passMs,
+  predictSpeedups,
+  type CostModel,
+} from '../src/bench/cost-model.ts';
 
 test('parseLink reads rates and latencies, and says what it expects', (t) => {
   t.deepEqual(parseLink('10gbit,0.2ms'), { bytesPerMs: 1.25e6, latencyMs: 0.2 });
   t.deepEqual(parseLink('100Mbit, 50us'), { bytesPerMs: 12500, latencyMs: 0.05 });
-  t.throws(() => parseLink('fast'), { instanceOf: RangeError, message: /^--link must look like 10gbit,0\.2ms/ });
+  t.throws(() => parseLink('fast'), {
+    instanceOf: RangeError,
+    message: /^--link must look like 10gbit,0\.2ms/,
+  });
 });
 
 const shape = { chunks: 60, chunkMs: 10, resultBytes: 1e6, perWorkerBytes: 1e6 };
@@ -33,6 +42,9 @@ test('the fit recovers the throughput and fixed time of passes the model made', 
   const loop = { bytesPerMs: Infinity, latencyMs: 0.05 };
   const measured = [1, 2, 3, 4].map((P) => ({ processes: P, ms: passMs(truth, P, loop) }));
   const fit = fitCostModel(shape, measured);
-  t.true(Math.abs(fit.clientBytesPerMs / truth.clientBytesPerMs - 1) < 0.01, `${fit.clientBytesPerMs}`);
+  t.true(
+    Math.abs(fit.clientBytesPerMs / truth.clientBytesPerMs - 1) < 0.01,
+    `${fit.clientBytesPerMs}`,
+  );
   t.true(Math.abs(fit.fixedMs - 12) < 1, `${fit.fixedMs}`);
 });

@@ -48,37 +48,46 @@ for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
         t.is(tf.memory().numTensors, before, 'tensors leaked');
       });
 
-      test.serial(`loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`, async (t) => {
-        await initBackend(backend);
-        const before = tf.memory().numTensors;
-        const net = new Network(spec);
-        const data = syntheticData(N, spec.inputShape, net.outputSize, 12);
-        const theta = Float64Array.from(initParams(net.layout, 4));
-        const rows = sampleRows(data);
-        const problem = new LocalProblem(net, data, loss, 3);
-        const { loss: f, grad } = await problem.lossAndGradient(theta);
-        const f64 = (th: Float64Array) => rows.reduce((s, x, i) => s + loss64(loss, forward64(spec, th, x), data.labels[i]), 0) / N;
-        t.true(Math.abs(f - f64(theta)) <= 1e-5 * Math.max(1, Math.abs(f64(theta))), `loss ${f} vs ${f64(theta)}`);
-        t.true(Math.abs((await problem.loss(theta)) - f) <= 1e-6 * Math.max(1, Math.abs(f)));
-        // gradient by the chain rule through the FD Jacobian: (1/n) Σ Jᵢᵀ ∂ξ/∂z
-        const want = new Float64Array(theta.length);
-        rows.forEach((x, i) => {
-          const z = forward64(spec, theta, x);
-          const J = jacobian64(spec, theta, x);
-          const dz = Array.from(z, (_, o) => {
-            const e = Float64Array.from(z);
-            e[o] += 1e-6;
-            const lp = loss64(loss, e, data.labels[i]);
-            e[o] -= 2e-6;
-            return (lp - loss64(loss, e, data.labels[i])) / 2e-6;
+      test.serial(
+        `loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`,
+        async (t) => {
+          await initBackend(backend);
+          const before = tf.memory().numTensors;
+          const net = new Network(spec);
+          const data = syntheticData(N, spec.inputShape, net.outputSize, 12);
+          const theta = Float64Array.from(initParams(net.layout, 4));
+          const rows = sampleRows(data);
+          const problem = new LocalProblem(net, data, loss, 3);
+          const { loss: f, grad } = await problem.lossAndGradient(theta);
+          const f64 = (th: Float64Array) =>
+            rows.reduce((s, x, i) => s + loss64(loss, forward64(spec, th, x), data.labels[i]), 0) /
+            N;
+          t.true(
+            Math.abs(f - f64(theta)) <= 1e-5 * Math.max(1, Math.abs(f64(theta))),
+            `loss ${f} vs ${f64(theta)}`,
+          );
+          t.true(Math.abs((await problem.loss(theta)) - f) <= 1e-6 * Math.max(1, Math.abs(f)));
+          // gradient by the chain rule through the FD Jacobian: (1/n) Σ Jᵢᵀ ∂ξ/∂z
+          const want = new Float64Array(theta.length);
+          rows.forEach((x, i) => {
+            const z = forward64(spec, theta, x);
+            const J = jacobian64(spec, theta, x);
+            const dz = Array.from(z, (_, o) => {
+              const e = Float64Array.from(z);
+              e[o] += 1e-6;
+              const lp = loss64(loss, e, data.labels[i]);
+              e[o] -= 2e-6;
+              return (lp - loss64(loss, e, data.labels[i])) / 2e-6;
+            });
+            for (let o = 0; o < z.length; o++)
+              for (let p = 0; p < theta.length; p++) want[p] += (J[o][p] * dz[o]) / N;
           });
-          for (let o = 0; o < z.length; o++) for (let p = 0; p < theta.length; p++) want[p] += (J[o][p] * dz[o]) / N;
-        });
-        const err = relErr(grad, want);
-        t.true(err <= 1e-4, `gradient relative error ${err}`);
-        await problem.close();
-        t.is(tf.memory().numTensors, before, 'tensors leaked');
-      });
+          const err = relErr(grad, want);
+          t.true(err <= 1e-4, `gradient relative error ${err}`);
+          await problem.close();
+          t.is(tf.memory().numTensors, before, 'tensors leaked');
+        },
+      );
     }
   }
 }

@@ -17,16 +17,33 @@ import { train, type TrainIteration, type TrainOptions, type TrainResult } from 
 
 const ITERS = 5;
 // l = 1438: 12 data chunks of 128; |S| = 719: 6 Gv chunks; 359 test samples: 3 chunks
-const common: TrainOptions = { data: 'digits', model: 'mlp:16', C: 1, bsize: 128, gnRatio: 0.5, seed: 2, backend: 'wasm', iters: ITERS };
+const common: TrainOptions = {
+  data: 'digits',
+  model: 'mlp:16',
+  C: 1,
+  bsize: 128,
+  gnRatio: 0.5,
+  seed: 2,
+  backend: 'wasm',
+  iters: ITERS,
+};
 
 /** The history without its times, as a checkpoint holds it (NaN → null). */
 const timeless = (h: TrainIteration[]) =>
-  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<string, unknown>[];
+  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<
+    string,
+    unknown
+  >[];
 
 let reference: Promise<TrainResult> | undefined;
 const uninterrupted = () => (reference ??= train({ ...common, workers: 0 }));
 
-function sameAsUninterrupted(t: import('ava').ExecutionContext, got: TrainResult, want: TrainResult, what: string) {
+function sameAsUninterrupted(
+  t: import('ava').ExecutionContext,
+  got: TrainResult,
+  want: TrainResult,
+  what: string,
+) {
   t.deepEqual(timeless(got.history), timeless(want.history), `${what}: history`);
   t.deepEqual([...got.params], [...want.params], `${what}: params`);
 }
@@ -44,43 +61,50 @@ const MOMENTS: Record<string, Moment> = {
 
 for (const workers of [0, 2]) {
   for (const [name, m] of Object.entries(MOMENTS)) {
-    test.serial(`abort ${name} (${workers === 0 ? 'in-process' : `${workers} workers`}): checkpoint of iteration 2, resume = uninterrupted`, async (t) => {
-      const want = await uninterrupted();
-      const out = mkdtempSync(join(tmpdir(), 'intr-'));
-      const controller = new AbortController();
-      let completed = 0;
-      let progressAfterAbort = 0;
-      const r = await train({
-        ...common,
-        workers,
-        out,
-        signal: controller.signal,
-        onProgress: (pass, done, total) => {
-          if (controller.signal.aborted) {
-            progressAfterAbort++;
-            return;
-          }
-          // on the pool, `done` may jump by several chunks (they are summed in chunk order)
-          if (completed === 2 && pass === m.pass && done >= m.done! && done < total) controller.abort();
-        },
-        onIteration: (it) => {
-          completed = it.iter;
-          if (it.iter === m.afterIter) controller.abort();
-        },
-      });
-      t.true(controller.signal.aborted, 'the abort was triggered');
-      t.true(r.interrupted);
-      t.is(r.stopped, 'interrupted after iteration 2');
-      t.is(r.history.length, 2);
-      t.is(progressAfterAbort, 0, 'no chunk reported after the abort');
-      const c = loadCheckpoint(out);
-      t.is(c.state.iter, 2);
-      t.deepEqual(timeless(c.history as unknown as TrainIteration[]), timeless(want.history.slice(0, 2)));
-      t.deepEqual([...Float32Array.from(c.state.theta)], [...r.params]);
-      const resumed = await train({ ...common, workers, resume: out });
-      t.falsy(resumed.interrupted);
-      sameAsUninterrupted(t, resumed, want, name);
-    });
+    test.serial(
+      `abort ${name} (${workers === 0 ? 'in-process' : `${workers} workers`}): checkpoint of iteration 2, resume = uninterrupted`,
+      async (t) => {
+        const want = await uninterrupted();
+        const out = mkdtempSync(join(tmpdir(), 'intr-'));
+        const controller = new AbortController();
+        let completed = 0;
+        let progressAfterAbort = 0;
+        const r = await train({
+          ...common,
+          workers,
+          out,
+          signal: controller.signal,
+          onProgress: (pass, done, total) => {
+            if (controller.signal.aborted) {
+              progressAfterAbort++;
+              return;
+            }
+            // on the pool, `done` may jump by several chunks (they are summed in chunk order)
+            if (completed === 2 && pass === m.pass && done >= m.done! && done < total)
+              controller.abort();
+          },
+          onIteration: (it) => {
+            completed = it.iter;
+            if (it.iter === m.afterIter) controller.abort();
+          },
+        });
+        t.true(controller.signal.aborted, 'the abort was triggered');
+        t.true(r.interrupted);
+        t.is(r.stopped, 'interrupted after iteration 2');
+        t.is(r.history.length, 2);
+        t.is(progressAfterAbort, 0, 'no chunk reported after the abort');
+        const c = loadCheckpoint(out);
+        t.is(c.state.iter, 2);
+        t.deepEqual(
+          timeless(c.history as unknown as TrainIteration[]),
+          timeless(want.history.slice(0, 2)),
+        );
+        t.deepEqual([...Float32Array.from(c.state.theta)], [...r.params]);
+        const resumed = await train({ ...common, workers, resume: out });
+        t.falsy(resumed.interrupted);
+        sameAsUninterrupted(t, resumed, want, name);
+      },
+    );
   }
 }
 
@@ -88,53 +112,78 @@ test.serial('the pool trajectory equals the in-process one (the reference above)
   sameAsUninterrupted(t, await train({ ...common, workers: 2 }), await uninterrupted(), 'pool');
 });
 
-test.serial('without out, an interrupt leaves no temp folder; train leaves process signal listeners alone', async (t) => {
-  const ours = () => readdirSync(tmpdir()).filter((f) => f.startsWith('tfjs-newton-')).length;
-  const before = ours();
-  const listeners = () => ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
-  const l0 = listeners();
-  for (const workers of [0, 2]) {
-    const controller = new AbortController();
-    const during: number[][] = [];
-    const r = await train({
-      ...common,
-      workers,
-      signal: controller.signal,
-      onIteration: (it) => {
-        during.push(listeners());
-        if (it.iter === 1) controller.abort();
-      },
-    });
+test.serial(
+  'without out, an interrupt leaves no temp folder; train leaves process signal listeners alone',
+  async (t) => {
+    const ours = () => readdirSync(tmpdir()).filter((f) => f.startsWith('tfjs-newton-')).length;
+    const before = ours();
+    const listeners = () => ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
+    const l0 = listeners();
+    for (const workers of [0, 2]) {
+      const controller = new AbortController();
+      const during: number[][] = [];
+      const r = await train({
+        ...common,
+        workers,
+        signal: controller.signal,
+        onIteration: (it) => {
+          during.push(listeners());
+          if (it.iter === 1) controller.abort();
+        },
+      });
+      t.true(r.interrupted);
+      t.is(r.stopped, 'interrupted after iteration 1');
+      t.deepEqual(during, [l0]);
+      t.deepEqual(listeners(), l0);
+    }
+    t.is(ours(), before);
+  },
+);
+
+test.serial(
+  'a signal aborted before train starts: interrupted after iteration 0, the checkpoint resumes',
+  async (t) => {
+    const out = mkdtempSync(join(tmpdir(), 'intr-'));
+    const r = await train({ ...common, workers: 2, out, signal: AbortSignal.abort() });
     t.true(r.interrupted);
-    t.is(r.stopped, 'interrupted after iteration 1');
-    t.deepEqual(during, [l0]);
-    t.deepEqual(listeners(), l0);
-  }
-  t.is(ours(), before);
-});
+    t.is(r.stopped, 'interrupted after iteration 0');
+    t.is(loadCheckpoint(out).state.iter, 0);
+    sameAsUninterrupted(
+      t,
+      await train({ ...common, workers: 0, resume: out }),
+      await uninterrupted(),
+      'resumed from 0',
+    );
+  },
+);
 
-test.serial('a signal aborted before train starts: interrupted after iteration 0, the checkpoint resumes', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'intr-'));
-  const r = await train({ ...common, workers: 2, out, signal: AbortSignal.abort() });
-  t.true(r.interrupted);
-  t.is(r.stopped, 'interrupted after iteration 0');
-  t.is(loadCheckpoint(out).state.iter, 0);
-  sameAsUninterrupted(t, await train({ ...common, workers: 0, resume: out }), await uninterrupted(), 'resumed from 0');
-});
-
-test.serial('a pool chunk failing 3 times leaves a checkpoint that resumes on the uninterrupted trajectory', async (t) => {
-  const want = await uninterrupted();
-  const out = mkdtempSync(join(tmpdir(), 'intr-'));
-  const err = await t.throwsAsync(
-    () => train(withFaults({ ...common, workers: 2, out }, { kind: 'gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 })),
-    { instanceOf: RunError },
-  );
-  t.regex(err!.message, /gv chunk 1 failed 3 times/);
-  const k = loadCheckpoint(out).state.iter;
-  t.true(k >= 1 && k < ITERS, `checkpoint at iteration ${k}`);
-  t.regex(err!.message, new RegExp(`after iteration ${k}\\) are in `));
-  sameAsUninterrupted(t, await train({ ...common, workers: 2, resume: out }), want, 'resumed after the failure');
-});
+test.serial(
+  'a pool chunk failing 3 times leaves a checkpoint that resumes on the uninterrupted trajectory',
+  async (t) => {
+    const want = await uninterrupted();
+    const out = mkdtempSync(join(tmpdir(), 'intr-'));
+    const err = await t.throwsAsync(
+      () =>
+        train(
+          withFaults(
+            { ...common, workers: 2, out },
+            { kind: 'gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 },
+          ),
+        ),
+      { instanceOf: RunError },
+    );
+    t.regex(err!.message, /gv chunk 1 failed 3 times/);
+    const k = loadCheckpoint(out).state.iter;
+    t.true(k >= 1 && k < ITERS, `checkpoint at iteration ${k}`);
+    t.regex(err!.message, new RegExp(`after iteration ${k}\\) are in `));
+    sameAsUninterrupted(
+      t,
+      await train({ ...common, workers: 2, resume: out }),
+      want,
+      'resumed after the failure',
+    );
+  },
+);
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 const cliArgs = ['train', '--data', 'digits', '--C', '1', '--workers', '2', '--backend', 'wasm'];
@@ -146,13 +195,20 @@ function cli(args: string[]): Promise<{ status: number | null; stdout: string; s
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  return new Promise((resolve) =>
+    child.on('close', (status) => resolve({ status, stdout, stderr })),
+  );
 }
 
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   test(`the CLI: ${sig} after the second iteration exits ${code} with the resume hint; --resume continues`, async (t) => {
     const out = mkdtempSync(join(tmpdir(), 'intr-cli-'));
-    const child = spawn(process.execPath, [...CLI, ...cliArgs, '--iters', '50', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI, ...cliArgs, '--iters', '50', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -184,7 +240,9 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 }
 
 test('the CLI without --out: an interrupt says nothing was saved', async (t) => {
-  const child = spawn(process.execPath, [...CLI, ...cliArgs, '--iters', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI, ...cliArgs, '--iters', '50'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   const exit = await new Promise<number | null>((resolve) => {
     child.stdout.on('data', (b: Buffer) => {

@@ -14,8 +14,14 @@ import { sampleRows, syntheticData } from './helpers/synthetic.ts';
 
 test('cnn4 on 28x28x1: simpleNN shapes 28→14→7→3 and parameter count', (t) => {
   const L = layoutOf(presetModel('cnn4', [28, 28, 1], 10));
-  t.deepEqual(L.shapes.map((s) => s.join('x')), ['28x28x32', '14x14x32', '14x14x64', '7x7x64', '7x7x64', '3x3x64', '576', '10']);
-  t.is(L.numParams, 5 * 5 * 1 * 32 + 32 + 3 * 3 * 32 * 64 + 64 + 3 * 3 * 64 * 64 + 64 + 576 * 10 + 10);
+  t.deepEqual(
+    L.shapes.map((s) => s.join('x')),
+    ['28x28x32', '14x14x32', '14x14x64', '7x7x64', '7x7x64', '3x3x64', '576', '10'],
+  );
+  t.is(
+    L.numParams,
+    5 * 5 * 1 * 32 + 32 + 3 * 3 * 32 * 64 + 64 + 3 * 3 * 64 * 64 + 64 + 576 * 10 + 10,
+  );
 });
 
 test('mlp presets flatten images and end with a linear layer of the classes', (t) => {
@@ -27,20 +33,41 @@ test('mlp presets flatten images and end with a linear layer of the classes', (t
 });
 
 test('bad model names and shapes are one-line errors', (t) => {
-  t.throws(() => presetModel('mlp:0', [4], 3), { message: /hidden sizes must be positive integers/ });
+  t.throws(() => presetModel('mlp:0', [4], 3), {
+    message: /hidden sizes must be positive integers/,
+  });
   t.throws(() => presetModel('cnn4', [64], 10), { message: /needs image data of shape \[H,W,C\]/ });
   t.throws(() => presetModel('resnet', [4], 3), { message: /unknown model 'resnet'/ });
-  t.throws(() => layoutOf({ inputShape: [8, 8, 1], layers: [{ type: 'conv2d', filters: 2, kernelSize: 4, padding: 'same', activation: 'relu' }] }), { message: /odd positive integer/ });
-  t.throws(() => layoutOf({ inputShape: [8, 8, 1], layers: [{ type: 'dense', units: 2, activation: 'relu' }] }), { message: /add a flatten layer/ });
+  t.throws(
+    () =>
+      layoutOf({
+        inputShape: [8, 8, 1],
+        layers: [
+          { type: 'conv2d', filters: 2, kernelSize: 4, padding: 'same', activation: 'relu' },
+        ],
+      }),
+    { message: /odd positive integer/ },
+  );
+  t.throws(
+    () =>
+      layoutOf({
+        inputShape: [8, 8, 1],
+        layers: [{ type: 'dense', units: 2, activation: 'relu' }],
+      }),
+    { message: /add a flatten layer/ },
+  );
 });
 
 test('initialisation: N(0, 2/fan_in) weights, zero biases, same seed same network', (t) => {
   const L = layoutOf(presetModel('mlp:300', [400], 10));
-  const a = initParams(L, 5), b = initParams(L, 5), c = initParams(L, 6);
+  const a = initParams(L, 5),
+    b = initParams(L, 5),
+    c = initParams(L, 6);
   t.deepEqual(a, b);
   t.notDeepEqual(a, c);
   const W = L.params[0];
-  let s = 0, s2 = 0;
+  let s = 0,
+    s2 = 0;
   for (let i = 0; i < W.size; i++) {
     s += a[W.offset + i];
     s2 += a[W.offset + i] ** 2;
@@ -52,43 +79,74 @@ test('initialisation: N(0, 2/fan_in) weights, zero biases, same seed same networ
 });
 
 test('strided convolutions: ⌈n/s⌉ outputs with same padding, ⌊(n − k)/s⌋ + 1 with valid; stride 1 is left out of specs', (t) => {
-  const conv = (padding: 'same' | 'valid', strides: number) => ({ type: 'conv2d' as const, filters: 2, kernelSize: 3, padding, activation: 'relu' as const, strides });
-  const shapes = (padding: 'same' | 'valid', strides: number) => layoutOf({ inputShape: [9, 8, 1], layers: [conv(padding, strides), { type: 'flatten' }] }).shapes[0];
+  const conv = (padding: 'same' | 'valid', strides: number) => ({
+    type: 'conv2d' as const,
+    filters: 2,
+    kernelSize: 3,
+    padding,
+    activation: 'relu' as const,
+    strides,
+  });
+  const shapes = (padding: 'same' | 'valid', strides: number) =>
+    layoutOf({ inputShape: [9, 8, 1], layers: [conv(padding, strides), { type: 'flatten' }] })
+      .shapes[0];
   t.deepEqual(shapes('same', 2), [5, 4, 2]);
   t.deepEqual(shapes('valid', 2), [4, 3, 2]);
   t.deepEqual(shapes('same', 3), [3, 3, 2]);
   t.deepEqual(shapes('valid', 3), [3, 2, 2]);
   t.false('strides' in conv2dLayer(2, 3, 'same', 'relu'));
   t.is(conv2dLayer(2, 3, 'same', 'relu', 2).strides, 2);
-  t.throws(() => layoutOf({ inputShape: [9, 8, 1], layers: [conv('same', 0), { type: 'flatten' }] }), { message: /^layer 0 \(conv2d\) strides must be a positive integer, got 0$/ });
-  t.throws(() => layoutOf({ inputShape: [2, 2, 1], layers: [conv('valid', 2)] }), { message: /a 3x3 valid convolution does not fit a 2x2 input/ });
+  t.throws(
+    () => layoutOf({ inputShape: [9, 8, 1], layers: [conv('same', 0), { type: 'flatten' }] }),
+    { message: /^layer 0 \(conv2d\) strides must be a positive integer, got 0$/ },
+  );
+  t.throws(() => layoutOf({ inputShape: [2, 2, 1], layers: [conv('valid', 2)] }), {
+    message: /a 3x3 valid convolution does not fit a 2x2 input/,
+  });
 });
 
 test('the registries: one unit per layer type and per loss, named in messages', (t) => {
-  t.deepEqual([...LAYER_TYPES], LAYERS.map((u) => u.type));
+  t.deepEqual(
+    [...LAYER_TYPES],
+    LAYERS.map((u) => u.type),
+  );
   t.is(new Set(LAYERS.map((u) => u.kerasClass)).size, LAYERS.length);
-  t.throws(() => layoutOf({ inputShape: [4], layers: [{ type: 'lstm' } as unknown as LayerSpec] }), { message: new RegExp(`^layer 0: unknown type 'lstm' \\(use ${LAYER_TYPES.join(', ')}\\)$`) });
-  t.is(lossList(), LOSSES.length === 2 ? `${LOSSES[0]} or ${LOSSES[1]}` : `one of ${LOSSES.join(', ')}`);
+  t.throws(
+    () => layoutOf({ inputShape: [4], layers: [{ type: 'lstm' } as unknown as LayerSpec] }),
+    { message: new RegExp(`^layer 0: unknown type 'lstm' \\(use ${LAYER_TYPES.join(', ')}\\)$`) },
+  );
+  t.is(
+    lossList(),
+    LOSSES.length === 2 ? `${LOSSES[0]} or ${LOSSES[1]}` : `one of ${LOSSES.join(', ')}`,
+  );
   t.throws(() => lossUnit('hinge'), { message: `unknown loss 'hinge': use ${lossList()}` });
   for (const name of LOSSES) t.is(lossUnit(name).name, name);
 });
 
 const N = 4;
 for (const backend of ['cpu', ...COMPUTE_BACKENDS] as const) {
-  test.serial(`every layer type's forward pass equals the float64 reference, no tensor left behind: ${backend}`, async (t) => {
-    await initBackend(backend);
-    const before = tf.memory().numTensors;
-    for (const [name, spec] of Object.entries({ ...MODELS, ties: TIES_MODEL })) {
-      const net = new Network(spec);
-      const data = syntheticData(N, spec.inputShape, net.outputSize, 3);
-      const theta = Float64Array.from(initParams(net.layout, 5), (x, i) => x + Math.fround(0.05 * Math.sin(i)));
-      const z = tf.tidy(() => net.forward(net.unflatten(theta), tf.tensor(data.x, [N, ...spec.inputShape])));
-      const got = z.dataSync();
-      z.dispose();
-      const th32 = Float64Array.from(Float32Array.from(theta));
-      const want = sampleRows(data).flatMap((x) => [...forward64(spec, th32, x)]);
-      t.true(relErr(got, want) <= 1e-5, `${name}: relative error ${relErr(got, want)}`);
-    }
-    t.is(tf.memory().numTensors, before, 'tensors leaked');
-  });
+  test.serial(
+    `every layer type's forward pass equals the float64 reference, no tensor left behind: ${backend}`,
+    async (t) => {
+      await initBackend(backend);
+      const before = tf.memory().numTensors;
+      for (const [name, spec] of Object.entries({ ...MODELS, ties: TIES_MODEL })) {
+        const net = new Network(spec);
+        const data = syntheticData(N, spec.inputShape, net.outputSize, 3);
+        const theta = Float64Array.from(
+          initParams(net.layout, 5),
+          (x, i) => x + Math.fround(0.05 * Math.sin(i)),
+        );
+        const z = tf.tidy(() =>
+          net.forward(net.unflatten(theta), tf.tensor(data.x, [N, ...spec.inputShape])),
+        );
+        const got = z.dataSync();
+        z.dispose();
+        const th32 = Float64Array.from(Float32Array.from(theta));
+        const want = sampleRows(data).flatMap((x) => [...forward64(spec, th32, x)]);
+        t.true(relErr(got, want) <= 1e-5, `${name}: relative error ${relErr(got, want)}`);
+      }
+      t.is(tf.memory().numTensors, before, 'tensors leaked');
+    },
+  );
 }

@@ -22,7 +22,8 @@ import {
   splitBody,
 } from '../src/transport/nats/frames.ts';
 
-const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7) & 255);
+const bytes = (n: number, seed = 1) =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7) & 255);
 
 /** The message of the MessageError `f` throws (fails the test on anything else). */
 function rejection(t: import('ava').ExecutionContext, f: () => unknown): string {
@@ -33,7 +34,13 @@ function rejection(t: import('ava').ExecutionContext, f: () => unknown): string 
 }
 
 test('a frame round-trips its meta and body; the header is magic, version, length', (t) => {
-  const meta = { kind: 'gv', id: 'r-1', part: 0, parts: 3, nested: { a: [1, 2.5, null], s: 'θ ünïcode' } };
+  const meta = {
+    kind: 'gv',
+    id: 'r-1',
+    part: 0,
+    parts: 3,
+    nested: { a: [1, 2.5, null], s: 'θ ünïcode' },
+  };
   const body = bytes(1000);
   const f = encodeFrame(meta, body);
   t.deepEqual(Array.from(f.subarray(0, 4)), [0x54, 0x46, 0x4a, 0x4e]);
@@ -56,15 +63,36 @@ test('a frame round-trips its meta and body; the header is magic, version, lengt
 
 test('every bad frame is rejected with its reason', (t) => {
   const good = encodeFrame({ a: 1 }, bytes(10));
-  t.regex(rejection(t, () => decodeFrame(new Uint8Array(0))), /^truncated: 0 bytes/);
-  t.regex(rejection(t, () => decodeFrame(good.subarray(0, 3))), /^truncated: 3 bytes/);
-  t.regex(rejection(t, () => decodeFrame(good.subarray(0, 7))), /^truncated: 7 bytes/);
-  t.regex(rejection(t, () => decodeFrame(good.subarray(0, 12))), /^truncated: meta of 7 bytes announced, 3 follow/);
-  t.regex(rejection(t, () => decodeFrame(new TextEncoder().encode('{"hello": "json"}'))), /^not a tfjs-newton message: it starts with 7b 22 68 65/);
-  t.regex(rejection(t, () => decodeFrame(new TextEncoder().encode('TF'))), /^truncated/); // a prefix of the magic
+  t.regex(
+    rejection(t, () => decodeFrame(new Uint8Array(0))),
+    /^truncated: 0 bytes/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(good.subarray(0, 3))),
+    /^truncated: 3 bytes/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(good.subarray(0, 7))),
+    /^truncated: 7 bytes/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(good.subarray(0, 12))),
+    /^truncated: meta of 7 bytes announced, 3 follow/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(new TextEncoder().encode('{"hello": "json"}'))),
+    /^not a tfjs-newton message: it starts with 7b 22 68 65/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(new TextEncoder().encode('TF'))),
+    /^truncated/,
+  ); // a prefix of the magic
   const v2 = good.slice();
   v2[4] = 2;
-  t.is(rejection(t, () => decodeFrame(v2)), `out-of-version: version 2, this build speaks ${PROTOCOL_VERSION}`);
+  t.is(
+    rejection(t, () => decodeFrame(v2)),
+    `out-of-version: version 2, this build speaks ${PROTOCOL_VERSION}`,
+  );
 
   const frame = (metaText: string, body = new Uint8Array(0)) => {
     const m = new TextEncoder().encode(metaText);
@@ -76,26 +104,63 @@ test('every bad frame is rejected with its reason', (t) => {
     return f;
   };
   t.deepEqual(decodeFrame(frame('{"ok":true}')).meta, { ok: true }, 'the hand-made frame is right');
-  t.regex(rejection(t, () => decodeFrame(frame('{"a":'))), /^bad meta: not JSON/);
-  t.regex(rejection(t, () => decodeFrame(frame(''))), /^bad meta: not JSON/);
-  t.is(rejection(t, () => decodeFrame(frame('[1,2]'))), 'bad meta: a JSON array, not an object');
-  t.is(rejection(t, () => decodeFrame(frame('null'))), 'bad meta: a JSON null, not an object');
-  t.is(rejection(t, () => decodeFrame(frame('"s"'))), 'bad meta: a JSON string, not an object');
-  t.is(rejection(t, () => decodeFrame(frame('7'))), 'bad meta: a JSON number, not an object');
+  t.regex(
+    rejection(t, () => decodeFrame(frame('{"a":'))),
+    /^bad meta: not JSON/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(frame(''))),
+    /^bad meta: not JSON/,
+  );
+  t.is(
+    rejection(t, () => decodeFrame(frame('[1,2]'))),
+    'bad meta: a JSON array, not an object',
+  );
+  t.is(
+    rejection(t, () => decodeFrame(frame('null'))),
+    'bad meta: a JSON null, not an object',
+  );
+  t.is(
+    rejection(t, () => decodeFrame(frame('"s"'))),
+    'bad meta: a JSON string, not an object',
+  );
+  t.is(
+    rejection(t, () => decodeFrame(frame('7'))),
+    'bad meta: a JSON number, not an object',
+  );
   const badUtf8 = frame('{"a":"xx"}');
   badUtf8[FRAME_HEADER_BYTES + 6] = 0xff;
-  t.is(rejection(t, () => decodeFrame(badUtf8)), 'bad meta: not UTF-8');
+  t.is(
+    rejection(t, () => decodeFrame(badUtf8)),
+    'bad meta: not UTF-8',
+  );
 
   // limits
   const bigMeta = encodeFrame({ s: 'x'.repeat(100) }, bytes(50));
-  t.regex(rejection(t, () => decodeFrame(bigMeta, { maxMetaBytes: 64 })), /^oversized: meta of 108 bytes, at most 64$/);
-  t.regex(rejection(t, () => decodeFrame(bigMeta, { maxBodyBytes: 49 })), /^oversized: body of 50 bytes, at most 49$/);
+  t.regex(
+    rejection(t, () => decodeFrame(bigMeta, { maxMetaBytes: 64 })),
+    /^oversized: meta of 108 bytes, at most 64$/,
+  );
+  t.regex(
+    rejection(t, () => decodeFrame(bigMeta, { maxBodyBytes: 49 })),
+    /^oversized: body of 50 bytes, at most 49$/,
+  );
   t.notThrows(() => decodeFrame(bigMeta, { maxMetaBytes: 108, maxBodyBytes: 50 }));
   const hugeLen = good.slice();
   new DataView(hugeLen.buffer).setUint32(5, 0xffffffff, true);
-  t.regex(rejection(t, () => decodeFrame(hugeLen)), /^oversized: meta of 4294967295 bytes/, 'a lying length is caught before anything is read');
-  t.regex(rejection(t, () => frameMetaEnd(hugeLen)), /^oversized/);
-  t.regex(rejection(t, () => frameMetaEnd(v2)), /^out-of-version/);
+  t.regex(
+    rejection(t, () => decodeFrame(hugeLen)),
+    /^oversized: meta of 4294967295 bytes/,
+    'a lying length is caught before anything is read',
+  );
+  t.regex(
+    rejection(t, () => frameMetaEnd(hugeLen)),
+    /^oversized/,
+  );
+  t.regex(
+    rejection(t, () => frameMetaEnd(v2)),
+    /^out-of-version/,
+  );
 
   t.throws(() => encodeFrame([] as unknown as Record<string, unknown>), { instanceOf: TypeError });
 });
@@ -103,19 +168,42 @@ test('every bad frame is rejected with its reason', (t) => {
 test('splitBody: equal views of at most maxPart bytes, the last holding the rest', (t) => {
   const body = bytes(10);
   const parts = splitBody(body, 4);
-  t.deepEqual(parts.map((p) => p.length), [4, 4, 2]);
-  t.true(parts.every((p) => p.buffer === body.buffer), 'views');
-  t.deepEqual(splitBody(bytes(9), 4).map((p) => p.length), [3, 3, 3], 'the fewest parts, of equal size');
-  t.deepEqual(splitBody(bytes(8), 4).map((p) => p.length), [4, 4]);
-  t.deepEqual(splitBody(bytes(3), 4).map((p) => p.length), [3]);
-  t.deepEqual(splitBody(new Uint8Array(0), 4).map((p) => p.length), [0]);
+  t.deepEqual(
+    parts.map((p) => p.length),
+    [4, 4, 2],
+  );
+  t.true(
+    parts.every((p) => p.buffer === body.buffer),
+    'views',
+  );
+  t.deepEqual(
+    splitBody(bytes(9), 4).map((p) => p.length),
+    [3, 3, 3],
+    'the fewest parts, of equal size',
+  );
+  t.deepEqual(
+    splitBody(bytes(8), 4).map((p) => p.length),
+    [4, 4],
+  );
+  t.deepEqual(
+    splitBody(bytes(3), 4).map((p) => p.length),
+    [3],
+  );
+  t.deepEqual(
+    splitBody(new Uint8Array(0), 4).map((p) => p.length),
+    [0],
+  );
   t.throws(() => splitBody(body, 0), { instanceOf: RangeError });
   // every total and part size: fewest parts, each ≤ maxPart, none empty, together the body
   for (let n = 1; n <= 200; n++) {
     for (const m of [1, 2, 3, 7, 16, 33, 64, 199, 200, 201]) {
       const ps = splitBody(bytes(n), m);
       t.is(ps.length, Math.ceil(n / m));
-      if (!ps.every((p) => p.length >= 1 && p.length <= m) || ps.reduce((a, p) => a + p.length, 0) !== n) t.fail(`n ${n}, maxPart ${m}`);
+      if (
+        !ps.every((p) => p.length >= 1 && p.length <= m) ||
+        ps.reduce((a, p) => a + p.length, 0) !== n
+      )
+        t.fail(`n ${n}, maxPart ${m}`);
     }
   }
   t.is(maxBodyPart(1024 * 1024), 1024 * 1024 - FRAME_HEADER_BYTES - 4096);
@@ -159,34 +247,82 @@ test('Reassembler: bad part sets are rejected and the message dropped', (t) => {
   const reject = (f: () => unknown) => rejection(t, f);
 
   t.is(r.add('k', 0, 3, 300, p[0]), null);
-  t.regex(reject(() => r.add('k', 0, 3, 300, p[0])), /^duplicate part 0 of 3 for k$/);
+  t.regex(
+    reject(() => r.add('k', 0, 3, 300, p[0])),
+    /^duplicate part 0 of 3 for k$/,
+  );
   t.is(r.pending, 0, 'the message is dropped');
 
   t.is(r.add('k', 0, 3, 300, p[0]), null);
-  t.regex(reject(() => r.add('k', 1, 4, 300, p[1])), /^inconsistent parts for k: 3 parts of 300 bytes announced, this part says 4 of 300$/);
+  t.regex(
+    reject(() => r.add('k', 1, 4, 300, p[1])),
+    /^inconsistent parts for k: 3 parts of 300 bytes announced, this part says 4 of 300$/,
+  );
   t.is(r.add('k', 0, 3, 300, p[0]), null);
-  t.regex(reject(() => r.add('k', 1, 3, 301, p[1])), /^inconsistent parts for k: 3 parts of 300 bytes announced, this part says 3 of 301$/);
-  t.regex(reject(() => r.add('k', 1, 3, 300, p[1].subarray(1))), /^inconsistent parts for k: part 1 of 3 has 99 bytes, 100 expected/);
-  t.regex(reject(() => r.add('k', 2, 3, 299, p[2])), /^inconsistent parts for k: part 2 of 3 has 100 bytes, 99 expected/);
-  t.regex(reject(() => r.add('k', 3, 3, 300, p[0])), /^bad part set for k: part 3 of 3$/);
-  t.regex(reject(() => r.add('k', -1, 3, 300, p[0])), /^bad part set for k: part -1 of 3$/);
-  t.regex(reject(() => r.add('k', 0, 0, 300, p[0])), /^bad part set for k: 0 parts$/);
-  t.regex(reject(() => r.add('k', 0, 1.5, 300, p[0])), /^bad part set for k: 1.5 parts$/);
-  t.regex(reject(() => r.add('k', 0, 3, -1, p[0])), /^bad part set for k: a total of -1 bytes$/);
-  t.regex(reject(() => r.add('k', 0, 5, 4, bytes(1))), /^bad part set for k: 4 bytes do not make 5 parts$/);
-  t.regex(reject(() => r.add('k', 0, 2, 0, new Uint8Array(0))), /^bad part set for k: 0 bytes do not make 2 parts$/);
-  t.regex(reject(() => r.add('k', 0, 11, 1001, bytes(91))), /^oversized: k has 1001 bytes, at most 1000$/);
-  t.regex(reject(() => r.add('k', 0, 1, 5, bytes(4))), /^inconsistent parts for k: part 0 of 1 has 4 bytes, 5 expected/);
+  t.regex(
+    reject(() => r.add('k', 1, 3, 301, p[1])),
+    /^inconsistent parts for k: 3 parts of 300 bytes announced, this part says 3 of 301$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 1, 3, 300, p[1].subarray(1))),
+    /^inconsistent parts for k: part 1 of 3 has 99 bytes, 100 expected/,
+  );
+  t.regex(
+    reject(() => r.add('k', 2, 3, 299, p[2])),
+    /^inconsistent parts for k: part 2 of 3 has 100 bytes, 99 expected/,
+  );
+  t.regex(
+    reject(() => r.add('k', 3, 3, 300, p[0])),
+    /^bad part set for k: part 3 of 3$/,
+  );
+  t.regex(
+    reject(() => r.add('k', -1, 3, 300, p[0])),
+    /^bad part set for k: part -1 of 3$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 0, 300, p[0])),
+    /^bad part set for k: 0 parts$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 1.5, 300, p[0])),
+    /^bad part set for k: 1.5 parts$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 3, -1, p[0])),
+    /^bad part set for k: a total of -1 bytes$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 5, 4, bytes(1))),
+    /^bad part set for k: 4 bytes do not make 5 parts$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 2, 0, new Uint8Array(0))),
+    /^bad part set for k: 0 bytes do not make 2 parts$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 11, 1001, bytes(91))),
+    /^oversized: k has 1001 bytes, at most 1000$/,
+  );
+  t.regex(
+    reject(() => r.add('k', 0, 1, 5, bytes(4))),
+    /^inconsistent parts for k: part 0 of 1 has 4 bytes, 5 expected/,
+  );
   t.is(r.pending, 0);
 
   t.is(r.add('x', 0, 3, 300, p[0]), null);
   t.is(r.add('y', 0, 3, 300, p[0]), null);
-  t.regex(reject(() => r.add('z', 0, 3, 300, p[0])), /^too many messages pending: 2 wait for parts already, z refused$/);
+  t.regex(
+    reject(() => r.add('z', 0, 3, 300, p[0])),
+    /^too many messages pending: 2 wait for parts already, z refused$/,
+  );
   t.is(r.pending, 2, 'the waiting ones stay');
   r.drop('x');
   t.is(r.pending, 1);
   t.is(r.add('z', 0, 3, 300, p[0]), null, 'room again after a drop');
-  t.regex(reject(() => r.add('y', 0, 1, 3, bytes(3))), /^inconsistent parts for y/);
+  t.regex(
+    reject(() => r.add('y', 0, 1, 3, bytes(3))),
+    /^inconsistent parts for y/,
+  );
   t.is(r.pending, 1, 'y dropped, z waits');
   t.is(r.add('z', 2, 3, 300, p[2]), null);
   t.deepEqual(r.add('z', 1, 3, 300, p[1]), bytes(300));
@@ -198,7 +334,11 @@ test('typed bodies: views when aligned, aligned copies when not, wrong lengths r
   t.is(b.buffer, a.buffer);
   const back = bodyF32(b, 5);
   t.is(back.buffer, a.buffer, 'aligned: a view');
-  t.deepEqual(new Uint8Array(back.buffer, back.byteOffset, back.byteLength), b, 'bit for bit, -0 and NaN too');
+  t.deepEqual(
+    new Uint8Array(back.buffer, back.byteOffset, back.byteLength),
+    b,
+    'bit for bit, -0 and NaN too',
+  );
 
   // through a frame: the body sits at an offset that is rarely a multiple of 4
   for (const meta of [{}, { k: 1 }, { kk: 1 }, { kkk: 1 }]) {
@@ -212,9 +352,21 @@ test('typed bodies: views when aligned, aligned copies when not, wrong lengths r
   const d = Float64Array.from([Math.PI, -1e-300, 1 / 3]);
   t.deepEqual(bodyF64(decodeFrame(encodeFrame({ xy: 1 }, f64Body(d))).body, 3), d);
 
-  t.regex(rejection(t, () => bodyF32(bytes(7))), /^bad body: 7 bytes are not a whole number of float32 values$/);
-  t.regex(rejection(t, () => bodyF32(bytes(8), 3)), /^bad body: 2 float32 values, 3 expected$/);
-  t.regex(rejection(t, () => bodyI32(bytes(6))), /^bad body: 6 bytes are not a whole number of int32 values$/);
-  t.regex(rejection(t, () => bodyF64(bytes(12))), /^bad body: 12 bytes are not a whole number of float64 values$/);
+  t.regex(
+    rejection(t, () => bodyF32(bytes(7))),
+    /^bad body: 7 bytes are not a whole number of float32 values$/,
+  );
+  t.regex(
+    rejection(t, () => bodyF32(bytes(8), 3)),
+    /^bad body: 2 float32 values, 3 expected$/,
+  );
+  t.regex(
+    rejection(t, () => bodyI32(bytes(6))),
+    /^bad body: 6 bytes are not a whole number of int32 values$/,
+  );
+  t.regex(
+    rejection(t, () => bodyF64(bytes(12))),
+    /^bad body: 12 bytes are not a whole number of float64 values$/,
+  );
   t.is(bodyF32(new Uint8Array(0), 0).length, 0);
 });

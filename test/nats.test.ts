@@ -35,7 +35,16 @@ const sets: TrainTest = {
   train: syntheticData(600, [28, 28, 1], 10, 11),
   test: syntheticData(150, [28, 28, 1], 10, 12),
 };
-const common: TrainOptions = { data: sets, model: 'mlp:32', C: 1, iters: 4, bsize: 256, gnSize: 400, seed: 5, backend: 'wasm' };
+const common: TrainOptions = {
+  data: sets,
+  model: 'mlp:32',
+  C: 1,
+  iters: 4,
+  bsize: 256,
+  gnSize: 400,
+  seed: 5,
+  backend: 'wasm',
+};
 
 interface WorkerProcess {
   proc: ChildProcess;
@@ -49,7 +58,9 @@ const extraServers: NatsServerHandle[] = [];
 
 /** Starts `tfjs-newton worker --nats URL` and waits until it serves. */
 async function startWorker(url: string, extra: string[] = []): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, [CLI, 'worker', '--nats', url, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, 'worker', '--nats', url, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -58,7 +69,8 @@ async function startWorker(url: string, extra: string[] = []): Promise<WorkerPro
   workers.push(w);
   const t0 = Date.now();
   while (!out.includes('serving runs')) {
-    if (proc.exitCode !== null || Date.now() - t0 > 20_000) throw new Error(`the worker did not start: ${out}`);
+    if (proc.exitCode !== null || Date.now() - t0 > 20_000)
+      throw new Error(`the worker did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return w;
@@ -96,7 +108,11 @@ async function inProcess() {
   return reference;
 }
 
-const nats = (extra: Partial<NonNullable<TrainOptions['nats']>> = {}) => ({ url: server!.url, onStatus: () => {}, ...extra });
+const nats = (extra: Partial<NonNullable<TrainOptions['nats']>> = {}) => ({
+  url: server!.url,
+  onStatus: () => {},
+  ...extra,
+});
 
 natsTest('2 worker processes over NATS give the in-process trajectory bit for bit', async (t) => {
   const ws = [await startWorker(server!.url), await startWorker(server!.url)];
@@ -115,188 +131,293 @@ natsTest('2 worker processes over NATS give the in-process trajectory bit for bi
 });
 
 for (const pass of ['Gv', 'f+grad'] as const) {
-  natsTest(`a worker process killed (SIGKILL) during a ${pass} pass: its chunks run elsewhere, the trajectory is unchanged`, async (t) => {
-    const ws = [await startWorker(server!.url), await startWorker(server!.url)];
-    try {
-      let killed = false;
-      let iterations = 0;
-      const r = await train({
-        ...common,
-        nats: nats(),
-        onIteration: () => iterations++,
-        onProgress: (p, done) => {
-          // in the second iteration, after the pass's first chunk is in
-          if (!killed && iterations === 1 && p === pass && done >= 1) {
-            killed = true;
-            ws[0].proc.kill('SIGKILL');
-          }
-        },
-      });
-      t.true(killed);
-      t.deepEqual(trajectory(r.history), trajectory((await inProcess()).history));
-    } finally {
-      await killAll(ws);
-    }
-  });
+  natsTest(
+    `a worker process killed (SIGKILL) during a ${pass} pass: its chunks run elsewhere, the trajectory is unchanged`,
+    async (t) => {
+      const ws = [await startWorker(server!.url), await startWorker(server!.url)];
+      try {
+        let killed = false;
+        let iterations = 0;
+        const r = await train({
+          ...common,
+          nats: nats(),
+          onIteration: () => iterations++,
+          onProgress: (p, done) => {
+            // in the second iteration, after the pass's first chunk is in
+            if (!killed && iterations === 1 && p === pass && done >= 1) {
+              killed = true;
+              ws[0].proc.kill('SIGKILL');
+            }
+          },
+        });
+        t.true(killed);
+        t.deepEqual(trajectory(r.history), trajectory((await inProcess()).history));
+      } finally {
+        await killAll(ws);
+      }
+    },
+  );
 }
 
-natsTest('a worker joining mid-run takes work from a later pass; the trajectory is unchanged', async (t) => {
-  const first = await startWorker(server!.url);
-  let late: WorkerProcess | null = null;
-  let starting: Promise<WorkerProcess> | null = null;
-  try {
-    const r = await train({
-      ...common,
-      iters: 6,
-      nats: nats(),
-      // after iteration 1, the run waits until the new worker is set up for it
-      onBoundary: async (b) => {
-        if (b.iter !== 1) return;
-        starting = startWorker(server!.url);
-        const w = await starting;
-        while (!w.output().includes('set up for run')) await new Promise((r) => setTimeout(r, 50));
-      },
-    });
-    late = await starting!;
-    const want = await train({ ...common, iters: 6, workers: 0 });
-    t.deepEqual(trajectory(r.history), trajectory(want.history));
-    t.regex(late.output(), /set up for run/);
-    t.is(r.workers, 2, 'the late worker was taking tasks at the end');
-  } finally {
-    await killAll([first, ...(late ? [late] : [])]);
-  }
-});
-
-natsTest('no worker at all: the run says it waits, then fails naming the server, with the last good state written', async (t) => {
-  const lines: string[] = [];
-  const out = mkdtempSync(join(tmpdir(), 'nats-run-'));
-  const e = await t.throwsAsync(train({ ...common, out, nats: nats({ waitForWorkersMs: 1500, onStatus: (l) => lines.push(l) }) }), { instanceOf: RunError });
-  t.regex(e!.message, new RegExp(`^no tfjs-newton worker on ${server!.url} for \\d+ s: start one with tfjs-newton worker --nats ${server!.url}`));
-  t.false(e!.message.includes('\n'));
-  t.true(lines.some((l) => l.startsWith(`waiting for workers on ${server!.url}`)), lines.join('\n'));
-  t.is(loadCheckpoint(out).state.iter, 0);
-});
-
-natsTest('bad credentials and a server that is down: one-line errors naming the server', async (t) => {
-  const guarded = await startNatsServer({ token: 's3cret' });
-  extraServers.push(guarded);
-  const bad = await t.throwsAsync(train({ ...common, nats: { url: guarded.url, token: 'wrong' } }), { instanceOf: NatsConnectError });
-  t.regex(bad!.message, /refused the credentials/);
-  t.true(bad!.message.includes(guarded.url));
-  t.false(bad!.message.includes('\n'));
-  const port = guarded.port;
-  await guarded.stop();
-  const down = await t.throwsAsync(train({ ...common, nats: { url: `nats://127.0.0.1:${port}`, connectTimeoutMs: 2000 } }), { instanceOf: NatsConnectError });
-  t.regex(down!.message, new RegExp(`^cannot reach the NATS server at nats://127\\.0\\.0\\.1:${port}`));
-  t.false(down!.message.includes('\n'));
-});
-
-natsTest('a worker rejects malformed, oversized and out-of-version messages with a reason, and goes on serving', async (t) => {
-  const w = await startWorker(server!.url);
-  const nc = await connectNats({ url: server!.url });
-  try {
-    // the worker's id, from its hello
-    const wid = await new Promise<string>((resolve) => {
-      const sub = nc.subscribe(SUBJECTS.presence, {
-        callback: (err, msg) => {
-          if (err) return;
-          const id = decodeFrame(msg.data).meta.wid as string;
-          if (w.output().includes(id)) {
-            sub.unsubscribe();
-            resolve(id);
-          }
+natsTest(
+  'a worker joining mid-run takes work from a later pass; the trajectory is unchanged',
+  async (t) => {
+    const first = await startWorker(server!.url);
+    let late: WorkerProcess | null = null;
+    let starting: Promise<WorkerProcess> | null = null;
+    try {
+      const r = await train({
+        ...common,
+        iters: 6,
+        nats: nats(),
+        // after iteration 1, the run waits until the new worker is set up for it
+        onBoundary: async (b) => {
+          if (b.iter !== 1) return;
+          starting = startWorker(server!.url);
+          const w = await starting;
+          while (!w.output().includes('set up for run'))
+            await new Promise((r) => setTimeout(r, 50));
         },
       });
-    });
-    const subject = SUBJECTS.worker(wid);
-    nc.publish(subject, new TextEncoder().encode('hello there'));
-    const v2 = encodeFrame({ type: 'end', rid: 'x' });
-    v2[4] = 2;
-    nc.publish(subject, v2);
-    nc.publish(subject, encodeFrame({ type: 'task', rid: 'run-1', id: 1, task: { kind: 'explode' } }));
-    nc.publish(subject, encodeFrame({ type: 'state', rid: 'run-1', what: 'theta', version: 1, part: 0, parts: 1, total: 8 }, new Uint8Array(8)));
-    nc.publish(subject, encodeFrame({ type: 'end', rid: '../../etc' }));
-    await nc.flush();
-    await new Promise((r) => setTimeout(r, 300));
-    const log = w.output();
-    t.regex(log, /rejected a message: not a tfjs-newton message/);
-    t.regex(log, /rejected a message: out-of-version: version 2/);
-    t.regex(log, /rejected a message: bad task message: task\.kind is "explode"/);
-    t.regex(log, /rejected a state message of run run-1: state for run run-1, which was not set up here/);
-    t.regex(log, /rejected a message: bad end message: rid is/);
-    t.is(w.proc.exitCode, null, 'still running');
-    // and it still serves a run
-    const r = await train({ ...common, iters: 2, nats: nats() });
-    t.deepEqual(trajectory(r.history), trajectory((await inProcess()).history.slice(0, 2)));
-  } finally {
-    await nc.close();
-    await killAll([w]);
-  }
-});
+      late = await starting!;
+      const want = await train({ ...common, iters: 6, workers: 0 });
+      t.deepEqual(trajectory(r.history), trajectory(want.history));
+      t.regex(late.output(), /set up for run/);
+      t.is(r.workers, 2, 'the late worker was taking tasks at the end');
+    } finally {
+      await killAll([first, ...(late ? [late] : [])]);
+    }
+  },
+);
 
-natsTest('the server going away mid-run ends the run with a one-line error and the last good state written', async (t) => {
-  const own = await startNatsServer();
-  extraServers.push(own);
-  const ws = [await startWorker(own.url)];
-  const out = mkdtempSync(join(tmpdir(), 'nats-run-'));
-  try {
+natsTest(
+  'no worker at all: the run says it waits, then fails naming the server, with the last good state written',
+  async (t) => {
+    const lines: string[] = [];
+    const out = mkdtempSync(join(tmpdir(), 'nats-run-'));
     const e = await t.throwsAsync(
       train({
         ...common,
-        iters: 10,
         out,
-        nats: { url: own.url, onStatus: () => {} },
-        onIteration: (it) => {
-          if (it.iter === 2) own.kill();
-        },
+        nats: nats({ waitForWorkersMs: 1500, onStatus: (l) => lines.push(l) }),
       }),
       { instanceOf: RunError },
     );
-    t.regex(e!.message, new RegExp(`lost the NATS server at ${own.url}`));
-    t.regex(e!.message, /the last good parameters \(after iteration 2\) are in /);
-    t.is(loadCheckpoint(out).state.iter, 2);
-  } finally {
-    await killAll(ws);
-  }
-});
+    t.regex(
+      e!.message,
+      new RegExp(
+        `^no tfjs-newton worker on ${server!.url} for \\d+ s: start one with tfjs-newton worker --nats ${server!.url}`,
+      ),
+    );
+    t.false(e!.message.includes('\n'));
+    t.true(
+      lines.some((l) => l.startsWith(`waiting for workers on ${server!.url}`)),
+      lines.join('\n'),
+    );
+    t.is(loadCheckpoint(out).state.iter, 0);
+  },
+);
 
+natsTest(
+  'bad credentials and a server that is down: one-line errors naming the server',
+  async (t) => {
+    const guarded = await startNatsServer({ token: 's3cret' });
+    extraServers.push(guarded);
+    const bad = await t.throwsAsync(
+      train({ ...common, nats: { url: guarded.url, token: 'wrong' } }),
+      { instanceOf: NatsConnectError },
+    );
+    t.regex(bad!.message, /refused the credentials/);
+    t.true(bad!.message.includes(guarded.url));
+    t.false(bad!.message.includes('\n'));
+    const port = guarded.port;
+    await guarded.stop();
+    const down = await t.throwsAsync(
+      train({ ...common, nats: { url: `nats://127.0.0.1:${port}`, connectTimeoutMs: 2000 } }),
+      { instanceOf: NatsConnectError },
+    );
+    t.regex(
+      down!.message,
+      new RegExp(`^cannot reach the NATS server at nats://127\\.0\\.0\\.1:${port}`),
+    );
+    t.false(down!.message.includes('\n'));
+  },
+);
 
-natsTest('bench scaling --nats times worker processes against threads, with bytes per worker and the cost model', async (t) => {
-  const r = spawn(process.execPath, [CLI, 'bench', 'scaling', '--nats', server!.url, '--processes', '1,2', '--models', 'mlp:16', '--samples', '512', '--gn-size', '256', '--bsize', '128', '--reps', '1', '--backend', 'wasm', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  r.stdout!.on('data', (d) => (out += d));
-  r.stderr!.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((resolve) => r.once('exit', (c) => resolve(c)));
-  t.is(code, 0, err);
-  const report = JSON.parse(out);
-  t.is(report.rows.length, 4);
-  const dim = report.dim['mlp:16'];
-  for (const row of report.rows) {
-    t.true(row.ms > 0 && row.threadsMs > 0 && row.vsThreads > 0);
-    // each chunk's result comes back whole: at least 4·dim bytes per chunk, split over the workers
-    t.true(row.bytesReceivedPerWorker * row.processes >= row.chunks * 4 * dim, JSON.stringify(row));
-    if (row.pass === 'Gv') t.true(row.bytesSentPerWorker >= 4 * dim, 'v went to every worker');
-  }
-  t.is(report.costModel.fits.length, 2);
-  t.is(report.costModel.fits[0].atLink.length, 64);
-});
+natsTest(
+  'a worker rejects malformed, oversized and out-of-version messages with a reason, and goes on serving',
+  async (t) => {
+    const w = await startWorker(server!.url);
+    const nc = await connectNats({ url: server!.url });
+    try {
+      // the worker's id, from its hello
+      const wid = await new Promise<string>((resolve) => {
+        const sub = nc.subscribe(SUBJECTS.presence, {
+          callback: (err, msg) => {
+            if (err) return;
+            const id = decodeFrame(msg.data).meta.wid as string;
+            if (w.output().includes(id)) {
+              sub.unsubscribe();
+              resolve(id);
+            }
+          },
+        });
+      });
+      const subject = SUBJECTS.worker(wid);
+      nc.publish(subject, new TextEncoder().encode('hello there'));
+      const v2 = encodeFrame({ type: 'end', rid: 'x' });
+      v2[4] = 2;
+      nc.publish(subject, v2);
+      nc.publish(
+        subject,
+        encodeFrame({ type: 'task', rid: 'run-1', id: 1, task: { kind: 'explode' } }),
+      );
+      nc.publish(
+        subject,
+        encodeFrame(
+          { type: 'state', rid: 'run-1', what: 'theta', version: 1, part: 0, parts: 1, total: 8 },
+          new Uint8Array(8),
+        ),
+      );
+      nc.publish(subject, encodeFrame({ type: 'end', rid: '../../etc' }));
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      const log = w.output();
+      t.regex(log, /rejected a message: not a tfjs-newton message/);
+      t.regex(log, /rejected a message: out-of-version: version 2/);
+      t.regex(log, /rejected a message: bad task message: task\.kind is "explode"/);
+      t.regex(
+        log,
+        /rejected a state message of run run-1: state for run run-1, which was not set up here/,
+      );
+      t.regex(log, /rejected a message: bad end message: rid is/);
+      t.is(w.proc.exitCode, null, 'still running');
+      // and it still serves a run
+      const r = await train({ ...common, iters: 2, nats: nats() });
+      t.deepEqual(trajectory(r.history), trajectory((await inProcess()).history.slice(0, 2)));
+    } finally {
+      await nc.close();
+      await killAll([w]);
+    }
+  },
+);
 
-natsTest('data that stays on its machines: no upload, workers load it locally and are checked by digest', async (t) => {
-  const own = await startNatsServer();
-  extraServers.push(own);
-  const good = await startWorker(own.url, ['--data', 'digits']);
-  const other = await startWorker(own.url, ['--data', 'digits', '--scale', '8']);
-  try {
-    const opts: TrainOptions = { data: 'digits', model: 'mlp:16', C: 1, iters: 3, bsize: 512, seed: 2, backend: 'wasm' };
-    const want = await train({ ...opts, workers: 0 });
-    const lines: string[] = [];
-    const r = await train({ ...opts, nats: { url: own.url, upload: false, onStatus: (l) => lines.push(l) } });
-    t.deepEqual(trajectory(r.history), trajectory(want.history));
-    t.is(r.workers, 1, 'only the worker with the same data took part');
-    t.regex(other.output(), /cannot take run .*: no data set sha256:\w+ here: the local data \(digits\) has sha256:/);
-    t.true(lines.some((l) => /cannot take this run: no data set/.test(l)), lines.join('\n'));
-  } finally {
-    await killAll([good, other]);
-  }
-});
+natsTest(
+  'the server going away mid-run ends the run with a one-line error and the last good state written',
+  async (t) => {
+    const own = await startNatsServer();
+    extraServers.push(own);
+    const ws = [await startWorker(own.url)];
+    const out = mkdtempSync(join(tmpdir(), 'nats-run-'));
+    try {
+      const e = await t.throwsAsync(
+        train({
+          ...common,
+          iters: 10,
+          out,
+          nats: { url: own.url, onStatus: () => {} },
+          onIteration: (it) => {
+            if (it.iter === 2) own.kill();
+          },
+        }),
+        { instanceOf: RunError },
+      );
+      t.regex(e!.message, new RegExp(`lost the NATS server at ${own.url}`));
+      t.regex(e!.message, /the last good parameters \(after iteration 2\) are in /);
+      t.is(loadCheckpoint(out).state.iter, 2);
+    } finally {
+      await killAll(ws);
+    }
+  },
+);
+
+natsTest(
+  'bench scaling --nats times worker processes against threads, with bytes per worker and the cost model',
+  async (t) => {
+    const r = spawn(
+      process.execPath,
+      [
+        CLI,
+        'bench',
+        'scaling',
+        '--nats',
+        server!.url,
+        '--processes',
+        '1,2',
+        '--models',
+        'mlp:16',
+        '--samples',
+        '512',
+        '--gn-size',
+        '256',
+        '--bsize',
+        '128',
+        '--reps',
+        '1',
+        '--backend',
+        'wasm',
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    r.stdout!.on('data', (d) => (out += d));
+    r.stderr!.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => r.once('exit', (c) => resolve(c)));
+    t.is(code, 0, err);
+    const report = JSON.parse(out);
+    t.is(report.rows.length, 4);
+    const dim = report.dim['mlp:16'];
+    for (const row of report.rows) {
+      t.true(row.ms > 0 && row.threadsMs > 0 && row.vsThreads > 0);
+      // each chunk's result comes back whole: at least 4·dim bytes per chunk, split over the workers
+      t.true(
+        row.bytesReceivedPerWorker * row.processes >= row.chunks * 4 * dim,
+        JSON.stringify(row),
+      );
+      if (row.pass === 'Gv') t.true(row.bytesSentPerWorker >= 4 * dim, 'v went to every worker');
+    }
+    t.is(report.costModel.fits.length, 2);
+    t.is(report.costModel.fits[0].atLink.length, 64);
+  },
+);
+
+natsTest(
+  'data that stays on its machines: no upload, workers load it locally and are checked by digest',
+  async (t) => {
+    const own = await startNatsServer();
+    extraServers.push(own);
+    const good = await startWorker(own.url, ['--data', 'digits']);
+    const other = await startWorker(own.url, ['--data', 'digits', '--scale', '8']);
+    try {
+      const opts: TrainOptions = {
+        data: 'digits',
+        model: 'mlp:16',
+        C: 1,
+        iters: 3,
+        bsize: 512,
+        seed: 2,
+        backend: 'wasm',
+      };
+      const want = await train({ ...opts, workers: 0 });
+      const lines: string[] = [];
+      const r = await train({
+        ...opts,
+        nats: { url: own.url, upload: false, onStatus: (l) => lines.push(l) },
+      });
+      t.deepEqual(trajectory(r.history), trajectory(want.history));
+      t.is(r.workers, 1, 'only the worker with the same data took part');
+      t.regex(
+        other.output(),
+        /cannot take run .*: no data set sha256:\w+ here: the local data \(digits\) has sha256:/,
+      );
+      t.true(
+        lines.some((l) => /cannot take this run: no data set/.test(l)),
+        lines.join('\n'),
+      );
+    } finally {
+      await killAll([good, other]);
+    }
+  },
+);

@@ -35,69 +35,87 @@ function pool(workers: number, extra: Partial<PoolOptions> = {}) {
   return new PoolProblem(net, data, 'ce', { workers, bsize: BSIZE, backend: 'wasm', ...extra });
 }
 
-test.serial('trajectories are bitwise identical for 1, 2, 3 and 8 workers and in-process', async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const local = new LocalProblem(net, data, 'ce', BSIZE);
-  const want = await trajectory(local);
-  await local.close();
-  // slots 1: one chunk at a time; default 4 per worker: fewer slots than the 9 data chunks for 1 and 2 workers
-  for (const [w, slots] of [[1, undefined], [2, undefined], [3, undefined], [8, undefined], [2, 1]] as const) {
-    const p = pool(w, { slots });
+test.serial(
+  'trajectories are bitwise identical for 1, 2, 3 and 8 workers and in-process',
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const local = new LocalProblem(net, data, 'ce', BSIZE);
+    const want = await trajectory(local);
+    await local.close();
+    // slots 1: one chunk at a time; default 4 per worker: fewer slots than the 9 data chunks for 1 and 2 workers
+    for (const [w, slots] of [
+      [1, undefined],
+      [2, undefined],
+      [3, undefined],
+      [8, undefined],
+      [2, 1],
+    ] as const) {
+      const p = pool(w, { slots });
+      try {
+        t.deepEqual(await trajectory(p), want, `${w} workers, ${slots ?? 'default'} slots`);
+      } finally {
+        await p.close();
+      }
+    }
+    t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
+  },
+);
+
+test.serial(
+  'a worker that dies in the middle of a Gv pass: its chunk runs again, the result is unchanged',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const all = Int32Array.from({ length: 60 }, (_, i) => i * 5);
+    const v = randomVec(net.numParams, 9);
+    const clean = pool(2);
+    const G = await clean.gaussNewton(theta0, all);
+    const want = await G.apply(v);
+    await clean.close();
+    for (const mode of ['exit', 'throw'] as const) {
+      const faulty = pool(2, { faults: { kind: 'gv', chunk: 1, attempts: 1, mode } });
+      try {
+        const G2 = await faulty.gaussNewton(theta0, all);
+        const got = await G2.apply(v);
+        t.deepEqual([...got], [...want], mode);
+        t.is(faulty.stats.retries, 1, mode);
+      } finally {
+        await faulty.close();
+      }
+    }
+    t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
+  },
+);
+
+test.serial(
+  'a worker killed from outside during a pass does not change the gradient',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const ref = pool(2);
+    const want = await ref.lossAndGradient(theta0);
+    await ref.close();
+    const p = pool(2);
     try {
-      t.deepEqual(await trajectory(p), want, `${w} workers, ${slots ?? 'default'} slots`);
+      await p.loss(theta0); // workers up and initialised
+      const pending = p.lossAndGradient(theta0);
+      await p.threads[0].terminate();
+      const got = await pending;
+      t.is(got.loss, want.loss);
+      t.deepEqual([...got.grad], [...want.grad]);
+      t.true(p.stats.retries >= 1, 'the killed worker had a chunk in flight');
     } finally {
       await p.close();
     }
-  }
-  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
-});
-
-test.serial('a worker that dies in the middle of a Gv pass: its chunk runs again, the result is unchanged', async (t) => {
-  const before = tf.memory().numTensors;
-  const all = Int32Array.from({ length: 60 }, (_, i) => i * 5);
-  const v = randomVec(net.numParams, 9);
-  const clean = pool(2);
-  const G = await clean.gaussNewton(theta0, all);
-  const want = await G.apply(v);
-  await clean.close();
-  for (const mode of ['exit', 'throw'] as const) {
-    const faulty = pool(2, { faults: { kind: 'gv', chunk: 1, attempts: 1, mode } });
-    try {
-      const G2 = await faulty.gaussNewton(theta0, all);
-      const got = await G2.apply(v);
-      t.deepEqual([...got], [...want], mode);
-      t.is(faulty.stats.retries, 1, mode);
-    } finally {
-      await faulty.close();
-    }
-  }
-  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
-});
-
-test.serial('a worker killed from outside during a pass does not change the gradient', async (t) => {
-  const before = tf.memory().numTensors;
-  const ref = pool(2);
-  const want = await ref.lossAndGradient(theta0);
-  await ref.close();
-  const p = pool(2);
-  try {
-    await p.loss(theta0); // workers up and initialised
-    const pending = p.lossAndGradient(theta0);
-    await p.threads[0].terminate();
-    const got = await pending;
-    t.is(got.loss, want.loss);
-    t.deepEqual([...got.grad], [...want.grad]);
-    t.true(p.stats.retries >= 1, 'the killed worker had a chunk in flight');
-  } finally {
-    await p.close();
-  }
-  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
-});
+    t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
+  },
+);
 
 test.serial('a chunk that keeps failing ends the pass with its name and cause', async (t) => {
   const before = tf.memory().numTensors;
-  const p = pool(2, { faults: { kind: 'lossGrad', chunk: 4, attempts: 99, mode: 'throw' }, maxAttempts: 3 });
+  const p = pool(2, {
+    faults: { kind: 'lossGrad', chunk: 4, attempts: 99, mode: 'throw' },
+    maxAttempts: 3,
+  });
   try {
     await t.throwsAsync(() => p.lossAndGradient(theta0), {
       instanceOf: PoolError,
@@ -122,48 +140,60 @@ test.serial('close() stops every worker thread', async (t) => {
   t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
 });
 
-test.serial('Gv written into a given buffer equals Gv in a new one, for the pool and in-process', async (t) => {
-  const before = tf.memory().numTensors;
-  const S = Int32Array.from({ length: 60 }, (_, i) => i * 5);
-  const v = randomVec(net.numParams, 10);
-  const local = new LocalProblem(net, data, 'ce', BSIZE);
-  const p = pool(2);
-  try {
-    for (const problem of [local, p]) {
-      const G = await problem.gaussNewton(theta0, S);
-      const fresh = await G.apply(v);
-      const out = new Float64Array(net.numParams).fill(NaN);
-      const got = await G.apply(v, out);
-      t.is(got, out);
-      t.deepEqual([...out], [...fresh]);
-      await G.release();
+test.serial(
+  'Gv written into a given buffer equals Gv in a new one, for the pool and in-process',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const S = Int32Array.from({ length: 60 }, (_, i) => i * 5);
+    const v = randomVec(net.numParams, 10);
+    const local = new LocalProblem(net, data, 'ce', BSIZE);
+    const p = pool(2);
+    try {
+      for (const problem of [local, p]) {
+        const G = await problem.gaussNewton(theta0, S);
+        const fresh = await G.apply(v);
+        const out = new Float64Array(net.numParams).fill(NaN);
+        const got = await G.apply(v, out);
+        t.is(got, out);
+        t.deepEqual([...out], [...fresh]);
+        await G.release();
+      }
+    } finally {
+      await local.close();
+      await p.close();
     }
-  } finally {
-    await local.close();
-    await p.close();
-  }
-  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
-});
+    t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
+  },
+);
 
-test.serial('Gv chunk k is computed by worker k mod workers at every CG step (each keeps only its own linearizations)', async (t) => {
-  const before = tf.memory().numTensors;
-  const S = Int32Array.from({ length: 5 * BSIZE }, (_, i) => i); // 5 chunks
-  const p = pool(2, { slots: 1 }); // one chunk at a time: the least busy worker would always be the same one
-  try {
-    const G = await p.gaussNewton(theta0, S);
-    const seen = new Map<number, Set<string>>();
-    p.onTask = (s) => {
-      if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.worker));
-    };
-    for (let i = 0; i < 4; i++) await G.apply(randomVec(net.numParams, 20 + i));
-    t.is(seen.size, 5);
-    const threadOf = [...Array(5).keys()].map((c) => [...seen.get(c)!]);
-    t.true(threadOf.every((th) => th.length === 1), `a chunk went to several threads: ${JSON.stringify(threadOf)}`);
-    const [even, odd] = [threadOf[0][0], threadOf[1][0]];
-    t.not(even, odd);
-    t.deepEqual(threadOf.map((th) => th[0]), [even, odd, even, odd, even]);
-  } finally {
-    await p.close();
-  }
-  t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
-});
+test.serial(
+  'Gv chunk k is computed by worker k mod workers at every CG step (each keeps only its own linearizations)',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const S = Int32Array.from({ length: 5 * BSIZE }, (_, i) => i); // 5 chunks
+    const p = pool(2, { slots: 1 }); // one chunk at a time: the least busy worker would always be the same one
+    try {
+      const G = await p.gaussNewton(theta0, S);
+      const seen = new Map<number, Set<string>>();
+      p.onTask = (s) => {
+        if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.worker));
+      };
+      for (let i = 0; i < 4; i++) await G.apply(randomVec(net.numParams, 20 + i));
+      t.is(seen.size, 5);
+      const threadOf = [...Array(5).keys()].map((c) => [...seen.get(c)!]);
+      t.true(
+        threadOf.every((th) => th.length === 1),
+        `a chunk went to several threads: ${JSON.stringify(threadOf)}`,
+      );
+      const [even, odd] = [threadOf[0][0], threadOf[1][0]];
+      t.not(even, odd);
+      t.deepEqual(
+        threadOf.map((th) => th[0]),
+        [even, odd, even, odd, even],
+      );
+    } finally {
+      await p.close();
+    }
+    t.is(tf.memory().numTensors, before, 'main-thread tensors leaked');
+  },
+);

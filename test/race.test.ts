@@ -12,8 +12,17 @@ import { raceChart, raceTable, runRace } from '../src/bench/race.ts';
 test('a short race on digits: times to targets, the budget, the best Adam, logs and plot', async (t) => {
   const logDir = mkdtempSync(join(tmpdir(), 'race-'));
   const targets = [0.8, 0.9];
-  const r = await runRace({ common: { data: 'digits', model: 'mlp:16', C: 1, backend: 'wasm', workers: 0, bsize: 512 }, budget: 1.5, targets, lrs: [1e-2, 1e-4], logDir });
-  t.deepEqual(r.entries.map((e) => e.name), ['newton', 'adam lr 0.01', 'adam lr 0.0001']);
+  const r = await runRace({
+    common: { data: 'digits', model: 'mlp:16', C: 1, backend: 'wasm', workers: 0, bsize: 512 },
+    budget: 1.5,
+    targets,
+    lrs: [1e-2, 1e-4],
+    logDir,
+  });
+  t.deepEqual(
+    r.entries.map((e) => e.name),
+    ['newton', 'adam lr 0.01', 'adam lr 0.0001'],
+  );
   for (const e of r.entries) {
     t.true(e.points.length > 0, e.name);
     for (const x of targets) {
@@ -31,6 +40,10 @@ test('a short race on digits: times to targets, the budget, the best Adam, logs 
   t.is(r.bestAdam, 'adam lr 0.01');
   t.regex(raceTable(r), /^race: digits, mlp:16, backend wasm/);
   t.regex(raceChart(r), /<svg[^>]*>[\s\S]*test accuracy[\s\S]*<\/svg>/);
-  for (const f of ['newton.jsonl', 'adam-0.01.jsonl', 'adam-0.0001.jsonl']) t.true(existsSync(join(logDir, f)), f);
-  t.is(readFileSync(join(logDir, 'newton.jsonl'), 'utf8').trim().split('\n').length, r.entries[0].points.length);
+  for (const f of ['newton.jsonl', 'adam-0.01.jsonl', 'adam-0.0001.jsonl'])
+    t.true(existsSync(join(logDir, f)), f);
+  t.is(
+    readFileSync(join(logDir, 'newton.jsonl'), 'utf8').trim().split('\n').length,
+    r.entries[0].points.length,
+  );
 });

@@ -6,7 +6,9 @@ import { Rng } from '../src/model/rng.ts';
 const rng = new Rng(4);
 const dim = 1000;
 // magnitudes 1e-9 .. 1e9 (wider than float64 holds exactly), so that float64 sums in different orders differ in their last bits
-const parts = Array.from({ length: 9 }, (_, k) => Float32Array.from({ length: dim }, () => rng.normal() * 10 ** (3 * ((k % 7) - 3))));
+const parts = Array.from({ length: 9 }, (_, k) =>
+  Float32Array.from({ length: dim }, () => rng.normal() * 10 ** (3 * ((k % 7) - 3))),
+);
 const losses = parts.map((_, k) => 0.1 * (k + 1) + 1e-9 * k);
 
 test('chunks added in any order sum bitwise as sumInOrder, losses in chunk order', (t) => {

@@ -10,20 +10,43 @@ import { presetModel } from '../src/model/presets.ts';
 import { train } from '../src/train.ts';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
-const base = ['train', '--data', 'digits', '--model', 'mlp:256,256', '--C', '1', '--iters', '8', '--seed', '3', '--workers', '0', '--backend', 'wasm'];
+const base = [
+  'train',
+  '--data',
+  'digits',
+  '--model',
+  'mlp:256,256',
+  '--C',
+  '1',
+  '--iters',
+  '8',
+  '--seed',
+  '3',
+  '--workers',
+  '0',
+  '--backend',
+  'wasm',
+];
 const records = (file: string) =>
-  readFileSync(file, 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, iterSeconds: _i, ...r } = JSON.parse(l);
-    return r;
-  });
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { seconds: _s, iterSeconds: _i, ...r } = JSON.parse(l);
+      return r;
+    });
 
 test('a run killed after iteration 3 and resumed gives the trajectory of one that never stopped', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'run-'));
-  const full = spawnSync(process.execPath, [...CLI, ...base, '--log', join(dir, 'full.jsonl')], { encoding: 'utf8' });
+  const full = spawnSync(process.execPath, [...CLI, ...base, '--log', join(dir, 'full.jsonl')], {
+    encoding: 'utf8',
+  });
   t.is(full.status, 0, full.stderr);
   const out = join(dir, 'out');
   const part = join(dir, 'part.jsonl');
-  const child = spawn(process.execPath, [...CLI, ...base, '--out', out, '--log', part], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI, ...base, '--out', out, '--log', part], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve) => {
     let seen = '';
     child.stdout.on('data', (b: Buffer) => {
@@ -35,38 +58,68 @@ test('a run killed after iteration 3 and resumed gives the trajectory of one tha
   t.is(child.signalCode, 'SIGKILL', 'the run was killed before it finished');
   const killedAt = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).iter;
   t.true(killedAt >= 3 && killedAt < 8, `checkpoint at iteration ${killedAt}`);
-  const resumed = spawnSync(process.execPath, [...CLI, ...base, '--resume', out, '--log', part], { encoding: 'utf8' });
+  const resumed = spawnSync(process.execPath, [...CLI, ...base, '--resume', out, '--log', part], {
+    encoding: 'utf8',
+  });
   t.is(resumed.status, 0, resumed.stderr);
   t.regex(resumed.stdout, new RegExp(`^iter +${killedAt + 1} `, 'm'));
   t.deepEqual(records(part), records(join(dir, 'full.jsonl')));
   t.true(existsSync(join(out, 'last', 'model.json')));
 });
 
-test.serial('with a validation split, the best model by validation accuracy is kept beside the last', async (t) => {
-  await initBackend('wasm');
-  const out = mkdtempSync(join(tmpdir(), 'run-'));
-  const r = await train({ data: 'digits', model: 'mlp:32', C: 1, iters: 6, valSplit: 0.2, workers: 0, out, backend: 'wasm' });
-  const vals = r.history.map((h) => h.valAcc);
-  t.true(vals.every((v) => v > 0 && v <= 1));
-  const bestIter = vals.indexOf(Math.max(...vals)) + 1;
-  t.is(r.bestIter, bestIter);
-  t.true(existsSync(join(out, 'best', 'model.json')) && existsSync(join(out, 'last', 'weights.bin')));
-  t.is(r.history.length, 6);
-});
+test.serial(
+  'with a validation split, the best model by validation accuracy is kept beside the last',
+  async (t) => {
+    await initBackend('wasm');
+    const out = mkdtempSync(join(tmpdir(), 'run-'));
+    const r = await train({
+      data: 'digits',
+      model: 'mlp:32',
+      C: 1,
+      iters: 6,
+      valSplit: 0.2,
+      workers: 0,
+      out,
+      backend: 'wasm',
+    });
+    const vals = r.history.map((h) => h.valAcc);
+    t.true(vals.every((v) => v > 0 && v <= 1));
+    const bestIter = vals.indexOf(Math.max(...vals)) + 1;
+    t.is(r.bestIter, bestIter);
+    t.true(
+      existsSync(join(out, 'best', 'model.json')) && existsSync(join(out, 'last', 'weights.bin')),
+    );
+    t.is(r.history.length, 6);
+  },
+);
 
-test.serial('--model FILE.json trains that topology; a mismatched input shape is refused with a hint', async (t) => {
-  await initBackend('wasm');
-  const dir = mkdtempSync(join(tmpdir(), 'run-'));
-  const file = join(dir, 'model.json');
-  const km = kerasModel(presetModel('mlp:20', [8, 8, 1], 10));
-  writeFileSync(file, JSON.stringify(km.toJSON(null, false)));
-  km.dispose();
-  const r = await train({ data: 'digits', model: file, C: 1, iters: 3, workers: 0, backend: 'wasm' });
-  t.is(r.network.numParams, 64 * 20 + 20 + 20 * 10 + 10);
-  const flat = kerasModel(presetModel('cnn4', [28, 28, 1], 10));
-  writeFileSync(file, JSON.stringify(flat.toJSON(null, false)));
-  flat.dispose();
-  await t.throwsAsync(() => train({ data: 'digits', model: file, iters: 1, workers: 0, backend: 'wasm' }), {
-    message: /model\.json expects samples of shape \[28,28,1\], the data has \[8,8,1\] \(pass --shape 28,28,1\)/,
-  });
-});
+test.serial(
+  '--model FILE.json trains that topology; a mismatched input shape is refused with a hint',
+  async (t) => {
+    await initBackend('wasm');
+    const dir = mkdtempSync(join(tmpdir(), 'run-'));
+    const file = join(dir, 'model.json');
+    const km = kerasModel(presetModel('mlp:20', [8, 8, 1], 10));
+    writeFileSync(file, JSON.stringify(km.toJSON(null, false)));
+    km.dispose();
+    const r = await train({
+      data: 'digits',
+      model: file,
+      C: 1,
+      iters: 3,
+      workers: 0,
+      backend: 'wasm',
+    });
+    t.is(r.network.numParams, 64 * 20 + 20 + 20 * 10 + 10);
+    const flat = kerasModel(presetModel('cnn4', [28, 28, 1], 10));
+    writeFileSync(file, JSON.stringify(flat.toJSON(null, false)));
+    flat.dispose();
+    await t.throwsAsync(
+      () => train({ data: 'digits', model: file, iters: 1, workers: 0, backend: 'wasm' }),
+      {
+        message:
+          /model\.json expects samples of shape \[28,28,1\], the data has \[8,8,1\] \(pass --shape 28,28,1\)/,
+      },
+    );
+  },
+);

@@ -16,7 +16,13 @@ import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ChunkEvaluator } from '../src/autodiff/evaluator.ts';
 import { initBackend } from '../src/backend/select.ts';
-import { checkSameRun, LEGACY_METHOD_IDENTITY, loadCheckpoint, saveCheckpoint, type RunIdentity } from '../src/checkpoint.ts';
+import {
+  checkSameRun,
+  LEGACY_METHOD_IDENTITY,
+  loadCheckpoint,
+  saveCheckpoint,
+  type RunIdentity,
+} from '../src/checkpoint.ts';
 import { rangeChunks } from '../src/engine/plan.ts';
 import { UsageError } from '../src/errors.ts';
 import { initParams } from '../src/model/init.ts';
@@ -24,7 +30,12 @@ import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
 import { Rng } from '../src/model/rng.ts';
 import { validateOptions } from '../src/options.ts';
-import { conjugateGradient, quadraticStalled, quadraticValue, type Apply } from '../src/solver/cg.ts';
+import {
+  conjugateGradient,
+  quadraticStalled,
+  quadraticValue,
+  type Apply,
+} from '../src/solver/cg.ts';
 import {
   HF_METHOD,
   methodIdentity,
@@ -51,12 +62,20 @@ function spd(n: number, seed: number, shift = 0.1): Float64Array[] {
   const rng = new Rng(seed);
   const M = Array.from({ length: n }, () => Float64Array.from({ length: n }, () => rng.normal()));
   return Array.from({ length: n }, (_, i) =>
-    Float64Array.from({ length: n }, (_, j) => M.reduce((s, row) => s + row[i] * row[j], 0) + (i === j ? shift : 0)),
+    Float64Array.from(
+      { length: n },
+      (_, j) => M.reduce((s, row) => s + row[i] * row[j], 0) + (i === j ? shift : 0),
+    ),
   );
 }
-const matvec = (A: Float64Array[], v: Float64Array) => Float64Array.from(A, (row) => row.reduce((s, a, j) => s + a * v[j], 0));
-const op = (A: Float64Array[]): Apply => async (v) => matvec(A, v);
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])));
+const matvec = (A: Float64Array[], v: Float64Array) =>
+  Float64Array.from(A, (row) => row.reduce((s, a, j) => s + a * v[j], 0));
+const op =
+  (A: Float64Array[]): Apply =>
+  async (v) =>
+    matvec(A, v);
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])));
 
 /** Gaussian elimination with partial pivoting, float64. */
 function solve(A: Float64Array[], b: Float64Array): Float64Array {
@@ -114,7 +133,11 @@ async function cgBefore(apply: Apply, b: Float64Array, tol: number, maxIter: num
 // ---------------------------------------------------------------- CG
 
 test('CG without options is the CG of before, operation for operation', async (t) => {
-  for (const [n, seed, tol, maxIter] of [[12, 1, 1e-10, 100], [30, 2, 0, 7], [20, 3, 1e-3, 50]] as const) {
+  for (const [n, seed, tol, maxIter] of [
+    [12, 1, 1e-10, 100],
+    [30, 2, 0, 7],
+    [20, 3, 1e-3, 50],
+  ] as const) {
     const A = badlyScaled(n, seed);
     const b = Float64Array.from({ length: n }, (_, i) => Math.sin(i + 1));
     const want = await cgBefore(op(A), b, tol, maxIter);
@@ -147,7 +170,12 @@ test('CG from x0 solves the system (direct float64 solve), at one extra product'
   t.true(maxAbs(r.x, want) < 1e-8, `error ${maxAbs(r.x, want)}`);
   // the recurrence residual is the true residual b − A x
   const Ax = matvec(A, r.x);
-  t.true(maxAbs(b.map((bi, i) => bi - Ax[i]), r.r) < 1e-8);
+  t.true(
+    maxAbs(
+      b.map((bi, i) => bi - Ax[i]),
+      r.r,
+    ) < 1e-8,
+  );
   // x0 untouched
   t.is(x0[0], 0.9 * want[0] + 0);
   // from x0 = the solution: no CG step
@@ -163,7 +191,13 @@ test('CG from an x0 worse than 0 (q(x0) ≥ 0) starts from 0: the plain CG resul
   const b = Float64Array.from({ length: n }, (_, i) => 1 + i);
   const xStar = solve(A, b);
   const x0 = xStar.map((x) => -2 * x); // q(−2x*) = 2x*ᵀAx* + 2bᵀx* > 0
-  t.true(quadraticValue(x0, b, b.map((bi, i) => bi - matvec(A, x0)[i])) > 0);
+  t.true(
+    quadraticValue(
+      x0,
+      b,
+      b.map((bi, i) => bi - matvec(A, x0)[i]),
+    ) > 0,
+  );
   const plain = await conjugateGradient(op(A), b, 1e-9, 100);
   const warm = await conjugateGradient(op(A), b, 1e-9, 100, { x0 });
   t.false(warm.warmStarted);
@@ -186,29 +220,51 @@ test('preconditioned CG solves the system (direct solve) in fewer steps on a bad
   t.true(rel(pcg.x) < 1e-6, `relative error ${rel(pcg.x)}`);
   t.true(pcg.iters < plain.iters, `PCG ${pcg.iters} steps, CG ${plain.iters}`);
   const Ax = matvec(A, pcg.x);
-  t.true(maxAbs(b.map((bi, i) => bi - Ax[i]), pcg.r) < 1e-8 * Math.sqrt(dot(b, b)));
+  t.true(
+    maxAbs(
+      b.map((bi, i) => bi - Ax[i]),
+      pcg.r,
+    ) <
+      1e-8 * Math.sqrt(dot(b, b)),
+  );
   // M = c·I is no preconditioning: the same iterates (up to rounding), on a well-conditioned system
   const W = spd(n, 9, 1);
   const plainW = await conjugateGradient(op(W), b, 0, 15);
-  const scaled = await conjugateGradient(op(W), b, 0, 15, { preconditioner: new Float64Array(n).fill(7) });
+  const scaled = await conjugateGradient(op(W), b, 0, 15, {
+    preconditioner: new Float64Array(n).fill(7),
+  });
   t.true(maxAbs(scaled.x, plainW.x) < 1e-9 * Math.max(...plainW.x.map(Math.abs)));
   // with x0 and a preconditioner together
-  const both = await conjugateGradient(op(A), b, tol, 2000, { preconditioner: diag, x0: want.map((w) => 0.5 * w) });
+  const both = await conjugateGradient(op(A), b, tol, 2000, {
+    preconditioner: diag,
+    x0: want.map((w) => 0.5 * w),
+  });
   t.true(both.warmStarted);
   t.true(rel(both.x) < 1e-6);
-  await t.throwsAsync(() => conjugateGradient(op(A), b, tol, 10, { preconditioner: new Float64Array(3) }), { message: /preconditioner has 3 entries, the system 40/ });
+  await t.throwsAsync(
+    () => conjugateGradient(op(A), b, tol, 10, { preconditioner: new Float64Array(3) }),
+    { message: /preconditioner has 3 entries, the system 40/ },
+  );
 });
 
 test("Martens's quadratic stop: the test on constructed sequences", (t) => {
   const eps = 5e-4;
   // q the same from the start: the first step with i > k = 10 stops
   const still = new Array(40).fill(-1);
-  t.is(still.findIndex((_, i) => quadraticStalled(still, i, eps)), 11);
+  t.is(
+    still.findIndex((_, i) => quadraticStalled(still, i, eps)),
+    11,
+  );
   // q stalls from step 5 on: the first step whose q_{i−10} is stalled too
   const flat = Array.from({ length: 40 }, (_, i) => (i < 5 ? -i : -5));
-  t.is(flat.findIndex((_, i) => quadraticStalled(flat, i, eps)), 15);
+  t.is(
+    flat.findIndex((_, i) => quadraticStalled(flat, i, eps)),
+    15,
+  );
   // q > 0 never stops; q decreasing by 1 a step stops once k/i < k·ε (i > 2000)
-  t.false(Array.from({ length: 40 }, (_, i) => i + 1).some((_, i, q) => quadraticStalled(q, i, eps)));
+  t.false(
+    Array.from({ length: 40 }, (_, i) => i + 1).some((_, i, q) => quadraticStalled(q, i, eps)),
+  );
   const linear = Array.from({ length: 2200 }, (_, i) => -i);
   const at = linear.findIndex((_, i) => quadraticStalled(linear, i, eps));
   t.true(at > 2000 && at <= 2010, `stopped at ${at}`);
@@ -251,7 +307,10 @@ test('CG keeps the iterates at steps ⌈1.3^j⌉, the last `keep` of them, equal
   const A = badlyScaled(n, 7);
   const b = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
   const all = await conjugateGradient(op(A), b, 0, 30, { save: { ratio: 1.3, keep: 100 } });
-  t.deepEqual(all.saved.map((s) => s.iter), [1, 2, 3, 4, 5, 7, 9, 11, 14, 18, 24]);
+  t.deepEqual(
+    all.saved.map((s) => s.iter),
+    [1, 2, 3, 4, 5, 7, 9, 11, 14, 18, 24],
+  );
   for (const s of all.saved) {
     const plain = await conjugateGradient(op(A), b, 0, s.iter);
     t.deepEqual([...s.x], [...plain.x], `x at ${s.iter}`);
@@ -260,10 +319,16 @@ test('CG keeps the iterates at steps ⌈1.3^j⌉, the last `keep` of them, equal
     t.true(Math.abs(s.q - (0.5 * xAx - dot(b, s.x))) < 1e-8 * Math.abs(s.q));
   }
   const four = await conjugateGradient(op(A), b, 0, 30, { save: { ratio: 1.3, keep: 4 } });
-  t.deepEqual(four.saved.map((s) => s.iter), [11, 14, 18, 24]);
+  t.deepEqual(
+    four.saved.map((s) => s.iter),
+    [11, 14, 18, 24],
+  );
   // the final iterate is never a saved one; the budget of 4 holds without it
   const at24 = await conjugateGradient(op(A), b, 0, 24, { save: { ratio: 1.3, keep: 4 } });
-  t.deepEqual(at24.saved.map((s) => s.iter), [9, 11, 14, 18]);
+  t.deepEqual(
+    at24.saved.map((s) => s.iter),
+    [9, 11, 14, 18],
+  );
 });
 
 // ---------------------------------------------------------------- the solver, pure float64
@@ -272,7 +337,11 @@ type Fixture = typeof fixture;
 type Report = Omit<IterationReport, 'seconds'>;
 const strip = ({ seconds: _s, ...r }: IterationReport): Report => r;
 
-async function runSolver(cfg: Fixture['logistic'][number]['cfg'], extra: Partial<NewtonSettings> = {}, iters = cfg.iters) {
+async function runSolver(
+  cfg: Fixture['logistic'][number]['cfg'],
+  extra: Partial<NewtonSettings> = {},
+  iters = cfg.iters,
+) {
   const p = logisticProblem(cfg.l, cfg.dim, cfg.seed);
   const s = new NewtonCG(p, new Float64Array(cfg.dim), { ...cfg.opts, ...extra });
   const reports: Report[] = [];
@@ -287,7 +356,13 @@ test("'simplenn' (and no method) is the trajectory recorded before the options e
       const { p, s, reports } = await runSolver(c.cfg, extra);
       reports.forEach((r, i) => {
         const want = c.reports[i] as Record<string, unknown>;
-        t.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, (r as unknown as Record<string, unknown>)[k]])), want, `iteration ${i + 1}`);
+        t.deepEqual(
+          Object.fromEntries(
+            Object.keys(want).map((k) => [k, (r as unknown as Record<string, unknown>)[k]]),
+          ),
+          want,
+          `iteration ${i + 1}`,
+        );
         // and the new report fields say every remedy was off
         t.is(r.gvProducts, r.cgIters);
         t.is(r.cgChosenIter, r.cgIters);
@@ -295,49 +370,124 @@ test("'simplenn' (and no method) is the trajectory recorded before the options e
         t.is(r.lossPasses, r.halvings + 1);
       });
       t.deepEqual([...s.params], c.theta);
-      t.deepEqual(s.state.rngState.map((x) => (Number.isNaN(x) ? null : x)), c.rngState);
+      t.deepEqual(
+        s.state.rngState.map((x) => (Number.isNaN(x) ? null : x)),
+        c.rngState,
+      );
       t.is(s.state.lambda, c.lambda);
       t.false('direction' in s.state);
       t.false('gradNorm0' in s.state);
-      t.is(p.calls.gv, reports.reduce((a, r) => a + r.cgIters, 0));
+      t.is(
+        p.calls.gv,
+        reports.reduce((a, r) => a + r.cgIters, 0),
+      );
     }
   }
   // every remedy off in 'simplenn'
   const o = resolveNewtonOptions({ gnSize: 5, method: 'simplenn' });
-  t.like(o, { cgInit: 'zero', cgStop: 'residual', cgKeepBest: 0, preconditioner: 'none', gnGrowth: 'fixed' });
+  t.like(o, {
+    cgInit: 'zero',
+    cgStop: 'residual',
+    cgKeepBest: 0,
+    preconditioner: 'none',
+    gnGrowth: 'fixed',
+  });
   t.like(resolveNewtonOptions({ gnSize: 5 }), SIMPLENN_METHOD);
 });
 
 test("'hf' is HF_METHOD; an option given explicitly overrides its method's value; undefined is not given", (t) => {
   t.like(resolveNewtonOptions({ gnSize: 5, method: 'hf' }), HF_METHOD);
-  const o = resolveNewtonOptions({ gnSize: 5, method: 'hf', cgInit: 'zero', preconditioner: undefined });
+  const o = resolveNewtonOptions({
+    gnSize: 5,
+    method: 'hf',
+    cgInit: 'zero',
+    preconditioner: undefined,
+  });
   t.is(o.cgInit, 'zero');
   t.is(o.preconditioner, HF_METHOD.preconditioner);
-  t.like(resolveNewtonOptions({ gnSize: 5, cgStop: 'quadratic' }), { ...SIMPLENN_METHOD, cgStop: 'quadratic' });
+  t.like(resolveNewtonOptions({ gnSize: 5, cgStop: 'quadratic' }), {
+    ...SIMPLENN_METHOD,
+    cgStop: 'quadratic',
+  });
   t.notDeepEqual({ ...HF_METHOD }, { ...SIMPLENN_METHOD });
   // the identity leaves out parameters of remedies that are off
-  t.deepEqual(methodIdentity(resolveNewtonOptions({ gnSize: 5 })), { ...LEGACY_METHOD_IDENTITY, cgInitDecay: undefined, cgQuadraticTolerance: undefined, preconditionerExponent: undefined, gnGrowthPower: undefined });
-  t.is(methodIdentity(resolveNewtonOptions({ gnSize: 5, cgInit: 'previous', cgInitDecay: 0.9 })).cgInitDecay, 0.9);
+  t.deepEqual(methodIdentity(resolveNewtonOptions({ gnSize: 5 })), {
+    ...LEGACY_METHOD_IDENTITY,
+    cgInitDecay: undefined,
+    cgQuadraticTolerance: undefined,
+    preconditionerExponent: undefined,
+    gnGrowthPower: undefined,
+  });
+  t.is(
+    methodIdentity(resolveNewtonOptions({ gnSize: 5, cgInit: 'previous', cgInitDecay: 0.9 }))
+      .cgInitDecay,
+    0.9,
+  );
 });
 
 test('bad method options are refused, naming the option and how to fix it', (t) => {
   const p = logisticProblem(20, 3);
-  const make = (o: Partial<NewtonSettings>) => () => new NewtonCG(p, new Float64Array(3), { gnSize: 5, ...o });
-  t.throws(make({ cgInitDecay: 0 }), { instanceOf: RangeError, message: 'cgInitDecay must be in (0, 1], got 0' });
-  t.throws(make({ preconditionerExponent: 1.5 }), { instanceOf: RangeError, message: /preconditionerExponent must be in \(0, 1\]/ });
-  t.throws(make({ cgKeepBest: -1 }), { instanceOf: RangeError, message: /cgKeepBest must be an integer ≥ 0/ });
-  t.throws(make({ cgQuadraticTolerance: 0 }), { instanceOf: RangeError, message: /cgQuadraticTolerance must be a positive number/ });
-  t.throws(make({ cgStop: 'never' as never }), { instanceOf: RangeError, message: 'cgStop must be residual or quadratic, got "never"' });
-  t.throws(make({ method: 'lbfgs' as never }), { instanceOf: RangeError, message: 'method must be simplenn or hf, got "lbfgs"' });
+  const make = (o: Partial<NewtonSettings>) => () =>
+    new NewtonCG(p, new Float64Array(3), { gnSize: 5, ...o });
+  t.throws(make({ cgInitDecay: 0 }), {
+    instanceOf: RangeError,
+    message: 'cgInitDecay must be in (0, 1], got 0',
+  });
+  t.throws(make({ preconditionerExponent: 1.5 }), {
+    instanceOf: RangeError,
+    message: /preconditionerExponent must be in \(0, 1\]/,
+  });
+  t.throws(make({ cgKeepBest: -1 }), {
+    instanceOf: RangeError,
+    message: /cgKeepBest must be an integer ≥ 0/,
+  });
+  t.throws(make({ cgQuadraticTolerance: 0 }), {
+    instanceOf: RangeError,
+    message: /cgQuadraticTolerance must be a positive number/,
+  });
+  t.throws(make({ cgStop: 'never' as never }), {
+    instanceOf: RangeError,
+    message: 'cgStop must be residual or quadratic, got "never"',
+  });
+  t.throws(make({ method: 'lbfgs' as never }), {
+    instanceOf: RangeError,
+    message: 'method must be simplenn or hf, got "lbfgs"',
+  });
   // the options schema: library and CLI words
-  t.throws(() => validateOptions({ method: 'lbfgs' }, 'newton'), { instanceOf: RangeError, message: "option 'method' must be simplenn or hf, got 'lbfgs'" });
-  t.throws(() => validateOptions({ cgInit: 'last' }, 'newton', 'cli'), { instanceOf: RangeError, message: "--cg-init must be zero or previous, got 'last'" });
-  t.throws(() => validateOptions({ cgKeepBest: 1.5 }, 'newton', 'cli'), { instanceOf: TypeError, message: '--cg-keep-best must be an integer ≥ 0, got 1.5' });
-  t.throws(() => validateOptions({ gnGrowthPower: 0 }, 'newton'), { instanceOf: RangeError, message: "option 'gnGrowthPower' must be > 0, got 0" });
-  t.throws(() => validateOptions({ cgInitDecay: 1.1 }, 'newton', 'cli'), { instanceOf: RangeError, message: '--cg-init-decay must be in (0, 1], got 1.1' });
+  t.throws(() => validateOptions({ method: 'lbfgs' }, 'newton'), {
+    instanceOf: RangeError,
+    message: "option 'method' must be simplenn or hf, got 'lbfgs'",
+  });
+  t.throws(() => validateOptions({ cgInit: 'last' }, 'newton', 'cli'), {
+    instanceOf: RangeError,
+    message: "--cg-init must be zero or previous, got 'last'",
+  });
+  t.throws(() => validateOptions({ cgKeepBest: 1.5 }, 'newton', 'cli'), {
+    instanceOf: TypeError,
+    message: '--cg-keep-best must be an integer ≥ 0, got 1.5',
+  });
+  t.throws(() => validateOptions({ gnGrowthPower: 0 }, 'newton'), {
+    instanceOf: RangeError,
+    message: "option 'gnGrowthPower' must be > 0, got 0",
+  });
+  t.throws(() => validateOptions({ cgInitDecay: 1.1 }, 'newton', 'cli'), {
+    instanceOf: RangeError,
+    message: '--cg-init-decay must be in (0, 1], got 1.1',
+  });
   t.notThrows(() =>
     validateOptions(
-      { method: 'hf', cgInit: 'previous', cgInitDecay: 1, cgStop: 'quadratic', cgQuadraticTolerance: 1e-3, cgKeepBest: 0, preconditioner: 'diagonal', preconditionerExponent: 0.75, gnGrowth: 'gradient', gnGrowthPower: 2 },
+      {
+        method: 'hf',
+        cgInit: 'previous',
+        cgInitDecay: 1,
+        cgStop: 'quadratic',
+        cgQuadraticTolerance: 1e-3,
+        cgKeepBest: 0,
+        preconditioner: 'diagonal',
+        preconditionerExponent: 0.75,
+        gnGrowth: 'gradient',
+        gnGrowthPower: 2,
+      },
       'newton',
       'cli',
     ),
@@ -371,7 +521,11 @@ function recordingFirstProduct(p: GaussNewtonProblem) {
 test("cgInit 'previous': CG starts from cgInitDecay × the last CG solution, one extra product", async (t) => {
   const c = fixture.logistic[1].cfg;
   const { wrapped, first } = recordingFirstProduct(logisticProblem(c.l, c.dim, c.seed));
-  const s = new NewtonCG(wrapped, new Float64Array(c.dim), { ...c.opts, cgInit: 'previous', cgInitDecay: 0.8 });
+  const s = new NewtonCG(wrapped, new Float64Array(c.dim), {
+    ...c.opts,
+    cgInit: 'previous',
+    cgInitDecay: 0.8,
+  });
   const r1 = await s.step();
   t.is(r1.gvProducts, r1.cgIters, 'the first iteration starts from 0');
   const d1 = s.state.direction!;
@@ -395,7 +549,10 @@ test('cgKeepBest: the step is the kept CG iterate of lowest f searched back from
   const plain = await runSolver(c, {}, 1);
   t.true(reports[0].cgChosenIter < reports[0].cgIters, 'an earlier iterate was chosen');
   t.true(reports[0].f < plain.reports[0].f, 'with lower f than the last iterate');
-  t.is(p.calls.loss, reports.reduce((a, r) => a + r.lossPasses, 0));
+  t.is(
+    p.calls.loss,
+    reports.reduce((a, r) => a + r.lossPasses, 0),
+  );
   // the chosen iterate's f was computed once, not again by the line search
   for (const r of reports) t.true(r.lossPasses <= 5 + r.halvings);
   // by hand: f(θ + x_j) for the iterates of a plain CG solve of the first iteration
@@ -410,7 +567,14 @@ test('cgKeepBest: the step is the kept CG iterate of lowest f searched back from
     return Gv.map((x, i) => x + (1 / s.regC + (c.opts.lambda0 ?? 1)) * v[i]);
   };
   const fAt = async (j: number) => {
-    const x = (await conjugateGradient(A, g.map((x) => -x), 0, j)).x;
+    const x = (
+      await conjugateGradient(
+        A,
+        g.map((x) => -x),
+        0,
+        j,
+      )
+    ).x;
     return s.objective(x, await q.loss(x));
   };
   const fs = [];
@@ -423,7 +587,10 @@ test('cgKeepBest: the step is the kept CG iterate of lowest f searched back from
 });
 
 test("preconditioner 'diagonal': asks for gradSquares, still solves the damped system (direct solve), refuses a problem without them", async (t) => {
-  const n = 12, l = 40, C = 0.5, lambda0 = 0.3;
+  const n = 12,
+    l = 40,
+    C = 0.5,
+    lambda0 = 0.3;
   const A = badlyScaled(n, 8);
   const b = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
   const asked: (boolean | undefined)[] = [];
@@ -445,31 +612,52 @@ test("preconditioner 'diagonal': asks for gradSquares, still solves the damped s
     },
   });
   const theta0 = Float64Array.from({ length: n }, (_, i) => 0.1 * i);
-  const opts = { gnSize: 10, C, lambda0, xi: 1e-12, cgMax: 500, preconditioner: 'diagonal' as const };
+  const opts = {
+    gnSize: 10,
+    C,
+    lambda0,
+    xi: 1e-12,
+    cgMax: 500,
+    preconditioner: 'diagonal' as const,
+  };
   const s = new NewtonCG(quad(true), theta0, opts);
   const rep = await s.step();
   t.deepEqual(asked, [true]);
   const Ct = C * l;
   const g = matvec(A, theta0).map((v, i) => v + b[i] + theta0[i] / Ct);
-  const dWant = solve(A.map((row, i) => row.map((a, j) => a + (i === j ? lambda0 + 1 / Ct : 0))), g.map((x) => -x));
+  const dWant = solve(
+    A.map((row, i) => row.map((a, j) => a + (i === j ? lambda0 + 1 / Ct : 0))),
+    g.map((x) => -x),
+  );
   const dGot = s.params.map((x, i) => x - theta0[i]);
-  t.true(maxAbs(dGot, dWant) < 1e-8 * Math.max(...dWant.map(Math.abs)), `step error ${maxAbs(dGot, dWant)}`);
+  t.true(
+    maxAbs(dGot, dWant) < 1e-8 * Math.max(...dWant.map(Math.abs)),
+    `step error ${maxAbs(dGot, dWant)}`,
+  );
   t.is(rep.alpha, 1);
   // fewer CG steps than without the preconditioner, on this badly scaled system
   const plain = await new NewtonCG(quad(true), theta0, { ...opts, preconditioner: 'none' }).step();
   t.true(rep.cgIters < plain.cgIters, `${rep.cgIters} against ${plain.cgIters}`);
   t.is(asked.at(-1), undefined, "'none' does not ask for gradSquares");
-  await t.throwsAsync(() => new NewtonCG(quad(false), theta0, opts).step(), { message: /needs the problem's gradSquares .* use preconditioner 'none'/ });
+  await t.throwsAsync(() => new NewtonCG(quad(false), theta0, opts).step(), {
+    message: /needs the problem's gradSquares .* use preconditioner 'none'/,
+  });
 });
 
 test("gnGrowth 'gradient': |S| = min(l, max(|S₀|, round(|S₀|·(‖∇f₀‖/‖∇f‖)^p))), in the reports and the subsets drawn", async (t) => {
   const c = fixture.logistic[0].cfg;
-  const l = c.l, S0 = c.opts.gnSize;
+  const l = c.l,
+    S0 = c.opts.gnSize;
   for (const power of [1, 3]) {
     const { p, reports } = await runSolver(c, { gnGrowth: 'gradient', gnGrowthPower: power }, 5);
     const g0 = reports[0].gradNorm;
-    const want = reports.map((r) => Math.min(l, Math.max(S0, Math.round(S0 * Math.pow(g0 / r.gradNorm, power)))));
-    t.deepEqual(reports.map((r) => r.gnSize), want);
+    const want = reports.map((r) =>
+      Math.min(l, Math.max(S0, Math.round(S0 * Math.pow(g0 / r.gradNorm, power)))),
+    );
+    t.deepEqual(
+      reports.map((r) => r.gnSize),
+      want,
+    );
     t.deepEqual(p.calls.subsets, want);
     t.true(want.at(-1)! > S0, `grew: ${want}`);
     if (power === 3) t.is(want.at(-1), l, 'capped at l');
@@ -491,10 +679,21 @@ test('state and restore: each option continues bit for bit, through a checkpoint
     const want = await runSolver(c, v, 4);
     const first = await runSolver(c, v, 2);
     const dir = mkdtempSync(join(tmpdir(), 'tn-solver-state-'));
-    saveCheckpoint(dir, { spec: { inputShape: [c.dim], layers: [] }, loss: 'ce', state: first.s.state });
+    saveCheckpoint(dir, {
+      spec: { inputShape: [c.dim], layers: [] },
+      loss: 'ce',
+      state: first.s.state,
+    });
     const state = loadCheckpoint(dir).state;
-    t.is(existsSync(join(dir, 'direction-2.f64')), first.s.opts.cgInit === 'previous', JSON.stringify(v));
-    t.is(state.gradNorm0, first.s.opts.gnGrowth === 'gradient' ? first.reports[0].gradNorm : undefined);
+    t.is(
+      existsSync(join(dir, 'direction-2.f64')),
+      first.s.opts.cgInit === 'previous',
+      JSON.stringify(v),
+    );
+    t.is(
+      state.gradNorm0,
+      first.s.opts.gnGrowth === 'gradient' ? first.reports[0].gradNorm : undefined,
+    );
     const p = logisticProblem(c.l, c.dim, c.seed);
     const s = new NewtonCG(p, new Float64Array(c.dim), { ...c.opts, ...v });
     s.restore(state);
@@ -506,63 +705,87 @@ test('state and restore: each option continues bit for bit, through a checkpoint
 
 // ---------------------------------------------------------------- gradSquares from the engine
 
-test.serial('gradSquares from LocalProblem and PoolProblem (1, 2 workers) equals the chunk gradients squared directly, bit for bit', async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const data = syntheticData(230, [5, 5, 1], 3, 31);
-  const net = new Network(presetModel('mlp:8', [5, 5, 1], 3));
-  const theta = Float64Array.from(initParams(net.layout, 4));
-  const bsize = 40; // 6 chunks, the last of 30
-  // the direct computation: each chunk's gradient, squared and summed in float64, over l
-  const ev = new ChunkEvaluator(net, data, 'ce');
-  ev.setParams(Float32Array.from(theta));
-  const want = new Float64Array(net.numParams);
-  for (const rows of rangeChunks(data.n, bsize)) {
-    const g = ev.lossAndGradient(rows).grad;
-    for (let j = 0; j < want.length; j++) want[j] += g[j] * g[j];
-  }
-  for (let j = 0; j < want.length; j++) want[j] /= data.n;
-  ev.dispose();
-
-  const local = new LocalProblem(net, data, 'ce', bsize);
-  const plain = await local.lossAndGradient(theta);
-  const withSquares = await local.lossAndGradient(theta, { gradSquares: true });
-  await local.close();
-  t.is(plain.gradSquares, undefined, 'only when asked');
-  t.deepEqual([...withSquares.gradSquares!], [...want]);
-  t.is(withSquares.loss, plain.loss);
-  t.deepEqual([...withSquares.grad], [...plain.grad], 'loss and grad unchanged');
-  t.is(tf.memory().numTensors, before);
-  for (const workers of [1, 2]) {
-    const pool = new PoolProblem(net, data, 'ce', { workers, bsize, backend: 'wasm' });
-    try {
-      const r = await pool.lossAndGradient(theta, { gradSquares: true });
-      t.deepEqual([...r.gradSquares!], [...want], `${workers} workers`);
-      t.deepEqual([...r.grad], [...plain.grad]);
-    } finally {
-      await pool.close();
+test.serial(
+  'gradSquares from LocalProblem and PoolProblem (1, 2 workers) equals the chunk gradients squared directly, bit for bit',
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const data = syntheticData(230, [5, 5, 1], 3, 31);
+    const net = new Network(presetModel('mlp:8', [5, 5, 1], 3));
+    const theta = Float64Array.from(initParams(net.layout, 4));
+    const bsize = 40; // 6 chunks, the last of 30
+    // the direct computation: each chunk's gradient, squared and summed in float64, over l
+    const ev = new ChunkEvaluator(net, data, 'ce');
+    ev.setParams(Float32Array.from(theta));
+    const want = new Float64Array(net.numParams);
+    for (const rows of rangeChunks(data.n, bsize)) {
+      const g = ev.lossAndGradient(rows).grad;
+      for (let j = 0; j < want.length; j++) want[j] += g[j] * g[j];
     }
-  }
-  t.is(tf.memory().numTensors, before);
-});
+    for (let j = 0; j < want.length; j++) want[j] /= data.n;
+    ev.dispose();
+
+    const local = new LocalProblem(net, data, 'ce', bsize);
+    const plain = await local.lossAndGradient(theta);
+    const withSquares = await local.lossAndGradient(theta, { gradSquares: true });
+    await local.close();
+    t.is(plain.gradSquares, undefined, 'only when asked');
+    t.deepEqual([...withSquares.gradSquares!], [...want]);
+    t.is(withSquares.loss, plain.loss);
+    t.deepEqual([...withSquares.grad], [...plain.grad], 'loss and grad unchanged');
+    t.is(tf.memory().numTensors, before);
+    for (const workers of [1, 2]) {
+      const pool = new PoolProblem(net, data, 'ce', { workers, bsize, backend: 'wasm' });
+      try {
+        const r = await pool.lossAndGradient(theta, { gradSquares: true });
+        t.deepEqual([...r.gradSquares!], [...want], `${workers} workers`);
+        t.deepEqual([...r.grad], [...plain.grad]);
+      } finally {
+        await pool.close();
+      }
+    }
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
 // ---------------------------------------------------------------- train: digits, resume
 
-const DIGITS: TrainOptions = { data: 'digits', model: 'mlp:32', C: 1, iters: 5, backend: 'wasm', workers: 0 };
-const timeless = (h: TrainIteration[]) => JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<string, unknown>[];
+const DIGITS: TrainOptions = {
+  data: 'digits',
+  model: 'mlp:32',
+  C: 1,
+  iters: 5,
+  backend: 'wasm',
+  workers: 0,
+};
+const timeless = (h: TrainIteration[]) =>
+  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<
+    string,
+    unknown
+  >[];
 
-test.serial("train with method 'simplenn' is the digits trajectory recorded before the options existed", async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const r = await train({ ...DIGITS, method: 'simplenn' });
-  const got = timeless(r.history);
-  fixture.digits.history.forEach((want, i) => {
-    t.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, got[i][k]])), want, `iteration ${i + 1}`);
-  });
-  t.is(createHash('sha256').update(new Uint8Array(r.params.buffer)).digest('hex'), fixture.digits.paramsSha256);
-  t.is(r.testAcc, fixture.digits.testAcc);
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  "train with method 'simplenn' is the digits trajectory recorded before the options existed",
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const r = await train({ ...DIGITS, method: 'simplenn' });
+    const got = timeless(r.history);
+    fixture.digits.history.forEach((want, i) => {
+      t.deepEqual(
+        Object.fromEntries(Object.keys(want).map((k) => [k, got[i][k]])),
+        want,
+        `iteration ${i + 1}`,
+      );
+    });
+    t.is(
+      createHash('sha256').update(new Uint8Array(r.params.buffer)).digest('hex'),
+      fixture.digits.paramsSha256,
+    );
+    t.is(r.testAcc, fixture.digits.testAcc);
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
 const OPTION_RUNS: [string, TrainOptions][] = [
   ['hf', { method: 'hf' }],
@@ -579,13 +802,25 @@ for (const [name, o] of OPTION_RUNS) {
     const before = tf.memory().numTensors;
     const r = await train({ ...DIGITS, ...o });
     t.is(r.history.length, 5);
-    t.true(r.history.every((h, i) => h.f < (i === 0 ? h.fPrev : r.history[i - 1].f)), 'f decreases');
+    t.true(
+      r.history.every((h, i) => h.f < (i === 0 ? h.fPrev : r.history[i - 1].f)),
+      'f decreases',
+    );
     t.true(r.testAcc > 0.7, `test accuracy ${r.testAcc}`);
     t.is(tf.memory().numTensors, before);
   });
 }
 
-const SMALL: TrainOptions = { data: 'digits', model: 'mlp:16', C: 1, bsize: 256, gnRatio: 0.1, seed: 2, backend: 'wasm', workers: 0 };
+const SMALL: TrainOptions = {
+  data: 'digits',
+  model: 'mlp:16',
+  C: 1,
+  bsize: 256,
+  gnRatio: 0.1,
+  seed: 2,
+  backend: 'wasm',
+  workers: 0,
+};
 
 for (const [name, o] of OPTION_RUNS) {
   test.serial(`${name}: a resume is the uninterrupted run, bit for bit`, async (t) => {
@@ -602,85 +837,163 @@ for (const [name, o] of OPTION_RUNS) {
     const resumed = await train({ ...SMALL, ...o, iters: 4, resume: out });
     t.deepEqual(timeless(resumed.history), timeless(want.history));
     t.deepEqual([...resumed.params], [...want.params]);
-    t.is(readdirSync(out).filter((f) => /^direction-\d+\.f64$/.test(f)).length, cgInit === 'previous' ? 1 : 0, 'old direction files removed');
+    t.is(
+      readdirSync(out).filter((f) => /^direction-\d+\.f64$/.test(f)).length,
+      cgInit === 'previous' ? 1 : 0,
+      'old direction files removed',
+    );
     t.is(tf.memory().numTensors, before);
   });
 }
 
-test.serial("'hf' on 2 workers is the in-process trajectory, bit for bit (gradSquares reduced in chunk order)", async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const want = await train({ ...SMALL, method: 'hf', iters: 3 });
-  const got = await train({ ...SMALL, method: 'hf', iters: 3, workers: 2 });
-  t.deepEqual(timeless(got.history), timeless(want.history));
-  t.deepEqual([...got.params], [...want.params]);
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  "'hf' on 2 workers is the in-process trajectory, bit for bit (gradSquares reduced in chunk order)",
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const want = await train({ ...SMALL, method: 'hf', iters: 3 });
+    const got = await train({ ...SMALL, method: 'hf', iters: 3, workers: 2 });
+    t.deepEqual(timeless(got.history), timeless(want.history));
+    t.deepEqual([...got.params], [...want.params]);
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
-test.serial('a resume with another method or option is refused, naming it and both values; old checkpoints count as simplenn', async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const out = mkdtempSync(join(tmpdir(), 'tn-options-refuse-'));
-  await train({ ...SMALL, method: 'hf', iters: 1, out });
-  for (const [change, msg] of [
-    [{}, /--method differs from the checkpointed run \(method "hf" there, "simplenn" now\)/],
-    [{ method: 'hf', cgInit: 'zero' }, /--cg-init \(or --method\) differs from the checkpointed run \(cgInit "previous" there, "zero" now\)/],
-    [{ method: 'hf', cgInitDecay: 0.5 }, /--cg-init-decay differs from the checkpointed run \(cgInitDecay 0\.95 there, 0\.5 now\)/],
-    [{ method: 'hf', gnGrowth: 'gradient' }, /--gn-growth \(or --method\) differs .*\(gnGrowth "fixed" there, "gradient" now\)/],
-  ] as [TrainOptions, RegExp][]) {
-    const e = await t.throwsAsync(() => train({ ...SMALL, iters: 2, resume: out, ...change }), { instanceOf: UsageError });
-    t.regex(e!.message, msg, JSON.stringify(change));
-  }
-  // a parameter of a remedy that is off changes nothing: not refused
-  const plain = mkdtempSync(join(tmpdir(), 'tn-options-refuse-'));
-  await train({ ...SMALL, iters: 1, out: plain });
-  const r = await train({ ...SMALL, iters: 2, resume: plain, cgInitDecay: 0.5 });
-  t.is(r.history.length, 2);
-  // a checkpoint written before the method record: simplenn
-  const json = JSON.parse(readFileSync(join(plain, 'checkpoint.json'), 'utf8'));
-  for (const k of Object.keys(LEGACY_METHOD_IDENTITY)) delete json.run[k];
-  for (const k of ['cgInitDecay', 'cgQuadraticTolerance', 'preconditionerExponent', 'gnGrowthPower']) delete json.run[k];
-  writeFileSync(join(plain, 'checkpoint.json'), JSON.stringify(json));
-  const legacy = loadCheckpoint(plain).run as RunIdentity;
-  t.is(legacy.method, undefined);
-  t.notThrows(() => checkSameRun(plain, legacy, { ...legacy, ...methodIdentity(resolveNewtonOptions({ gnSize: 1 })) }));
-  const e = await t.throwsAsync(() => train({ ...SMALL, iters: 3, resume: plain, method: 'hf' }), { instanceOf: UsageError });
-  t.regex(e!.message, /--method differs from the checkpointed run \(method "simplenn" there, "hf" now\)/);
-  t.is((await train({ ...SMALL, iters: 3, resume: plain })).history.length, 3);
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  'a resume with another method or option is refused, naming it and both values; old checkpoints count as simplenn',
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const out = mkdtempSync(join(tmpdir(), 'tn-options-refuse-'));
+    await train({ ...SMALL, method: 'hf', iters: 1, out });
+    for (const [change, msg] of [
+      [{}, /--method differs from the checkpointed run \(method "hf" there, "simplenn" now\)/],
+      [
+        { method: 'hf', cgInit: 'zero' },
+        /--cg-init \(or --method\) differs from the checkpointed run \(cgInit "previous" there, "zero" now\)/,
+      ],
+      [
+        { method: 'hf', cgInitDecay: 0.5 },
+        /--cg-init-decay differs from the checkpointed run \(cgInitDecay 0\.95 there, 0\.5 now\)/,
+      ],
+      [
+        { method: 'hf', gnGrowth: 'gradient' },
+        /--gn-growth \(or --method\) differs .*\(gnGrowth "fixed" there, "gradient" now\)/,
+      ],
+    ] as [TrainOptions, RegExp][]) {
+      const e = await t.throwsAsync(() => train({ ...SMALL, iters: 2, resume: out, ...change }), {
+        instanceOf: UsageError,
+      });
+      t.regex(e!.message, msg, JSON.stringify(change));
+    }
+    // a parameter of a remedy that is off changes nothing: not refused
+    const plain = mkdtempSync(join(tmpdir(), 'tn-options-refuse-'));
+    await train({ ...SMALL, iters: 1, out: plain });
+    const r = await train({ ...SMALL, iters: 2, resume: plain, cgInitDecay: 0.5 });
+    t.is(r.history.length, 2);
+    // a checkpoint written before the method record: simplenn
+    const json = JSON.parse(readFileSync(join(plain, 'checkpoint.json'), 'utf8'));
+    for (const k of Object.keys(LEGACY_METHOD_IDENTITY)) delete json.run[k];
+    for (const k of [
+      'cgInitDecay',
+      'cgQuadraticTolerance',
+      'preconditionerExponent',
+      'gnGrowthPower',
+    ])
+      delete json.run[k];
+    writeFileSync(join(plain, 'checkpoint.json'), JSON.stringify(json));
+    const legacy = loadCheckpoint(plain).run as RunIdentity;
+    t.is(legacy.method, undefined);
+    t.notThrows(() =>
+      checkSameRun(plain, legacy, {
+        ...legacy,
+        ...methodIdentity(resolveNewtonOptions({ gnSize: 1 })),
+      }),
+    );
+    const e = await t.throwsAsync(
+      () => train({ ...SMALL, iters: 3, resume: plain, method: 'hf' }),
+      { instanceOf: UsageError },
+    );
+    t.regex(
+      e!.message,
+      /--method differs from the checkpointed run \(method "simplenn" there, "hf" now\)/,
+    );
+    t.is((await train({ ...SMALL, iters: 3, resume: plain })).history.length, 3);
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
-test.serial("an abort in the middle of an 'hf' CG solve leaves the last iteration's state (direction included): the resume is the uninterrupted run", async (t) => {
-  await initBackend('wasm');
-  const before = tf.memory().numTensors;
-  const want = await train({ ...SMALL, method: 'hf', gnGrowth: 'gradient', iters: 4 });
-  const out = mkdtempSync(join(tmpdir(), 'tn-options-abort-'));
-  const controller = new AbortController();
-  let completed = 0;
-  const r = await train({
-    ...SMALL,
-    method: 'hf',
-    gnGrowth: 'gradient',
-    iters: 4,
-    out,
-    signal: controller.signal,
-    onIteration: (it) => (completed = it.iter),
-    onProgress: (pass) => {
-      if (completed === 2 && pass === 'Gv') controller.abort();
-    },
-  });
-  t.true(r.interrupted);
-  t.is(loadCheckpoint(out).state.iter, 2);
-  const resumed = await train({ ...SMALL, method: 'hf', gnGrowth: 'gradient', iters: 4, resume: out });
-  t.deepEqual(timeless(resumed.history), timeless(want.history));
-  t.deepEqual([...resumed.params], [...want.params]);
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  "an abort in the middle of an 'hf' CG solve leaves the last iteration's state (direction included): the resume is the uninterrupted run",
+  async (t) => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const want = await train({ ...SMALL, method: 'hf', gnGrowth: 'gradient', iters: 4 });
+    const out = mkdtempSync(join(tmpdir(), 'tn-options-abort-'));
+    const controller = new AbortController();
+    let completed = 0;
+    const r = await train({
+      ...SMALL,
+      method: 'hf',
+      gnGrowth: 'gradient',
+      iters: 4,
+      out,
+      signal: controller.signal,
+      onIteration: (it) => (completed = it.iter),
+      onProgress: (pass) => {
+        if (completed === 2 && pass === 'Gv') controller.abort();
+      },
+    });
+    t.true(r.interrupted);
+    t.is(loadCheckpoint(out).state.iter, 2);
+    const resumed = await train({
+      ...SMALL,
+      method: 'hf',
+      gnGrowth: 'gradient',
+      iters: 4,
+      resume: out,
+    });
+    t.deepEqual(timeless(resumed.history), timeless(want.history));
+    t.deepEqual([...resumed.params], [...want.params]);
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
 test('the CLI: --method and the option flags reach the run (its checkpoint identity), each in --help', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'tn-options-cli-'));
-  const args = ['train', '--data', 'digits', '--C', '1', '--model', 'mlp:16', '--iters', '1', '--workers', '0', '--backend', 'wasm', '--out', out];
-  const flags = ['--method', 'hf', '--cg-init-decay', '0.9', '--cg-stop', 'residual', '--cg-keep-best', '2', '--preconditioner-exponent', '0.5', '--gn-growth', 'gradient', '--gn-growth-power', '0.5'];
+  const args = [
+    'train',
+    '--data',
+    'digits',
+    '--C',
+    '1',
+    '--model',
+    'mlp:16',
+    '--iters',
+    '1',
+    '--workers',
+    '0',
+    '--backend',
+    'wasm',
+    '--out',
+    out,
+  ];
+  const flags = [
+    '--method',
+    'hf',
+    '--cg-init-decay',
+    '0.9',
+    '--cg-stop',
+    'residual',
+    '--cg-keep-best',
+    '2',
+    '--preconditioner-exponent',
+    '0.5',
+    '--gn-growth',
+    'gradient',
+    '--gn-growth-power',
+    '0.5',
+  ];
   const r = await cli([...args, ...flags]);
   t.is(r.status, 0, r.stderr);
   t.like(loadCheckpoint(out).run, {
@@ -699,17 +1012,32 @@ test('the CLI: --method and the option flags reach the run (its checkpoint ident
   t.is(bad.status, 2);
   t.regex(bad.stderr, /--cg-init must be zero or previous, got 'last'/);
   const help = await cli(['train', '--help']);
-  for (const f of ['--method', '--cg-init', '--cg-init-decay', '--cg-stop', '--cg-quadratic-tolerance', '--cg-keep-best', '--preconditioner', '--preconditioner-exponent', '--gn-growth', '--gn-growth-power']) {
+  for (const f of [
+    '--method',
+    '--cg-init',
+    '--cg-init-decay',
+    '--cg-stop',
+    '--cg-quadratic-tolerance',
+    '--cg-keep-best',
+    '--preconditioner',
+    '--preconditioner-exponent',
+    '--gn-growth',
+    '--gn-growth-power',
+  ]) {
     t.regex(help.stdout, new RegExp(`^  ${f}(\\s|$)`, 'm'), f);
   }
 });
 
 /** Runs the CLI to its end without blocking this process. */
 function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  return new Promise((resolve) =>
+    child.on('close', (status) => resolve({ status, stdout, stderr })),
+  );
 }

@@ -8,5 +8,6 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Trainer } from '../src/host/trainer.js';
 import { Comlink } from '../src/host/wire.js';
 
-if (!parentPort) throw new Error('workers/trainer is a worker thread entry: start it with startTraining()');
+if (!parentPort)
+  throw new Error('workers/trainer is a worker thread entry: start it with startTraining()');
 Comlink.expose(new Trainer(), nodeEndpoint(parentPort));

@@ -63,9 +63,12 @@ export class ChunkEvaluator {
     readonly loss: LossKind,
     readonly gv: GvMethod = 'linearized',
   ) {
-    if (!(GV_METHODS as readonly string[]).includes(gv)) throw new Error(`unknown Gv method '${gv}': use ${GV_METHODS.join(' or ')}`);
+    if (!(GV_METHODS as readonly string[]).includes(gv))
+      throw new Error(`unknown Gv method '${gv}': use ${GV_METHODS.join(' or ')}`);
     if (data.numClasses !== net.outputSize) {
-      throw new Error(`the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`);
+      throw new Error(
+        `the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`,
+      );
     }
   }
 
@@ -83,18 +86,27 @@ export class ChunkEvaluator {
   private inputs(rows: Rows): tf.Tensor {
     const m = sampleSize(this.data);
     const shape = [rowCount(rows), ...this.data.inputShape];
-    if (!(rows instanceof Int32Array)) return tf.tensor(this.data.x.subarray(rows.start * m, rows.end * m), shape, 'float32');
+    if (!(rows instanceof Int32Array))
+      return tf.tensor(this.data.x.subarray(rows.start * m, rows.end * m), shape, 'float32');
     const buf = new Float32Array(rows.length * m);
-    for (let i = 0; i < rows.length; i++) buf.set(this.data.x.subarray(rows[i] * m, (rows[i] + 1) * m), i * m);
+    for (let i = 0; i < rows.length; i++)
+      buf.set(this.data.x.subarray(rows[i] * m, (rows[i] + 1) * m), i * m);
     return tf.tensor(buf, shape, 'float32');
   }
 
   private labels(rows: Rows): Int32Array {
-    return rows instanceof Int32Array ? Int32Array.from(rows, (i) => this.data.labels[i]) : this.data.labels.subarray(rows.start, rows.end);
+    return rows instanceof Int32Array
+      ? Int32Array.from(rows, (i) => this.data.labels[i])
+      : this.data.labels.subarray(rows.start, rows.end);
   }
 
   private oneHot(rows: Rows): tf.Tensor2D {
-    return tf.tidy(() => tf.oneHot(tf.tensor1d(this.labels(rows), 'int32'), this.data.numClasses).toFloat() as tf.Tensor2D);
+    return tf.tidy(
+      () =>
+        tf
+          .oneHot(tf.tensor1d(this.labels(rows), 'int32'), this.data.numClasses)
+          .toFloat() as tf.Tensor2D,
+    );
   }
 
   /** The linearization of the network at θ on the chunk's samples (linearized.ts). */
@@ -115,10 +127,11 @@ export class ChunkEvaluator {
    * it was 5-15% slower than tfjs autodiff, which they keep.
    */
   lossAndGradient(rows: Rows): { loss: number; grad: Float32Array } {
-    const out =
-      this.gradientBySweep
-        ? this.lossAndGradientBySweep(rows)
-        : tf.tidy(() => lossAndGradient(this.net, this.theta, this.inputs(rows), this.oneHot(rows), this.loss));
+    const out = this.gradientBySweep
+      ? this.lossAndGradientBySweep(rows)
+      : tf.tidy(() =>
+          lossAndGradient(this.net, this.theta, this.inputs(rows), this.oneHot(rows), this.loss),
+        );
     const loss = out.loss.dataSync()[0];
     const grad = readFlat(out.grads);
     tf.dispose([out.loss, ...out.grads]);
@@ -134,7 +147,10 @@ export class ChunkEvaluator {
     try {
       return tf.tidy(() => {
         const y = this.oneHot(rows);
-        return { loss: lossSum(this.loss, lin.z, y), grads: lin.vjp(lossGradient(this.loss, lin.z, y)) };
+        return {
+          loss: lossSum(this.loss, lin.z, y),
+          grads: lin.vjp(lossGradient(this.loss, lin.z, y)),
+        };
       });
     } finally {
       lin.dispose();
@@ -143,7 +159,9 @@ export class ChunkEvaluator {
 
   /** Σ ξᵢ over the chunk. */
   lossSum(rows: Rows): number {
-    const s = tf.tidy(() => lossSum(this.loss, this.net.forward(this.theta, this.inputs(rows)), this.oneHot(rows)));
+    const s = tf.tidy(() =>
+      lossSum(this.loss, this.net.forward(this.theta, this.inputs(rows)), this.oneHot(rows)),
+    );
     const v = s.dataSync()[0];
     s.dispose();
     return v;
@@ -214,7 +232,17 @@ export class ChunkEvaluator {
 
   /** The number of samples of the chunk whose predicted class (argmax of z) is their label. */
   correctCount(rows: Rows): number {
-    const c = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1), tf.tensor1d(this.labels(rows), 'int32')), 'int32')));
+    const c = tf.tidy(() =>
+      tf.sum(
+        tf.cast(
+          tf.equal(
+            tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1),
+            tf.tensor1d(this.labels(rows), 'int32'),
+          ),
+          'int32',
+        ),
+      ),
+    );
     const v = c.dataSync()[0];
     c.dispose();
     return v;

@@ -47,6 +47,8 @@ export function lossAndGradient(
   oneHot: tf.Tensor2D,
   kind: LossKind,
 ): { loss: tf.Scalar; grads: tf.Tensor[] } {
-  const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => lossSum(kind, net.forward(ps, x), oneHot))(params);
+  const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) =>
+    lossSum(kind, net.forward(ps, x), oneHot),
+  )(params);
   return { loss: value as tf.Scalar, grads };
 }

@@ -58,7 +58,12 @@ export class Linearization {
       let varies = false;
       for (const l of net.layers) {
         const ctx = { varies, previous: saved.at(-1)?.layer, poolRoute };
-        const { y, saved: layer } = l.unit.linearize(l.spec, h, params.slice(l.first, l.first + l.count), ctx);
+        const { y, saved: layer } = l.unit.linearize(
+          l.spec,
+          h,
+          params.slice(l.first, l.first + l.count),
+          ctx,
+        );
         saved.push({ layer, first: l.first, count: l.count });
         h = y;
         if (l.count > 0) varies = true;

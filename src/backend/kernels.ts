@@ -33,7 +33,11 @@ import { maxPoolGather, maxPoolScatter, type PoolGeometry } from './maxpool.js';
 
 type Info = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
-type KernelFn = (args: { inputs: Record<string, Info>; backend: tf.KernelBackend; attrs?: Attrs }) => Info;
+type KernelFn = (args: {
+  inputs: Record<string, Info>;
+  backend: tf.KernelBackend;
+  attrs?: Attrs;
+}) => Info;
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
 export const MAX_POOL_GATHER = 'NewtonMaxPoolGather';
@@ -57,14 +61,20 @@ function isHeapBackend(b: unknown): b is HeapBackend {
 
 /** The values of a float tensor: a view of the wasm heap (no copy) or the backend's values. */
 function readFloats(backend: tf.KernelBackend, info: Info): Float32Array {
-  return isHeapBackend(backend) ? backend.typedArrayFromHeap(info) : (backend.readSync(info.dataId) as Float32Array);
+  return isHeapBackend(backend)
+    ? backend.typedArrayFromHeap(info)
+    : (backend.readSync(info.dataId) as Float32Array);
 }
 
 /**
  * Makes a zeroed float output of `shape` and lets `fill` write it in place (the wasm heap)
  * or into a JS array handed to the backend (cpu, tensorflow: `KernelBackend.write`).
  */
-function makeFloats(backend: tf.KernelBackend, shape: number[], fill: (out: Float32Array) => void): Info {
+function makeFloats(
+  backend: tf.KernelBackend,
+  shape: number[],
+  fill: (out: Float32Array) => void,
+): Info {
   if (isHeapBackend(backend)) {
     const out = backend.makeOutput(shape, 'float32');
     const view = backend.typedArrayFromHeap(out);
@@ -105,7 +115,9 @@ function poolGeometry(xShape: number[], attrs: Attrs): PoolGeometry {
 const maxPoolGatherKernel: KernelFn = ({ inputs, backend, attrs }) => {
   const { w, x } = inputs;
   const g = poolGeometry(x.shape, attrs ?? {});
-  return makeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], (out) => maxPoolGather(out, readFloats(backend, w), readFloats(backend, x), g));
+  return makeFloats(backend, [g.batch, g.outHeight, g.outWidth, g.channels], (out) =>
+    maxPoolGather(out, readFloats(backend, w), readFloats(backend, x), g),
+  );
 };
 
 /**
@@ -121,7 +133,11 @@ function release(backend: tf.KernelBackend, info: Info): void {
 /** What tfjs-node's backend offers for running a TensorFlow op by name (not in tfjs's types). */
 interface NativeBackend {
   binding: { TF_ATTR_TYPE: number; TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_FLOAT: number };
-  executeSingleOutput(op: string, attrs: { name: string; type: number; value: unknown }[], inputs: Info[]): Info;
+  executeSingleOutput(
+    op: string,
+    attrs: { name: string; type: number; value: unknown }[],
+    inputs: Info[],
+  ): Info;
 }
 
 /**
@@ -163,7 +179,9 @@ const nativeMaxPoolGatherKernel: KernelFn = (args) => {
 const maxPoolGradKernel: KernelFn = ({ inputs, backend, attrs }) => {
   const { dy, input } = inputs;
   const g = poolGeometry(input.shape, attrs ?? {});
-  return makeFloats(backend, input.shape, (dx) => maxPoolScatter(dx, readFloats(backend, dy), readFloats(backend, input), g));
+  return makeFloats(backend, input.shape, (dx) =>
+    maxPoolScatter(dx, readFloats(backend, dy), readFloats(backend, input), g),
+  );
 };
 
 function convPadding(xShape: number[], filterShape: number[], attrs: Attrs) {
@@ -180,7 +198,8 @@ function convPadding(xShape: number[], filterShape: number[], attrs: Attrs) {
 
 function requireChannelsLast(attrs: Attrs, kernel: string): void {
   const format = attrs.dataFormat ?? 'NHWC';
-  if (format !== 'NHWC') throw new Error(`tfjs-newton: ${kernel} on wasm supports NHWC only (got ${String(format)})`);
+  if (format !== 'NHWC')
+    throw new Error(`tfjs-newton: ${kernel} on wasm supports NHWC only (got ${String(format)})`);
 }
 
 function makeConv2DBackpropFilter(backendName: string): KernelFn {
@@ -197,18 +216,33 @@ function makeConv2DBackpropFilter(backendName: string): KernelFn {
     // out[ci, a, b, co] = sum_{n,i,j} xpad[n, a+sh·i, b+sw·j, ci] dy[n, i, j, co]: dy is the filter, dilated by the strides
     const xt = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
     const dyt = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
-    const pad: ExplicitPad = [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]];
+    const pad: ExplicitPad = [
+      [0, 0],
+      [p.top, p.bottom],
+      [p.left, p.right],
+      [0, 0],
+    ];
     let r = conv2d({
       inputs: { x: xt, filter: dyt },
       backend,
-      attrs: { strides: 1, pad, dataFormat: 'NHWC', dilations: sh === 1 && sw === 1 ? 1 : [sh, sw], dimRoundingMode: undefined },
+      attrs: {
+        strides: 1,
+        pad,
+        dataFormat: 'NHWC',
+        dilations: sh === 1 && sw === 1 ? 1 : [sh, sw],
+        dimRoundingMode: undefined,
+      },
     });
     const temps = [xt, dyt];
     // with strides, rows and columns beyond the last window's reach give extra outputs: cut them
     const [kh, kw] = filterShape;
     if (r.shape[1] !== kh || r.shape[2] !== kw) {
       temps.push(r);
-      r = slice({ inputs: { x: r }, backend, attrs: { begin: [0, 0, 0, 0], size: [r.shape[0], kh, kw, r.shape[3]] } });
+      r = slice({
+        inputs: { x: r },
+        backend,
+        attrs: { begin: [0, 0, 0, 0], size: [r.shape[0], kh, kw, r.shape[3]] },
+      });
     }
     const out = transpose({ inputs: { x: r }, backend, attrs: { perm: [1, 2, 0, 3] } });
     for (const t of [...temps, r]) backend.disposeData(t.dataId);
@@ -232,7 +266,12 @@ function makeConv2DBackpropInput(backendName: string): KernelFn {
     const p = info.padInfo;
     const flipped = reverse({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
     const swapped = transpose({ inputs: { x: flipped }, backend, attrs: { perm: [0, 1, 3, 2] } });
-    const pad: ExplicitPad = [[0, 0], [kh - 1 - p.top, kh - 1 - p.bottom], [kw - 1 - p.left, kw - 1 - p.right], [0, 0]];
+    const pad: ExplicitPad = [
+      [0, 0],
+      [kh - 1 - p.top, kh - 1 - p.bottom],
+      [kw - 1 - p.left, kw - 1 - p.right],
+      [0, 0],
+    ];
     const out = conv2d({
       inputs: { x: dy, filter: swapped },
       backend,
@@ -279,15 +318,28 @@ function makeLeadingSum(backendName: string): KernelFn {
     const { inputs, backend, attrs = {} } = args;
     const x = inputs.x;
     const rank = x.shape.length;
-    const axes = [attrs.axis as number | number[]].flat().map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
+    const axes = [attrs.axis as number | number[]]
+      .flat()
+      .map((a) => (a < 0 ? a + rank : a))
+      .sort((a, b) => a - b);
     const k = axes.length;
-    if (x.dtype !== 'float32' || k === 0 || k >= rank || axes.some((a, i) => a !== i) || !isHeapBackend(backend)) return original(args);
+    if (
+      x.dtype !== 'float32' ||
+      k === 0 ||
+      k >= rank ||
+      axes.some((a, i) => a !== i) ||
+      !isHeapBackend(backend)
+    )
+      return original(args);
     const outer = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
     const inner = x.shape.slice(k).reduce((a, b) => a * b, 1);
-    const outShape = attrs.keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
+    const outShape = attrs.keepDims
+      ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)]
+      : x.shape.slice(k);
     const acc = new Float64Array(inner);
     const xs = backend.typedArrayFromHeap(x);
-    for (let r = 0, off = 0; r < outer; r++, off += inner) for (let j = 0; j < inner; j++) acc[j] += xs[off + j];
+    for (let r = 0, off = 0; r < outer; r++, off += inner)
+      for (let j = 0; j < inner; j++) acc[j] += xs[off + j];
     return makeFloats(backend, outShape, (out) => out.set(acc));
   };
 }
@@ -299,14 +351,20 @@ function makeLeadingSum(backendName: string): KernelFn {
  * (4-5 ms for 256k values), and a bool-to-float Cast is as slow.
  */
 function makeNativeStep(backendName: string): KernelFn {
-  const [sign, relu, mul, add] = ['Sign', 'Relu', 'Multiply', 'Add'].map((k) => kernelOf(k, backendName));
+  const [sign, relu, mul, add] = ['Sign', 'Relu', 'Multiply', 'Add'].map((k) =>
+    kernelOf(k, backendName),
+  );
   return ({ inputs, backend, attrs = {} }) => {
     const alpha = (attrs.alpha as number | undefined) ?? 0;
     const s = sign({ inputs: { x: inputs.x }, backend });
     const positive = relu({ inputs: { x: s }, backend });
     release(backend, s);
     if (alpha === 0) return positive;
-    const scalar = (v: number): Info => ({ dataId: backend.write(Float32Array.of(v), [], 'float32'), shape: [], dtype: 'float32' });
+    const scalar = (v: number): Info => ({
+      dataId: backend.write(Float32Array.of(v), [], 'float32'),
+      shape: [],
+      dtype: 'float32',
+    });
     const [a, b] = [scalar(1 - alpha), scalar(alpha)];
     const scaled = mul({ inputs: { a: positive, b: a }, backend });
     const out = add({ inputs: { a: scaled, b }, backend });
@@ -317,7 +375,11 @@ function makeNativeStep(backendName: string): KernelFn {
 
 function replaceKernel(name: string, backendName: string, kernelFunc: KernelFn): void {
   if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
-  tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  tf.registerKernel({
+    kernelName: name,
+    backendName,
+    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+  });
 }
 
 let gradientsRegistered = false;
@@ -331,7 +393,11 @@ export function registerSecondOrderGradients(): void {
     inputsToSave: ['x', 'dy'],
     gradFunc: (ddw, saved, attrs) => {
       const [x, dy] = saved as tf.Tensor4D[];
-      const a = attrs as unknown as { strides: [number, number]; pad: 'same' | 'valid'; dimRoundingMode?: 'floor' };
+      const a = attrs as unknown as {
+        strides: [number, number];
+        pad: 'same' | 'valid';
+        dimRoundingMode?: 'floor';
+      };
       const w = ddw as tf.Tensor4D;
       return {
         x: () => tf.conv2dTranspose(dy, w, x.shape, a.strides, a.pad, a.dimRoundingMode),
@@ -345,7 +411,14 @@ export function registerSecondOrderGradients(): void {
     gradFunc: (ddx, saved, attrs) => {
       const [input, output] = saved;
       return {
-        dy: () => tf.engine().runKernel(MAX_POOL_GATHER, { w: ddx as tf.Tensor, x: input, y: output }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor,
+        dy: () =>
+          tf
+            .engine()
+            .runKernel(
+              MAX_POOL_GATHER,
+              { w: ddx as tf.Tensor, x: input, y: output },
+              attrs as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor,
         input: () => tf.zerosLike(input),
         output: () => tf.zerosLike(output),
       };
@@ -365,9 +438,14 @@ export function registerNewtonKernels(backendName: string): void {
   kernelsDone.add(backendName);
   if (tf.getKernel(MAX_POOL_GATHER, backendName) == null) {
     const gather = backendName === 'tensorflow' ? nativeMaxPoolGatherKernel : maxPoolGatherKernel;
-    tf.registerKernel({ kernelName: MAX_POOL_GATHER, backendName, kernelFunc: gather as unknown as tf.KernelFunc });
+    tf.registerKernel({
+      kernelName: MAX_POOL_GATHER,
+      backendName,
+      kernelFunc: gather as unknown as tf.KernelFunc,
+    });
   }
-  if (backendName === 'tensorflow') replaceKernel('Step', 'tensorflow', makeNativeStep('tensorflow'));
+  if (backendName === 'tensorflow')
+    replaceKernel('Step', 'tensorflow', makeNativeStep('tensorflow'));
   if (backendName !== 'wasm') return;
   replaceKernel('Conv2DBackpropFilter', 'wasm', makeConv2DBackpropFilter('wasm'));
   replaceKernel('Conv2DBackpropInput', 'wasm', makeConv2DBackpropInput('wasm'));

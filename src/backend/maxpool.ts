@@ -31,8 +31,21 @@ export interface PoolGeometry {
  * argmax (-1 for a window entirely in the padding): scatter adds src[o] to dst[a];
  * gather sets dst[o] = src[a]. One loop for both, no callback: this is a hot path.
  */
-function argmaxPass(scatter: boolean, dst: Float32Array, src: Float32Array, x: Float32Array, g: PoolGeometry): void {
-  if (g.filterHeight === 2 && g.filterWidth === 2 && g.strideHeight === 2 && g.strideWidth === 2 && g.padTop === 0 && g.padLeft === 0) {
+function argmaxPass(
+  scatter: boolean,
+  dst: Float32Array,
+  src: Float32Array,
+  x: Float32Array,
+  g: PoolGeometry,
+): void {
+  if (
+    g.filterHeight === 2 &&
+    g.filterWidth === 2 &&
+    g.strideHeight === 2 &&
+    g.strideWidth === 2 &&
+    g.padTop === 0 &&
+    g.padLeft === 0
+  ) {
     argmaxPass2x2(scatter, dst, src, x, g);
     return;
   }
@@ -43,10 +56,12 @@ function argmaxPass(scatter: boolean, dst: Float32Array, src: Float32Array, x: F
     const xb = b * g.inHeight * rowStride;
     for (let r = 0; r < g.outHeight; r++) {
       const r0 = r * g.strideHeight - g.padTop;
-      const wr0 = Math.max(0, -r0), wr1 = Math.min(g.filterHeight, g.inHeight - r0);
+      const wr0 = Math.max(0, -r0),
+        wr1 = Math.min(g.filterHeight, g.inHeight - r0);
       for (let c = 0; c < g.outWidth; c++) {
         const c0 = c * g.strideWidth - g.padLeft;
-        const wc0 = Math.max(0, -c0), wc1 = Math.min(g.filterWidth, g.inWidth - c0);
+        const wc0 = Math.max(0, -c0),
+          wc1 = Math.min(g.filterWidth, g.inWidth - c0);
         const base = xb + r0 * rowStride + c0 * C;
         for (let d = 0; d < C; d++, o++) {
           let best = 0;
@@ -73,17 +88,33 @@ function argmaxPass(scatter: boolean, dst: Float32Array, src: Float32Array, x: F
 }
 
 /** MaxPoolGrad: dx (zeroed by the caller, x's shape) += dy at each window's argmax. */
-export function maxPoolScatter(dx: Float32Array, dy: Float32Array, x: Float32Array, g: PoolGeometry): void {
+export function maxPoolScatter(
+  dx: Float32Array,
+  dy: Float32Array,
+  x: Float32Array,
+  g: PoolGeometry,
+): void {
   argmaxPass(true, dx, dy, x, g);
 }
 
 /** The adjoint of MaxPoolGrad with respect to dy: out[window] = w[argmax] (pooled shape). */
-export function maxPoolGather(out: Float32Array, w: Float32Array, x: Float32Array, g: PoolGeometry): void {
+export function maxPoolGather(
+  out: Float32Array,
+  w: Float32Array,
+  x: Float32Array,
+  g: PoolGeometry,
+): void {
   argmaxPass(false, out, w, x, g);
 }
 
 /** The same for 2x2 windows, stride 2, no padding (every pooling tfjs-newton builds). */
-function argmaxPass2x2(scatter: boolean, dst: Float32Array, src: Float32Array, x: Float32Array, g: PoolGeometry): void {
+function argmaxPass2x2(
+  scatter: boolean,
+  dst: Float32Array,
+  src: Float32Array,
+  x: Float32Array,
+  g: PoolGeometry,
+): void {
   const C = g.channels;
   const rowStride = g.inWidth * C;
   let o = 0;
@@ -97,10 +128,20 @@ function argmaxPass2x2(scatter: boolean, dst: Float32Array, src: Float32Array, x
           // first maximum in the order (0,0), (0,1), (1,0), (1,1)
           let a = p00 + d;
           let best = x[a];
-          const i01 = a + C, i10 = p10 + d, i11 = i10 + C;
-          const v01 = x[i01], v10 = x[i10], v11 = x[i11];
-          if (v01 > best) { best = v01; a = i01; }
-          if (v10 > best) { best = v10; a = i10; }
+          const i01 = a + C,
+            i10 = p10 + d,
+            i11 = i10 + C;
+          const v01 = x[i01],
+            v10 = x[i10],
+            v11 = x[i11];
+          if (v01 > best) {
+            best = v01;
+            a = i01;
+          }
+          if (v10 > best) {
+            best = v10;
+            a = i10;
+          }
           if (v11 > best) a = i11;
           if (scatter) dst[a] += src[o];
           else dst[o] = src[a];

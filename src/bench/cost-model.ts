@@ -44,10 +44,14 @@ export interface CostModel extends PassShape {
 /** Parses `10gbit,0.2ms` (also mbit, gbit; latency in ms or us). */
 export function parseLink(s: string): Link {
   const m = /^\s*([\d.]+)\s*(k|m|g)bit\s*,\s*([\d.]+)\s*(ms|us)\s*$/i.exec(s);
-  if (!m) throw new RangeError(`--link must look like 10gbit,0.2ms (a rate in kbit/mbit/gbit and a latency in ms/us), got '${s}'`);
+  if (!m)
+    throw new RangeError(
+      `--link must look like 10gbit,0.2ms (a rate in kbit/mbit/gbit and a latency in ms/us), got '${s}'`,
+    );
   const bitsPerS = Number(m[1]) * { k: 1e3, m: 1e6, g: 1e9 }[m[2].toLowerCase() as 'k' | 'm' | 'g'];
   const latencyMs = Number(m[3]) * (m[4].toLowerCase() === 'us' ? 1e-3 : 1);
-  if (!(bitsPerS > 0) || !(latencyMs >= 0)) throw new RangeError(`--link needs a positive rate and a latency ≥ 0, got '${s}'`);
+  if (!(bitsPerS > 0) || !(latencyMs >= 0))
+    throw new RangeError(`--link needs a positive rate and a latency ≥ 0, got '${s}'`);
   return { bytesPerMs: bitsPerS / 8 / 1000, latencyMs };
 }
 
@@ -56,7 +60,12 @@ export function passMs(m: CostModel, P: number, link: Link): number {
   const B = Math.min(link.bytesPerMs, m.clientBytesPerMs);
   const compute = Math.ceil(m.chunks / P) * m.chunkMs;
   const traffic = (m.chunks * m.resultBytes + P * m.perWorkerBytes) / B;
-  return Math.max(compute, traffic) + (m.perWorkerBytes + m.resultBytes) / B + 2 * link.latencyMs + m.fixedMs;
+  return (
+    Math.max(compute, traffic) +
+    (m.perWorkerBytes + m.resultBytes) / B +
+    2 * link.latencyMs +
+    m.fixedMs
+  );
 }
 
 /**
@@ -67,14 +76,20 @@ export function passMs(m: CostModel, P: number, link: Link): number {
  * chunk time (`chunkMs`: worker processes of one machine slow each other, machines do not),
  * that one is used for its compute term; the model keeps `shape.chunkMs` for predictions.
  */
-export function fitCostModel(shape: PassShape, measured: { processes: number; ms: number; chunkMs?: number }[], loopbackLatencyMs = 0.05): CostModel {
+export function fitCostModel(
+  shape: PassShape,
+  measured: { processes: number; ms: number; chunkMs?: number }[],
+  loopbackLatencyMs = 0.05,
+): CostModel {
   let best: CostModel | null = null;
   let bestErr = Infinity;
   for (let mbps = 10; mbps <= 20_000; mbps *= 1.002) {
     const clientBytesPerMs = mbps * 1000; // MB/s → bytes/ms
     const trial: CostModel = { ...shape, clientBytesPerMs, fixedMs: 0 };
     const link = { bytesPerMs: Infinity, latencyMs: loopbackLatencyMs };
-    const residuals = measured.map((x) => x.ms - passMs({ ...trial, chunkMs: x.chunkMs ?? shape.chunkMs }, x.processes, link));
+    const residuals = measured.map(
+      (x) => x.ms - passMs({ ...trial, chunkMs: x.chunkMs ?? shape.chunkMs }, x.processes, link),
+    );
     const fixedMs = Math.max(0, residuals.reduce((a, r) => a + r, 0) / residuals.length);
     const err = residuals.reduce((a, r) => a + (r - fixedMs) ** 2, 0);
     if (err < bestErr) {
@@ -88,5 +103,8 @@ export function fitCostModel(shape: PassShape, measured: { processes: number; ms
 /** Predicted speed-up T(1)/T(P) for P = 1..maxP. */
 export function predictSpeedups(m: CostModel, link: Link, maxP = 64): [number, number][] {
   const t1 = passMs(m, 1, link);
-  return Array.from({ length: maxP }, (_, i) => [i + 1, t1 / passMs(m, i + 1, link)] as [number, number]);
+  return Array.from(
+    { length: maxP },
+    (_, i) => [i + 1, t1 / passMs(m, i + 1, link)] as [number, number],
+  );
 }

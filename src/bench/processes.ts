@@ -75,7 +75,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 async function startWorkers(n: number, o: ProcessScalingOptions): Promise<ChildProcess[]> {
   const args = [CLI, 'worker', '--nats', o.nats.url, '--threads', '1'];
   if (o.nats.token) args.push('--nats-token', o.nats.token);
-  const procs = Array.from({ length: n }, () => spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const procs = Array.from({ length: n }, () =>
+    spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
   await Promise.all(
     procs.map(
       (p) =>
@@ -93,7 +95,14 @@ async function startWorkers(n: number, o: ProcessScalingOptions): Promise<ChildP
 }
 
 async function stopWorkers(procs: ChildProcess[]): Promise<void> {
-  await Promise.all(procs.map((p) => new Promise<void>((resolve) => (p.exitCode !== null ? resolve() : (p.once('exit', () => resolve()), p.kill('SIGTERM'))))));
+  await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve) =>
+          p.exitCode !== null ? resolve() : (p.once('exit', () => resolve()), p.kill('SIGTERM')),
+        ),
+    ),
+  );
 }
 
 interface Run {
@@ -105,7 +114,11 @@ interface Run {
   received: number;
 }
 
-async function timed(engine: PassEngine, f: () => Promise<unknown>, traffic?: NatsTransport): Promise<Run> {
+async function timed(
+  engine: PassEngine,
+  f: () => Promise<unknown>,
+  traffic?: NatsTransport,
+): Promise<Run> {
   const spans: TaskSpan[] = [];
   engine.onTask = (s) => spans.push(s);
   const before = traffic?.traffic() ?? [];
@@ -115,7 +128,14 @@ async function timed(engine: PassEngine, f: () => Promise<unknown>, traffic?: Na
   engine.onTask = undefined;
   const after = traffic?.traffic() ?? [];
   const sum = (xs: typeof after, k: 'sent' | 'received') => xs.reduce((a, w) => a + w[k], 0);
-  return { ms: t1 - t0, spans, t0, t1, sent: sum(after, 'sent') - sum(before, 'sent'), received: sum(after, 'received') - sum(before, 'received') };
+  return {
+    ms: t1 - t0,
+    spans,
+    t0,
+    t1,
+    sent: sum(after, 'sent') - sum(before, 'sent'),
+    received: sum(after, 'received') - sum(before, 'received'),
+  };
 }
 
 export async function runProcessScaling(o: ProcessScalingOptions): Promise<ProcessScalingReport> {
@@ -132,14 +152,33 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
     let oneProcess: Record<string, number> = {};
     for (const p of o.processes) {
       const procs = await startWorkers(p, o);
-      const transport = await NatsTransport.open(net, data, 'ce', { ...o.nats, bsize: o.bsize, backend: o.backend, gv: o.gv ?? 'linearized', onStatus: o.log });
-      const remote = new PassEngine(transport, { dim: net.numParams, numSamples: data.n, bsize: o.bsize });
-      const pool = new PoolProblem(net, data, 'ce', { workers: p, bsize: o.bsize, backend: o.backend, gv: o.gv });
+      const transport = await NatsTransport.open(net, data, 'ce', {
+        ...o.nats,
+        bsize: o.bsize,
+        backend: o.backend,
+        gv: o.gv ?? 'linearized',
+        onStatus: o.log,
+      });
+      const remote = new PassEngine(transport, {
+        dim: net.numParams,
+        numSamples: data.n,
+        bsize: o.bsize,
+      });
+      const pool = new PoolProblem(net, data, 'ce', {
+        workers: p,
+        bsize: o.bsize,
+        backend: o.backend,
+        gv: o.gv,
+      });
       try {
         const Gr = await remote.gaussNewton(theta, subset);
         const Gp = await pool.gaussNewton(theta, subset);
         // one CG step: from one Gv call to the next (the first step prepares the chunks)
-        const cgStep = async (engine: PassEngine, G: Awaited<ReturnType<PassEngine['gaussNewton']>>, t?: NatsTransport): Promise<Run> => {
+        const cgStep = async (
+          engine: PassEngine,
+          G: Awaited<ReturnType<PassEngine['gaussNewton']>>,
+          t?: NatsTransport,
+        ): Promise<Run> => {
           let k = 0;
           let run: Run | null = null;
           await conjugateGradient(
@@ -157,7 +196,10 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
           return run!;
         };
         for (const pass of ['Gv', 'f+grad'] as const) {
-          const measure = (engine: PassEngine, t?: NatsTransport) => (pass === 'Gv' ? cgStep(engine, engine === remote ? Gr : Gp, t) : timed(engine, () => engine.lossAndGradient(theta), t));
+          const measure = (engine: PassEngine, t?: NatsTransport) =>
+            pass === 'Gv'
+              ? cgStep(engine, engine === remote ? Gr : Gp, t)
+              : timed(engine, () => engine.lossAndGradient(theta), t);
           await measure(remote, transport); // warm-up: data set up, chunks prepared
           await measure(pool);
           const runs: Run[] = [];
@@ -186,7 +228,9 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
             bytesReceivedPerWorker: mid.received / p,
           };
           rows.push(row);
-          o.log?.(`${model} ${pass} ${p} processes: ${ms.toFixed(1)} ms over NATS, ${row.threadsMs.toFixed(1)} ms on ${p} threads (${row.vsThreads.toFixed(2)}x); ${(row.bytesSentPerWorker / 1e6).toFixed(2)} MB sent, ${(row.bytesReceivedPerWorker / 1e6).toFixed(2)} MB received per worker`);
+          o.log?.(
+            `${model} ${pass} ${p} processes: ${ms.toFixed(1)} ms over NATS, ${row.threadsMs.toFixed(1)} ms on ${p} threads (${row.vsThreads.toFixed(2)}x); ${(row.bytesSentPerWorker / 1e6).toFixed(2)} MB sent, ${(row.bytesReceivedPerWorker / 1e6).toFixed(2)} MB received per worker`,
+          );
         }
       } finally {
         await remote.close();
@@ -200,12 +244,37 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
 }
 
 export function processScalingTable(r: ProcessScalingReport): string {
-  const head = ['model', 'pass', 'processes', 'ms NATS', 'ms threads', 'NATS/threads speed', 'speed-up', 'chunk ms', 'outside compute', 'MB out/worker', 'MB in/worker'];
+  const head = [
+    'model',
+    'pass',
+    'processes',
+    'ms NATS',
+    'ms threads',
+    'NATS/threads speed',
+    'speed-up',
+    'chunk ms',
+    'outside compute',
+    'MB out/worker',
+    'MB in/worker',
+  ];
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const mb = (x: number) => (x / 1e6).toFixed(2);
-  const body = r.rows.map((x) => [x.model, x.pass, String(x.processes), x.ms.toFixed(1), x.threadsMs.toFixed(1), x.vsThreads.toFixed(2), x.speedup.toFixed(2), x.chunkMs.toFixed(1), pct(x.outsideShare), mb(x.bytesSentPerWorker), mb(x.bytesReceivedPerWorker)]);
+  const body = r.rows.map((x) => [
+    x.model,
+    x.pass,
+    String(x.processes),
+    x.ms.toFixed(1),
+    x.threadsMs.toFixed(1),
+    x.vsThreads.toFixed(2),
+    x.speedup.toFixed(2),
+    x.chunkMs.toFixed(1),
+    pct(x.outsideShare),
+    mb(x.bytesSentPerWorker),
+    mb(x.bytesReceivedPerWorker),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) => c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
+  const line = (c: string[]) =>
+    c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
     `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}`,
@@ -231,11 +300,21 @@ export function fitReport(r: ProcessScalingReport, link: Link): FittedModel[] {
   const out: FittedModel[] = [];
   for (const model of Object.keys(r.dim)) {
     for (const pass of ['Gv', 'f+grad'] as const) {
-      const rows = r.rows.filter((x) => x.model === model && x.pass === pass).sort((a, b) => a.processes - b.processes);
+      const rows = r.rows
+        .filter((x) => x.model === model && x.pass === pass)
+        .sort((a, b) => a.processes - b.processes);
       if (rows.length === 0) continue;
       const one = rows[0];
-      const shape = { chunks: one.chunks, chunkMs: one.chunkMs, resultBytes: 4 * r.dim[model], perWorkerBytes: one.bytesSentPerWorker };
-      const cost = fitCostModel(shape, rows.map((x) => ({ processes: x.processes, ms: x.ms, chunkMs: x.chunkMs })));
+      const shape = {
+        chunks: one.chunks,
+        chunkMs: one.chunkMs,
+        resultBytes: 4 * r.dim[model],
+        perWorkerBytes: one.bytesSentPerWorker,
+      };
+      const cost = fitCostModel(
+        shape,
+        rows.map((x) => ({ processes: x.processes, ms: x.ms, chunkMs: x.chunkMs })),
+      );
       out.push({
         model,
         pass,
@@ -257,7 +336,17 @@ export function costModelTable(fits: FittedModel[], linkText: string): string {
   ];
   for (const f of fits) {
     const at = new Map(f.atLink);
-    lines.push([f.model, f.pass, f.cost.chunkMs.toFixed(1), String(f.cost.chunks), (f.cost.clientBytesPerMs / 1000).toFixed(0), f.cost.fixedMs.toFixed(1), ...ps.map((p) => at.get(p)!.toFixed(2))].join('  '));
+    lines.push(
+      [
+        f.model,
+        f.pass,
+        f.cost.chunkMs.toFixed(1),
+        String(f.cost.chunks),
+        (f.cost.clientBytesPerMs / 1000).toFixed(0),
+        f.cost.fixedMs.toFixed(1),
+        ...ps.map((p) => at.get(p)!.toFixed(2)),
+      ].join('  '),
+    );
   }
   return lines.join('\n');
 }

@@ -53,15 +53,33 @@ export interface RaceReport {
   entries: RaceEntry[];
   /** the Adam entry Newton is compared with */
   bestAdam: string;
-  options: Omit<RaceOptions, 'log' | 'common'> & { data: string; model: string; backend: string; workers: number | undefined };
+  options: Omit<RaceOptions, 'log' | 'common'> & {
+    data: string;
+    model: string;
+    backend: string;
+    workers: number | undefined;
+  };
 }
 
 function timeTo(points: RacePoint[], target: number): number | null {
   return points.find((p) => p.testAcc >= target)?.t ?? null;
 }
 
-function entry(name: string, method: 'newton' | 'adam', points: RacePoint[], targets: number[], lr?: number): RaceEntry {
-  return { name, method, lr, points, timeTo: Object.fromEntries(targets.map((x) => [String(x), timeTo(points, x)])), bestAcc: Math.max(-Infinity, ...points.map((p) => p.testAcc)) };
+function entry(
+  name: string,
+  method: 'newton' | 'adam',
+  points: RacePoint[],
+  targets: number[],
+  lr?: number,
+): RaceEntry {
+  return {
+    name,
+    method,
+    lr,
+    points,
+    timeTo: Object.fromEntries(targets.map((x) => [String(x), timeTo(points, x)])),
+    bestAcc: Math.max(-Infinity, ...points.map((p) => p.testAcc)),
+  };
 }
 
 /** Better: reaches a higher target; at the same one, sooner; then the better best accuracy. */
@@ -114,9 +132,25 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
       epochs: 100_000,
       maxTrainSeconds: o.budget,
       log: o.logDir ? join(o.logDir, `adam-${lr}.jsonl`) : undefined,
-      onEpoch: (e) => say(`${name} epoch ${e.iter}: ${e.trainSeconds.toFixed(1)} s, test ${(100 * e.testAcc).toFixed(2)}%`),
+      onEpoch: (e) =>
+        say(
+          `${name} epoch ${e.iter}: ${e.trainSeconds.toFixed(1)} s, test ${(100 * e.testAcc).toFixed(2)}%`,
+        ),
     });
-    entries.push(entry(name, 'adam', r.history.map((e) => ({ t: e.trainSeconds, f: e.f, gradNorm: e.gradNorm, testAcc: e.testAcc })), o.targets, lr));
+    entries.push(
+      entry(
+        name,
+        'adam',
+        r.history.map((e) => ({
+          t: e.trainSeconds,
+          f: e.f,
+          gradNorm: e.gradNorm,
+          testAcc: e.testAcc,
+        })),
+        o.targets,
+        lr,
+      ),
+    );
   }
   const adams = entries.filter((e) => e.method === 'adam');
   const bestAdam = adams.reduce((a, b) => (better(b, a, o.targets) ? b : a), adams[0])?.name ?? '';
@@ -142,21 +176,39 @@ const secs = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)} s`);
 
 export function raceTable(r: RaceReport): string {
   const targets = r.options.targets;
-  const head = ['method', ...targets.map((x) => `to ${(100 * x).toFixed(1)}%`), 'best test acc', 'final f'];
-  const body = r.entries.map((e) => [e.name + (e.name === r.bestAdam ? ' (best Adam)' : ''), ...targets.map((x) => secs(e.timeTo[String(x)])), `${(100 * e.bestAcc).toFixed(2)}%`, e.points.at(-1)?.f.toExponential(4) ?? '—']);
+  const head = [
+    'method',
+    ...targets.map((x) => `to ${(100 * x).toFixed(1)}%`),
+    'best test acc',
+    'final f',
+  ];
+  const body = r.entries.map((e) => [
+    e.name + (e.name === r.bestAdam ? ' (best Adam)' : ''),
+    ...targets.map((x) => secs(e.timeTo[String(x)])),
+    `${(100 * e.bestAcc).toFixed(2)}%`,
+    e.points.at(-1)?.f.toExponential(4) ?? '—',
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
+  const line = (c: string[]) =>
+    c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const adam = r.entries.find((e) => e.name === r.bestAdam);
-  const verdicts = r.entries.filter((e) => e.method === 'newton').flatMap((newton) => targets.map((x) => {
-    const tn = newton.timeTo[String(x)];
-    const ta = adam?.timeTo[String(x)] ?? null;
-    const pct = `${(100 * x).toFixed(1)}%`;
-    const who = newton.name;
-    if (tn === null && ta === null) return `${pct}: neither ${who} nor ${r.bestAdam} within ${r.options.budget} s`;
-    if (tn === null) return `${pct}: ${r.bestAdam} only (${secs(ta)}), not ${who}`;
-    if (ta === null) return `${pct}: ${who} only (${secs(tn)}), not ${r.bestAdam}`;
-    return tn <= ta ? `${pct}: ${who} sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)` : `${pct}: ${r.bestAdam} sooner, ${secs(ta)} vs ${secs(tn)} (${who} ${(tn / ta).toFixed(2)}x slower)`;
-  }));
+  const verdicts = r.entries
+    .filter((e) => e.method === 'newton')
+    .flatMap((newton) =>
+      targets.map((x) => {
+        const tn = newton.timeTo[String(x)];
+        const ta = adam?.timeTo[String(x)] ?? null;
+        const pct = `${(100 * x).toFixed(1)}%`;
+        const who = newton.name;
+        if (tn === null && ta === null)
+          return `${pct}: neither ${who} nor ${r.bestAdam} within ${r.options.budget} s`;
+        if (tn === null) return `${pct}: ${r.bestAdam} only (${secs(ta)}), not ${who}`;
+        if (ta === null) return `${pct}: ${who} only (${secs(tn)}), not ${r.bestAdam}`;
+        return tn <= ta
+          ? `${pct}: ${who} sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)`
+          : `${pct}: ${r.bestAdam} sooner, ${secs(ta)} vs ${secs(tn)} (${who} ${(tn / ta).toFixed(2)}x slower)`;
+      }),
+    );
   const o = r.options;
   return [
     `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.workers ?? 'default'} workers for Newton (Adam: tfjs's optimiser in one thread); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted)`,
@@ -168,17 +220,49 @@ export function raceTable(r: RaceReport): string {
 
 /** Four panels: test accuracy and objective against training time, both zoomed and whole. */
 export function raceChart(r: RaceReport): string {
-  const series = (y: (p: RacePoint) => number, keep: (e: (typeof r.entries)[number]) => boolean = () => true): Series[] =>
-    r.entries.filter(keep).map((e) => ({ name: e.name, points: e.points.map((p) => [p.t, y(p)] as [number, number]) }));
+  const series = (
+    y: (p: RacePoint) => number,
+    keep: (e: (typeof r.entries)[number]) => boolean = () => true,
+  ): Series[] =>
+    r.entries
+      .filter(keep)
+      .map((e) => ({ name: e.name, points: e.points.map((p) => [p.t, y(p)] as [number, number]) }));
   const top = Math.max(...r.entries.map((e) => e.bestAcc));
   const zoom = (e: RaceEntry) => e.method === 'newton' || e.name === r.bestAdam;
-  const targets: Series[] = r.options.targets.map((x) => ({ name: `target ${(100 * x).toFixed(0)}%`, points: [[0, x], [r.options.budget, x]], dashed: true }));
+  const targets: Series[] = r.options.targets.map((x) => ({
+    name: `target ${(100 * x).toFixed(0)}%`,
+    points: [
+      [0, x],
+      [r.options.budget, x],
+    ],
+    dashed: true,
+  }));
   return chart(
     [
-      { title: 'test accuracy', xLabel: 'training seconds', yLabel: 'accuracy', series: [...series((p) => p.testAcc), ...targets] },
-      { title: `test accuracy near the top: Newton and ${r.bestAdam}`, xLabel: 'training seconds', yLabel: 'accuracy', series: [...series((p) => Math.max(p.testAcc, top - 0.08), zoom), ...targets] },
-      { title: 'objective f (log10)', xLabel: 'training seconds', yLabel: 'log10 f', series: series((p) => Math.log10(p.f)) },
-      { title: '‖∇f‖ (log10)', xLabel: 'training seconds', yLabel: 'log10 ‖∇f‖', series: series((p) => Math.log10(p.gradNorm)) },
+      {
+        title: 'test accuracy',
+        xLabel: 'training seconds',
+        yLabel: 'accuracy',
+        series: [...series((p) => p.testAcc), ...targets],
+      },
+      {
+        title: `test accuracy near the top: Newton and ${r.bestAdam}`,
+        xLabel: 'training seconds',
+        yLabel: 'accuracy',
+        series: [...series((p) => Math.max(p.testAcc, top - 0.08), zoom), ...targets],
+      },
+      {
+        title: 'objective f (log10)',
+        xLabel: 'training seconds',
+        yLabel: 'log10 f',
+        series: series((p) => Math.log10(p.f)),
+      },
+      {
+        title: '‖∇f‖ (log10)',
+        xLabel: 'training seconds',
+        yLabel: 'log10 ‖∇f‖',
+        series: series((p) => Math.log10(p.gradNorm)),
+      },
     ],
     2,
   );

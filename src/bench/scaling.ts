@@ -64,21 +64,38 @@ export const defaultWorkerCounts = (): number[] => {
   return [...new Set(out)];
 };
 
-export function fashionOrSynthetic(samples: number, dataDir?: string): { data: Dataset; name: string; synthetic: boolean } {
+export function fashionOrSynthetic(
+  samples: number,
+  dataDir?: string,
+): { data: Dataset; name: string; synthetic: boolean } {
   try {
     const d = loadData('fashion-mnist', dataDir).train;
-    return { data: takeRows(d, Int32Array.from({ length: Math.min(samples, d.n) }, (_, i) => i)), name: 'fashion-mnist', synthetic: false };
+    return {
+      data: takeRows(
+        d,
+        Int32Array.from({ length: Math.min(samples, d.n) }, (_, i) => i),
+      ),
+      name: 'fashion-mnist',
+      synthetic: false,
+    };
   } catch {
     const rng = new Rng(3);
     const x = Float32Array.from({ length: samples * 784 }, () => rng.normal());
     const labels = Int32Array.from({ length: samples }, () => rng.int(10));
-    return { data: { x, labels, n: samples, inputShape: [28, 28, 1], numClasses: 10 }, name: 'synthetic 28x28x1, 10 classes (Fashion-MNIST files not found)', synthetic: true };
+    return {
+      data: { x, labels, n: samples, inputShape: [28, 28, 1], numClasses: 10 },
+      name: 'synthetic 28x28x1, 10 classes (Fashion-MNIST files not found)',
+      synthetic: true,
+    };
   }
 }
 
 /** The length of the union of the intervals, clipped to [t0, t1]. */
 export function coveredMs(spans: { start: number; end: number }[], t0: number, t1: number): number {
-  const xs = spans.map((s) => [Math.max(t0, s.start), Math.min(t1, s.end)] as const).filter(([a, b]) => b > a).sort((p, q) => p[0] - q[0]);
+  const xs = spans
+    .map((s) => [Math.max(t0, s.start), Math.min(t1, s.end)] as const)
+    .filter(([a, b]) => b > a)
+    .sort((p, q) => p[0] - q[0]);
   let total = 0;
   let [a, b] = [-Infinity, -Infinity];
   for (const [s, e] of xs) {
@@ -99,17 +116,28 @@ interface Timing {
 /** The timing of one interval [t0, t1] from the chunks the workers computed in it. */
 function timing(spans: TaskSpan[], workers: number, t0: number, t1: number): Timing {
   const wall = t1 - t0;
-  const busy = spans.reduce((a, s) => a + Math.max(0, Math.min(t1, s.end) - Math.max(t0, s.start)), 0);
-  return { ms: wall, outsideShare: Math.max(0, 1 - coveredMs(spans, t0, t1) / wall), idleShare: Math.max(0, 1 - busy / workers / wall) };
+  const busy = spans.reduce(
+    (a, s) => a + Math.max(0, Math.min(t1, s.end) - Math.max(t0, s.start)),
+    0,
+  );
+  return {
+    ms: wall,
+    outsideShare: Math.max(0, 1 - coveredMs(spans, t0, t1) / wall),
+    idleShare: Math.max(0, 1 - busy / workers / wall),
+  };
 }
 
-const byMs = (runs: Timing[]): Timing => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+const byMs = (runs: Timing[]): Timing =>
+  [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
 const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const now = (): number => performance.timeOrigin + performance.now();
 
 /** Runs f once with the pool's timeline recorded; the timing of each [marks[k], marks[k+1]] interval. */
-async function traced(pool: PoolProblem, f: (mark: () => void) => Promise<unknown>): Promise<Timing[]> {
+async function traced(
+  pool: PoolProblem,
+  f: (mark: () => void) => Promise<unknown>,
+): Promise<Timing[]> {
   const spans: TaskSpan[] = [];
   const marks: number[] = [];
   pool.onTask = (s) => spans.push(s);
@@ -123,7 +151,8 @@ async function traced(pool: PoolProblem, f: (mark: () => void) => Promise<unknow
 }
 
 /** One full f+∇f pass. */
-const gradPass = (pool: PoolProblem, theta: Float64Array) => traced(pool, (mark) => (mark(), pool.lossAndGradient(theta)));
+const gradPass = (pool: PoolProblem, theta: Float64Array) =>
+  traced(pool, (mark) => (mark(), pool.lossAndGradient(theta)));
 
 /**
  * Steps 2 and 3 of a CG solve on G + I (tolerance 0: never converged): step k runs from
@@ -132,24 +161,31 @@ const gradPass = (pool: PoolProblem, theta: Float64Array) => traced(pool, (mark)
  * workers that slept while the other pool ran, on caches the other pool filled.
  */
 const cgSteps = async (pool: PoolProblem, G: LinearOperator, b: Float64Array): Promise<Timing[]> =>
-  (await traced(pool, (mark) =>
-    conjugateGradient(
-      shifted((v, out) => {
-        mark();
-        return G.apply(v, out);
-      }, 1),
-      b,
-      0,
-      3,
-    ),
-  )).slice(1);
+  (
+    await traced(pool, (mark) =>
+      conjugateGradient(
+        shifted((v, out) => {
+          mark();
+          return G.apply(v, out);
+        }, 1),
+        b,
+        0,
+        3,
+      ),
+    )
+  ).slice(1);
 
 /**
  * Measures `pool` and the reference pool `base` alternately (which goes first alternates
  * too), `reps` times after a warm-up of each, so that both see the same machine load;
  * returns the runs of each, paired by position.
  */
-async function interleaved(reps: number, base: PoolProblem, pool: PoolProblem, run: (p: PoolProblem) => Promise<Timing[]>) {
+async function interleaved(
+  reps: number,
+  base: PoolProblem,
+  pool: PoolProblem,
+  run: (p: PoolProblem) => Promise<Timing[]>,
+) {
   const baseRuns: Timing[] = [];
   await run(base);
   if (base === pool) {
@@ -170,7 +206,8 @@ async function interleaved(reps: number, base: PoolProblem, pool: PoolProblem, r
 export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {
   const { data, name, synthetic } = fashionOrSynthetic(o.samples, o.dataDir);
   const rows: ScalingRow[] = [];
-  const newPool = (net: Network, workers: number) => new PoolProblem(net, data, 'ce', { workers, bsize: o.bsize, backend: o.backend, gv: o.gv });
+  const newPool = (net: Network, workers: number) =>
+    new PoolProblem(net, data, 'ce', { workers, bsize: o.bsize, backend: o.backend, gv: o.gv });
   for (const model of o.models) {
     const net = new Network(presetModel(model, data.inputShape, data.numClasses));
     const theta = Float64Array.from(initParams(net.layout, 1));
@@ -186,13 +223,25 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {
         try {
           const G = pool === base ? baseG : await pool.gaussNewton(theta, subset);
           for (const pass of ['Gv', 'f+grad'] as const) {
-            const run = (p: PoolProblem) => (pass === 'Gv' ? cgSteps(p, p === base ? baseG : G, b) : gradPass(p, theta));
+            const run = (p: PoolProblem) =>
+              pass === 'Gv' ? cgSteps(p, p === base ? baseG : G, b) : gradPass(p, theta);
             const { baseRuns, runs } = await interleaved(o.reps, base, pool, run);
             // speed-up: median over the paired runs of (reference time / this time), times the reference count
             const speedup = o.workers[0] * medianOf(runs.map((r, i) => baseRuns[i].ms / r.ms));
             const r = byMs(runs);
-            rows.push({ model, pass, workers: pool.workers, ms: r.ms, speedup, efficiency: speedup / pool.workers, outsideShare: r.outsideShare, idleShare: r.idleShare });
-            o.log?.(`${model} ${pass} ${pool.workers} workers: ${r.ms.toFixed(1)} ms, ${speedup.toFixed(2)}x`);
+            rows.push({
+              model,
+              pass,
+              workers: pool.workers,
+              ms: r.ms,
+              speedup,
+              efficiency: speedup / pool.workers,
+              outsideShare: r.outsideShare,
+              idleShare: r.idleShare,
+            });
+            o.log?.(
+              `${model} ${pass} ${pool.workers} workers: ${r.ms.toFixed(1)} ms, ${speedup.toFixed(2)}x`,
+            );
           }
         } finally {
           if (pool !== base) await pool.close();
@@ -207,11 +256,30 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingReport> {
 }
 
 export function scalingTable(r: ScalingReport): string {
-  const head = ['model', 'pass', 'workers', 'ms', 'speed-up', 'efficiency', 'outside compute', 'workers idle'];
+  const head = [
+    'model',
+    'pass',
+    'workers',
+    'ms',
+    'speed-up',
+    'efficiency',
+    'outside compute',
+    'workers idle',
+  ];
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const body = r.rows.map((x) => [x.model, x.pass, String(x.workers), x.ms.toFixed(1), x.speedup.toFixed(2), x.efficiency.toFixed(2), pct(x.outsideShare), pct(x.idleShare)]);
+  const body = r.rows.map((x) => [
+    x.model,
+    x.pass,
+    String(x.workers),
+    x.ms.toFixed(1),
+    x.speedup.toFixed(2),
+    x.efficiency.toFixed(2),
+    pct(x.outsideShare),
+    pct(x.idleShare),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) => c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
+  const line = (c: string[]) =>
+    c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
     `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs (Gv: 2 CG steps a run), each paired with a run of ${o.workers[0]} worker${o.workers[0] === 1 ? '' : 's'}; backend ${o.backend}, Gv ${o.gv ?? 'linearized'}`,

@@ -9,7 +9,12 @@ import { validateOptions } from '../options.js';
 import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
 import { lineChart } from '../bench/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
-import { costModelTable, fitReport, processScalingTable, runProcessScaling } from '../bench/processes.js';
+import {
+  costModelTable,
+  fitReport,
+  processScalingTable,
+  runProcessScaling,
+} from '../bench/processes.js';
 import { parseLink } from '../bench/cost-model.js';
 import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
@@ -70,7 +75,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (what === 'race') return raceCommand(rest);
-  if (what !== 'scaling') throw new UsageError(`unknown benchmark '${what}': use 'bench scaling' or 'bench race'`);
+  if (what !== 'scaling')
+    throw new UsageError(`unknown benchmark '${what}': use 'bench scaling' or 'bench race'`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -96,14 +102,20 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   const backend = values.backend ?? 'wasm';
-  if (!isBackendChoice(backend) || backend === 'auto') throw new UsageError(`--backend must be wasm, cpu or tensorflow, got '${backend}'`);
-  const workers = values.workers ? values.workers.split(',').map((w) => num(w, '--workers', { int: true, min: 1 })!) : defaultWorkerCounts();
+  if (!isBackendChoice(backend) || backend === 'auto')
+    throw new UsageError(`--backend must be wasm, cpu or tensorflow, got '${backend}'`);
+  const workers = values.workers
+    ? values.workers.split(',').map((w) => num(w, '--workers', { int: true, min: 1 })!)
+    : defaultWorkerCounts();
   const gv = values.gv ?? 'linearized';
-  if (!(GV_METHODS as readonly string[]).includes(gv)) throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${gv}'`);
+  if (!(GV_METHODS as readonly string[]).includes(gv))
+    throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${gv}'`);
   await initBackend(backend);
   const nats = natsOptionsFromFlags(values);
   if (nats) {
-    const processes = (values.processes ?? '1,2').split(',').map((w) => num(w, '--processes', { int: true, min: 1 })!);
+    const processes = (values.processes ?? '1,2')
+      .split(',')
+      .map((w) => num(w, '--processes', { int: true, min: 1 })!);
     const report = await runProcessScaling({
       models: (values.models ?? 'mlp:256,256').split(';'),
       processes,
@@ -125,15 +137,38 @@ export async function benchCommand(argv: string[]): Promise<void> {
       throw new UsageError((e as Error).message);
     }
     const fits = fitReport(report, link);
-    console.log(values.json ? JSON.stringify({ ...report, costModel: { link: linkText, fits } }, null, 2) : `${processScalingTable(report)}\n\n${costModelTable(fits, linkText)}`);
+    console.log(
+      values.json
+        ? JSON.stringify({ ...report, costModel: { link: linkText, fits } }, null, 2)
+        : `${processScalingTable(report)}\n\n${costModelTable(fits, linkText)}`,
+    );
     if (values.plot) {
       const series = fits.flatMap((f) => [
         { name: `${f.model} ${f.pass} measured (loopback)`, points: f.measured },
-        { name: `${f.model} ${f.pass} model, loopback`, points: f.loopback.slice(0, Math.max(...f.measured.map((p) => p[0]))), dashed: true },
+        {
+          name: `${f.model} ${f.pass} model, loopback`,
+          points: f.loopback.slice(0, Math.max(...f.measured.map((p) => p[0]))),
+          dashed: true,
+        },
         { name: `${f.model} ${f.pass} model, ${linkText}`, points: f.atLink, dashed: true },
       ]);
-      series.push({ name: 'ideal', points: [[1, 1], [64, 64]], dashed: true });
-      writeFileSync(values.plot, lineChart(`tfjs-newton over NATS: measured and predicted (${report.data.split(' ')[0]})`, 'worker processes (machines)', 'speed-up vs 1 process', series));
+      series.push({
+        name: 'ideal',
+        points: [
+          [1, 1],
+          [64, 64],
+        ],
+        dashed: true,
+      });
+      writeFileSync(
+        values.plot,
+        lineChart(
+          `tfjs-newton over NATS: measured and predicted (${report.data.split(' ')[0]})`,
+          'worker processes (machines)',
+          'speed-up vs 1 process',
+          series,
+        ),
+      );
     }
     return;
   }
@@ -153,11 +188,25 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (values.plot) {
     const series = [...new Set(report.rows.map((r) => `${r.model} ${r.pass}`))].map((name) => ({
       name,
-      points: report.rows.filter((r) => `${r.model} ${r.pass}` === name).map((r) => [r.workers, r.speedup] as [number, number]),
+      points: report.rows
+        .filter((r) => `${r.model} ${r.pass}` === name)
+        .map((r) => [r.workers, r.speedup] as [number, number]),
     }));
     const xs = [...new Set(report.rows.map((r) => r.workers))].sort((a, b) => a - b);
-    series.push({ name: 'ideal', points: xs.map((x) => [x, x]), dashed: true } as (typeof series)[number] & { dashed: boolean });
-    writeFileSync(values.plot, lineChart(`tfjs-newton scaling (${report.data.split(' ')[0]})`, 'workers', 'speed-up vs 1 worker', series));
+    series.push({
+      name: 'ideal',
+      points: xs.map((x) => [x, x]),
+      dashed: true,
+    } as (typeof series)[number] & { dashed: boolean });
+    writeFileSync(
+      values.plot,
+      lineChart(
+        `tfjs-newton scaling (${report.data.split(' ')[0]})`,
+        'workers',
+        'speed-up vs 1 worker',
+        series,
+      ),
+    );
   }
 }
 
@@ -191,7 +240,8 @@ async function raceCommand(argv: string[]): Promise<void> {
     process.stdout.write(RACE_HELP);
     return;
   }
-  const list = (s: string, flag: string, min: number, max?: number) => s.split(',').map((x) => num(x, flag, { min, max })!);
+  const list = (s: string, flag: string, min: number, max?: number) =>
+    s.split(',').map((x) => num(x, flag, { min, max })!);
   const common = {
     data: values.data ?? 'fashion-mnist',
     dataDir: values['data-dir'],
@@ -213,7 +263,8 @@ async function raceCommand(argv: string[]): Promise<void> {
     targets: list(values.targets ?? '0.85,0.88,0.89', '--targets', 0, 1),
     lrs: list(values.lr ?? '1e-3,3e-4,1e-4', '--lr', Number.MIN_VALUE),
     methods: (values.methods ?? 'simplenn').split(',').map((m) => {
-      if (!(NEWTON_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods takes ${NEWTON_METHODS.join(', ')}, got '${m}'`);
+      if (!(NEWTON_METHODS as readonly string[]).includes(m))
+        throw new UsageError(`--methods takes ${NEWTON_METHODS.join(', ')}, got '${m}'`);
       return m as NewtonMethod;
     }),
     batch: num(values.batch, '--batch', { int: true, min: 1 }),

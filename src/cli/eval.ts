@@ -36,7 +36,9 @@ export interface EvalReport {
 }
 
 export function evaluate(ev: ChunkEvaluator, d: Dataset, bsize: number): EvalReport {
-  const confusion = Array.from({ length: d.numClasses }, () => new Array<number>(d.numClasses).fill(0));
+  const confusion = Array.from({ length: d.numClasses }, () =>
+    new Array<number>(d.numClasses).fill(0),
+  );
   let loss = 0;
   let correct = 0;
   for (const rows of rangeChunks(d.n, bsize)) {
@@ -55,7 +57,10 @@ export function evaluate(ev: ChunkEvaluator, d: Dataset, bsize: number): EvalRep
 export function confusionTable(c: number[][]): string {
   const w = Math.max(5, ...c.flat().map((v) => String(v).length));
   const head = 'true\\pred'.padEnd(10) + c.map((_, j) => String(j).padStart(w)).join(' ');
-  return [head, ...c.map((row, i) => String(i).padEnd(10) + row.map((v) => String(v).padStart(w)).join(' '))].join('\n');
+  return [
+    head,
+    ...c.map((row, i) => String(i).padEnd(10) + row.map((v) => String(v).padStart(w)).join(' ')),
+  ].join('\n');
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
@@ -80,11 +85,14 @@ export async function evalCommand(argv: string[]): Promise<void> {
     process.stdout.write(EVAL_HELP);
     return;
   }
-  if (!values.model) throw new UsageError('eval needs --model DIR (a folder with model.json and weights.bin)');
+  if (!values.model)
+    throw new UsageError('eval needs --model DIR (a folder with model.json and weights.bin)');
   const split = values.split ?? 'test';
-  if (split !== 'test' && split !== 'train') throw new UsageError(`--split must be test or train, got '${split}'`);
+  if (split !== 'test' && split !== 'train')
+    throw new UsageError(`--split must be test or train, got '${split}'`);
   const backend = values.backend ?? 'auto';
-  if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
+  if (!isBackendChoice(backend))
+    throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
   // paths first (a missing folder is reported by loadModel, naming its model.json)
   if (existsSync(values.model)) checkInputFolder(values.model, '--model');
   checkDataPaths({ data: values.data, dataDir: values['data-dir'], test: values.test });
@@ -108,9 +116,13 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const r = evaluate(ev, d, num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024);
   ev.dispose();
   if (values.json) {
-    console.log(JSON.stringify({ model: values.model, data: sets.name, split, lossKind: saved.loss, ...r }));
+    console.log(
+      JSON.stringify({ model: values.model, data: sets.name, split, lossKind: saved.loss, ...r }),
+    );
     return;
   }
-  console.log(`${sets.name} ${split}: ${r.samples} samples, ${saved.loss} loss ${r.loss.toFixed(6)}, accuracy ${(100 * r.accuracy).toFixed(2)}%`);
+  console.log(
+    `${sets.name} ${split}: ${r.samples} samples, ${saved.loss} loss ${r.loss.toFixed(6)}, accuracy ${(100 * r.accuracy).toFixed(2)}%`,
+  );
   console.log(confusionTable(r.confusion));
 }

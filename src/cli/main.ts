@@ -20,13 +20,14 @@ Run 'tfjs-newton <command> --help' for the options of a command.
 `;
 
 /** A command resolves with its exit code (0 when it returns nothing). */
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number | void>; help: string }> = {
-  train: { run: trainCommand, help: TRAIN_HELP },
-  eval: { run: evalCommand, help: EVAL_HELP },
-  plot: { run: plotCommand, help: PLOT_HELP },
-  bench: { run: benchCommand, help: BENCH_HELP },
-  worker: { run: workerCommand, help: WORKER_HELP },
-};
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number | void>; help: string }> =
+  {
+    train: { run: trainCommand, help: TRAIN_HELP },
+    eval: { run: evalCommand, help: EVAL_HELP },
+    plot: { run: plotCommand, help: PLOT_HELP },
+    bench: { run: benchCommand, help: BENCH_HELP },
+    worker: { run: workerCommand, help: WORKER_HELP },
+  };
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

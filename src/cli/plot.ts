@@ -28,33 +28,75 @@ export function readRun(file: string): Rec[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new DataError(file, 'file', `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new DataError(
+      file,
+      'file',
+      `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
-  const recs = text.split('\n').map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '').map(({ l, i }) => {
-    let r: Rec;
-    try {
-      r = JSON.parse(l) as Rec;
-    } catch {
-      throw new DataError(file, `line ${i + 1}`, 'expected one JSON object per line (a train --log file)');
-    }
-    for (const k of ['iter', 'f', 'seconds'] as const) {
-      if (typeof r[k] !== 'number') throw new DataError(file, `line ${i + 1}`, `field '${k}' missing or not a number`);
-    }
-    return r;
-  });
+  const recs = text
+    .split('\n')
+    .map((l, i) => ({ l, i }))
+    .filter(({ l }) => l.trim() !== '')
+    .map(({ l, i }) => {
+      let r: Rec;
+      try {
+        r = JSON.parse(l) as Rec;
+      } catch {
+        throw new DataError(
+          file,
+          `line ${i + 1}`,
+          'expected one JSON object per line (a train --log file)',
+        );
+      }
+      for (const k of ['iter', 'f', 'seconds'] as const) {
+        if (typeof r[k] !== 'number')
+          throw new DataError(file, `line ${i + 1}`, `field '${k}' missing or not a number`);
+      }
+      return r;
+    });
   if (recs.length === 0) throw new DataError(file, 'line 1', 'no records');
   return recs;
 }
 
 export function plotRuns(runs: { name: string; recs: Rec[] }[]): string {
   const series = (x: (r: Rec) => number, y: (r: Rec) => number | null) =>
-    runs.map(({ name, recs }) => ({ name, points: recs.map((r) => [x(r), y(r) ?? NaN] as [number, number]) }));
+    runs.map(({ name, recs }) => ({
+      name,
+      points: recs.map((r) => [x(r), y(r) ?? NaN] as [number, number]),
+    }));
   const acc = (r: Rec) => (r.testAcc === null ? null : 100 * r.testAcc);
   const panels: Panel[] = [
-    { title: 'objective', xLabel: 'iteration', yLabel: 'f', series: series((r) => r.iter, (r) => r.f) },
-    { title: 'objective', xLabel: 'seconds', yLabel: 'f', series: series((r) => r.seconds, (r) => r.f) },
-    { title: 'test accuracy', xLabel: 'iteration', yLabel: 'accuracy %', series: series((r) => r.iter, acc) },
-    { title: 'test accuracy', xLabel: 'seconds', yLabel: 'accuracy %', series: series((r) => r.seconds, acc) },
+    {
+      title: 'objective',
+      xLabel: 'iteration',
+      yLabel: 'f',
+      series: series(
+        (r) => r.iter,
+        (r) => r.f,
+      ),
+    },
+    {
+      title: 'objective',
+      xLabel: 'seconds',
+      yLabel: 'f',
+      series: series(
+        (r) => r.seconds,
+        (r) => r.f,
+      ),
+    },
+    {
+      title: 'test accuracy',
+      xLabel: 'iteration',
+      yLabel: 'accuracy %',
+      series: series((r) => r.iter, acc),
+    },
+    {
+      title: 'test accuracy',
+      xLabel: 'seconds',
+      yLabel: 'accuracy %',
+      series: series((r) => r.seconds, acc),
+    },
   ];
   return chart(panels, 2);
 }
@@ -63,7 +105,11 @@ export async function plotCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { vs: { type: 'string', multiple: true }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      vs: { type: 'string', multiple: true },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     process.stdout.write(PLOT_HELP);

@@ -21,7 +21,9 @@ export class ProgressBar {
     this.last = now;
     const width = 30;
     const full = Math.round((width * done) / total);
-    this.stream.write(`\r  ${pass.padEnd(6)} [${'#'.repeat(full)}${' '.repeat(width - full)}] ${done}/${total}\x1b[K`);
+    this.stream.write(
+      `\r  ${pass.padEnd(6)} [${'#'.repeat(full)}${' '.repeat(width - full)}] ${done}/${total}\x1b[K`,
+    );
     this.shown = true;
   };
 

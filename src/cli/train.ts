@@ -5,9 +5,15 @@ import type { GvMethod } from '../autodiff/evaluator.js';
 import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
 import { flagOf, validateOptions, workersWarning } from '../options.js';
 import { UsageError } from '../errors.js';
-import { LOSSES, type LossKind } from '../model/loss.js';
+import { LOSSES, lossList, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
-import { HF_METHOD, NEWTON_DEFAULTS, SIMPLENN_METHOD, type MethodOptions, type NewtonMethod } from '../solver/newton.js';
+import {
+  HF_METHOD,
+  NEWTON_DEFAULTS,
+  SIMPLENN_METHOD,
+  type MethodOptions,
+  type NewtonMethod,
+} from '../solver/newton.js';
 import { TRAIN_DEFAULTS, train, type TrainIteration } from '../train.js';
 import { num } from './args.js';
 import { ProgressBar } from './progress.js';
@@ -88,7 +94,11 @@ function hfSet(): string {
   return (Object.keys(HF_METHOD) as (keyof MethodOptions)[])
     .filter((k) => HF_METHOD[k] !== SIMPLENN_METHOD[k])
     .map((k) => `${flagOf(k)} ${HF_METHOD[k]}`)
-    .reduce((lines, flag, i) => (i % 2 === 0 ? [...lines, flag] : [...lines.slice(0, -1), `${lines.at(-1)}, ${flag}`]), [] as string[])
+    .reduce(
+      (lines, flag, i) =>
+        i % 2 === 0 ? [...lines, flag] : [...lines.slice(0, -1), `${lines.at(-1)}, ${flag}`],
+      [] as string[],
+    )
     .join(',\n' + ' '.repeat(22));
 }
 
@@ -170,13 +180,18 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     return;
   }
   const loss = values.loss ?? 'ce';
-  if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`--loss must be ce or mse, got '${loss}'`);
+  if (!(LOSSES as readonly string[]).includes(loss))
+    throw new UsageError(`--loss must be ${lossList()}, got '${loss}'`);
   const backend = values.backend ?? 'auto';
-  if (!isBackendChoice(backend)) throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
+  if (!isBackendChoice(backend))
+    throw new UsageError(`--backend must be auto, wasm, cpu or tensorflow, got '${backend}'`);
   const started = performance.now();
   if (backend === 'auto') {
     const why = await nativeUnavailable();
-    if (why !== null) console.log(`backend wasm: @tensorflow/tfjs-node did not load (${why}); 'npm install @tensorflow/tfjs-node' for the native backend`);
+    if (why !== null)
+      console.log(
+        `backend wasm: @tensorflow/tfjs-node did not load (${why}); 'npm install @tensorflow/tfjs-node' for the native backend`,
+      );
   }
   const common = {
     data: values.data,
@@ -185,7 +200,10 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     val: values.val,
     valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
     labelCol: values['label-col'],
-    shape: values.shape === undefined ? undefined : values.shape.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
+    shape:
+      values.shape === undefined
+        ? undefined
+        : values.shape.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
     scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
     resume: values.resume,
     model: values.model,
@@ -222,7 +240,8 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
   if (crowded) console.log(`warning: ${crowded}`);
   const optim = values.optim ?? 'newton';
   if (optim !== 'newton') {
-    if (!(OPTIMS as readonly string[]).includes(optim)) throw new UsageError(`--optim must be newton, adam or sgd, got '${optim}'`);
+    if (!(OPTIMS as readonly string[]).includes(optim))
+      throw new UsageError(`--optim must be newton, adam or sgd, got '${optim}'`);
     const fo = await trainFirstOrder({
       ...common,
       optim: optim as Optim,
@@ -231,9 +250,13 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       epochs: num(values.epochs, '--epochs', { int: true, min: 1 }),
       momentum: num(values.momentum, '--momentum', { min: 0, max: 1 }),
       onEpoch: (e) =>
-        console.log(`epoch ${String(e.iter).padStart(3)}  f ${e.f.toExponential(6)}  |g| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s  test ${pct(e.testAcc)}`),
+        console.log(
+          `epoch ${String(e.iter).padStart(3)}  f ${e.f.toExponential(6)}  |g| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s  test ${pct(e.testAcc)}`,
+        ),
     });
-    console.log(`test accuracy ${pct(fo.testAcc)} after ${fo.history.length} epochs of ${optim}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `test accuracy ${pct(fo.testAcc)} after ${fo.history.length} epochs of ${optim}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     return;
   }
   const bar = new ProgressBar();
@@ -246,7 +269,9 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     caught = sig;
     controller.abort(new Error(`${sig} received`));
   };
-  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => onSignal(sig)] as const);
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map(
+    (sig) => [sig, () => onSignal(sig)] as const,
+  );
   for (const [sig, h] of handlers) process.on(sig, h);
   let r;
   try {
@@ -266,7 +291,11 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
   if (r.interrupted) {
     const iter = r.history.at(-1)?.iter ?? 0; // the history is the last completed iteration's
     const dir = values.out ?? values.resume;
-    console.log(dir === undefined ? `interrupted after iteration ${iter} (no --out: nothing was saved)` : `interrupted after iteration ${iter}; continue with --resume ${dir}`);
+    console.log(
+      dir === undefined
+        ? `interrupted after iteration ${iter} (no --out: nothing was saved)`
+        : `interrupted after iteration ${iter}; continue with --resume ${dir}`,
+    );
     return SIGNAL_EXIT[caught ?? 'SIGINT'];
   }
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
@@ -274,5 +303,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
   if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {
     console.log(`best validation accuracy at iteration ${r.bestIter}`);
   }
-  console.log(`test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${common.nats ? `${r.workers} worker processes over NATS` : r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`);
+  console.log(
+    `test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${common.nats ? `${r.workers} worker processes over NATS` : r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`,
+  );
 }

@@ -27,7 +27,10 @@ store by content digest (once per data set); results go back to the run's coordi
 `;
 
 export async function workerCommand(argv: string[]): Promise<number | void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
       ...NATS_FLAGS,
       threads: { type: 'string' },
       data: { type: 'string' },
@@ -47,7 +50,10 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
     return;
   }
   const nats = natsOptionsFromFlags(values);
-  if (!nats) throw new UsageError("worker needs --nats URL (the NATS server to serve); see 'tfjs-newton worker --help'");
+  if (!nats)
+    throw new UsageError(
+      "worker needs --nats URL (the NATS server to serve); see 'tfjs-newton worker --help'",
+    );
   const threads = num(values.threads, '--threads', { int: true, min: 1 }) ?? 1;
   let localData: Dataset[] | undefined;
   if (values.data !== undefined) {
@@ -64,7 +70,12 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
     });
     localData = [sets.train, sets.test, ...(sets.val ? [sets.val] : [])];
   }
-  const worker = await NatsWorker.start({ ...nats, threads, localData, localDataSource: values.data });
+  const worker = await NatsWorker.start({
+    ...nats,
+    threads,
+    localData,
+    localDataSource: values.data,
+  });
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);

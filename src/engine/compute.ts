@@ -59,7 +59,12 @@ export class ChunkCompute {
   }
 
   /** The evaluator of a held-out set (created on its first task, on the training evaluator's network), at θ of `thetaVersion`. */
-  private evalEvaluator(train: ChunkEvaluator, name: EvalSetName, thetaVersion: number, state: StateSource): ChunkEvaluator {
+  private evalEvaluator(
+    train: ChunkEvaluator,
+    name: EvalSetName,
+    thetaVersion: number,
+    state: StateSource,
+  ): ChunkEvaluator {
     let e = this.evalEvs.get(name);
     if (!e) {
       const set = this.setup.evalSets[name];

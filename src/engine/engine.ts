@@ -15,7 +15,13 @@
  *   passes.
  */
 import { AbortError } from '../errors.js';
-import type { GaussNewtonProblem, LinearOperator, LossAndGradient, LossAndGradientOptions, ProgressFn } from '../solver/problem.js';
+import type {
+  GaussNewtonProblem,
+  LinearOperator,
+  LossAndGradient,
+  LossAndGradientOptions,
+  ProgressFn,
+} from '../solver/problem.js';
 import { reportProgress, type EvalSetName, type Evaluation } from './evaluation.js';
 import { checkBsize, chunkCount } from './plan.js';
 import { divideBy, fractionOf, meanOf, OrderedSum } from './reduce.js';
@@ -70,7 +76,8 @@ class VersionedTheta {
   constructor(private readonly publish: (version: number, theta: Float32Array) => void) {}
 
   set(theta: Float64Array): number {
-    if (this.last && this.last.length === theta.length && this.last.every((x, i) => x === theta[i])) return this.version;
+    if (this.last && this.last.length === theta.length && this.last.every((x, i) => x === theta[i]))
+      return this.version;
     this.last = Float64Array.from(theta);
     this.publish(++this.version, Float32Array.from(theta));
     return this.version;
@@ -103,10 +110,13 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     this.numSamples = opts.numSamples;
     this.bsize = checkBsize(opts.bsize ?? 1024);
     this.maxAttempts = opts.maxAttempts ?? 3;
-    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1) throw new RangeError(`maxAttempts must be a positive integer, got ${this.maxAttempts}`);
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
+      throw new RangeError(`maxAttempts must be a positive integer, got ${this.maxAttempts}`);
     this.evalSizes = opts.evalSizes ?? {};
     this.theta = new VersionedTheta((version, theta) => transport.publishTheta(version, theta));
-    this.evalTheta = new VersionedTheta((version, theta) => transport.publishEvalTheta(version, theta));
+    this.evalTheta = new VersionedTheta((version, theta) =>
+      transport.publishEvalTheta(version, theta),
+    );
   }
 
   /** compute workers behind the transport (0: in-process) */
@@ -122,15 +132,27 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     for (const hook of [...this.abortHooks]) hook();
   }
 
-  private async runChunk(task: Omit<Task, 'attempt'>, dispatched: { yes: boolean }): Promise<ChunkResult> {
+  private async runChunk(
+    task: Omit<Task, 'attempt'>,
+    dispatched: { yes: boolean },
+  ): Promise<ChunkResult> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       try {
         dispatched.yes = false;
-        const r = await this.transport.run({ ...task, attempt }, { sticky: task.kind === 'gv', onDispatched: () => (dispatched.yes = true) });
+        const r = await this.transport.run(
+          { ...task, attempt },
+          { sticky: task.kind === 'gv', onDispatched: () => (dispatched.yes = true) },
+        );
         this.stats.tasks++;
         this.stats.computeMs += r.end - r.start;
-        this.onTask?.({ kind: task.kind, chunk: task.chunk, start: r.start, end: r.end, worker: r.worker });
+        this.onTask?.({
+          kind: task.kind,
+          chunk: task.chunk,
+          start: r.start,
+          end: r.end,
+          worker: r.worker,
+        });
         return r;
       } catch (e) {
         // an aborted pass retries nothing, nor does a failure the transport says no retry mends
@@ -141,7 +163,9 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
       }
     }
     const why = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new PassError(`${task.kind} chunk ${task.chunk} failed ${this.maxAttempts} times; last cause: ${why}`);
+    throw new PassError(
+      `${task.kind} chunk ${task.chunk} failed ${this.maxAttempts} times; last cause: ${why}`,
+    );
   }
 
   /**
@@ -151,7 +175,14 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
    * that chunks not yet handed to a worker are not waited for, and the error is an
    * AbortError.
    */
-  private runAll(kind: TaskKind, chunks: number, dim: number, extra: Partial<Task> = {}, into?: Float64Array, squares = false): Promise<OrderedSum> {
+  private runAll(
+    kind: TaskKind,
+    chunks: number,
+    dim: number,
+    extra: Partial<Task> = {},
+    into?: Float64Array,
+    squares = false,
+  ): Promise<OrderedSum> {
     if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
     const sum = new OrderedSum(dim, into, { squares });
     const pass = PASS_NAMES[kind];
@@ -183,12 +214,19 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
           const chunk = sent++;
           const dispatched = { yes: false };
           pending.set(chunk, dispatched);
-          this.runChunk({ kind, chunk, slot: chunk % capacity, thetaVersion, ...extra }, dispatched).then(
+          this.runChunk(
+            { kind, chunk, slot: chunk % capacity, thetaVersion, ...extra },
+            dispatched,
+          ).then(
             (r) => {
               if (!pending.delete(chunk)) return; // abandoned on abort
               if (!failure) {
                 if (dim > 0 && r.vector?.length !== dim) {
-                  failure = { error: new PassError(`${kind} chunk ${chunk}: a result of ${r.vector?.length ?? 0} values, expected ${dim}`) };
+                  failure = {
+                    error: new PassError(
+                      `${kind} chunk ${chunk}: a result of ${r.vector?.length ?? 0} values, expected ${dim}`,
+                    ),
+                  };
                 } else {
                   sum.add(chunk, { loss: r.scalar, vector: dim > 0 ? r.vector : undefined });
                   reportProgress(this.onProgress, pass, sum.added, chunks);
@@ -215,10 +253,16 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
    * of the chunk gradients summed in chunk order in float64 as the chunks are reduced
    * (same tasks, same results: loss and grad are bitwise those without it).
    */
-  async lossAndGradient(theta: Float64Array, options?: LossAndGradientOptions): Promise<LossAndGradient> {
+  async lossAndGradient(
+    theta: Float64Array,
+    options?: LossAndGradientOptions,
+  ): Promise<LossAndGradient> {
     this.theta.set(theta);
     const chunks = chunkCount(this.numSamples, this.bsize);
-    return meanOf(await this.runAll('lossGrad', chunks, this.dim, {}, undefined, options?.gradSquares === true), this.numSamples);
+    return meanOf(
+      await this.runAll('lossGrad', chunks, this.dim, {}, undefined, options?.gradSquares === true),
+      this.numSamples,
+    );
   }
 
   async loss(theta: Float64Array): Promise<number> {
@@ -245,7 +289,8 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   }
 
   async accuracy(theta: Float64Array, set: EvalSetName): Promise<number> {
-    if (theta.length !== this.dim) throw new RangeError(`θ has ${theta.length} entries, the model ${this.dim}`);
+    if (theta.length !== this.dim)
+      throw new RangeError(`θ has ${theta.length} entries, the model ${this.dim}`);
     const n = this.evalSizes[set] ?? 0;
     if (n === 0) return NaN;
     // θ of accuracy tasks has its own versions: the training θ (and a CG solve's prepared

@@ -28,7 +28,12 @@ export interface Evaluation {
 }
 
 /** Reports progress of a pass of any name to a callback typed for the solver's passes. */
-export function reportProgress(fn: ProgressFn | undefined, pass: PassName, done: number, total: number): void {
+export function reportProgress(
+  fn: ProgressFn | undefined,
+  pass: PassName,
+  done: number,
+  total: number,
+): void {
   (fn as ((pass: PassName, done: number, total: number) => void) | undefined)?.(pass, done, total);
 }
 
@@ -47,9 +52,13 @@ export function evalSizesOf(sets: EvalSets, train: Dataset): Partial<Record<Eval
 /** Checks that an evaluation set's samples and classes match the training set's. */
 export function checkEvalSet(name: EvalSetName, set: Dataset, train: Dataset): void {
   if (set.inputShape.join() !== train.inputShape.join()) {
-    throw new Error(`the ${name} set has samples of shape [${set.inputShape}], the training set [${train.inputShape}]`);
+    throw new Error(
+      `the ${name} set has samples of shape [${set.inputShape}], the training set [${train.inputShape}]`,
+    );
   }
   if (set.numClasses !== train.numClasses) {
-    throw new Error(`the ${name} set has ${set.numClasses} classes, the training set ${train.numClasses}`);
+    throw new Error(
+      `the ${name} set has ${set.numClasses} classes, the training set ${train.numClasses}`,
+    );
   }
 }

@@ -38,5 +38,7 @@ export function rangeChunks(n: number, bsize: number): Rows[] {
 
 /** All chunks of a pass over a subset, each a copy of its indices. */
 export function listChunks(subset: Int32Array, bsize: number): Rows[] {
-  return Array.from({ length: chunkCount(subset.length, bsize) }, (_, k) => subsetChunk(k, subset, bsize).slice());
+  return Array.from({ length: chunkCount(subset.length, bsize) }, (_, k) =>
+    subsetChunk(k, subset, bsize).slice(),
+  );
 }

@@ -40,7 +40,8 @@ export class OrderedSum {
    * `squares`: also sum the squares of the chunk vectors (for the f+∇f pass's gradSquares).
    */
   constructor(dim: number, into?: Float64Array, options: { squares?: boolean } = {}) {
-    if (into && into.length !== dim) throw new RangeError(`OrderedSum: output of length ${into.length}, expected ${dim}`);
+    if (into && into.length !== dim)
+      throw new RangeError(`OrderedSum: output of length ${into.length}, expected ${dim}`);
     this.vector = dim > 0 ? (into?.fill(0) ?? new Float64Array(dim)) : null;
     this.squares = dim > 0 && options.squares ? new Float64Array(dim) : null;
   }
@@ -51,7 +52,8 @@ export class OrderedSum {
   }
 
   add(chunk: number, part: { loss?: number; vector?: Float32Array }): void {
-    if (chunk < this.next || this.waiting.has(chunk)) throw new Error(`OrderedSum: chunk ${chunk} added twice`);
+    if (chunk < this.next || this.waiting.has(chunk))
+      throw new Error(`OrderedSum: chunk ${chunk} added twice`);
     this.waiting.set(chunk, { loss: part.loss ?? 0, vector: part.vector });
     for (let p = this.waiting.get(this.next); p !== undefined; p = this.waiting.get(this.next)) {
       this.waiting.delete(this.next++);
@@ -76,13 +78,20 @@ export function divideBy(sum: Float64Array, n: number): Float64Array {
  * (divides the sum in place); with the sum's `squares`, also `gradSquares` = squares / n
  * (the definition is GaussNewtonProblem's LossAndGradient.gradSquares).
  */
-export function meanOf(sum: OrderedSum, n: number): { loss: number; grad: Float64Array; gradSquares?: Float64Array } {
+export function meanOf(
+  sum: OrderedSum,
+  n: number,
+): { loss: number; grad: Float64Array; gradSquares?: Float64Array } {
   const mean = { loss: sum.loss / n, grad: divideBy(sum.vector!, n) };
   return sum.squares ? { ...mean, gradSquares: divideBy(sum.squares, n) } : mean;
 }
 
 /** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */
-export function meanOfChunks(parts: { loss: number; grad: Float32Array }[], n: number, dim: number): { loss: number; grad: Float64Array } {
+export function meanOfChunks(
+  parts: { loss: number; grad: Float32Array }[],
+  n: number,
+  dim: number,
+): { loss: number; grad: Float64Array } {
   const sum = new OrderedSum(dim);
   parts.forEach((p, k) => sum.add(k, { loss: p.loss, vector: p.grad }));
   return meanOf(sum, n);

@@ -67,6 +67,7 @@ export interface FaultPlan {
 
 /** Whether a fault plan fires on this task. */
 export function faultFires(f: FaultPlan | undefined, task: Task): boolean {
-  if (!f || f.kind !== task.kind || f.chunk !== task.chunk || task.attempt >= f.attempts) return false;
+  if (!f || f.kind !== task.kind || f.chunk !== task.chunk || task.attempt >= f.attempts)
+    return false;
   return task.thetaVersion >= (f.fromThetaVersion ?? 0);
 }

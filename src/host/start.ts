@@ -44,7 +44,14 @@ import { Network } from '../model/network.js';
 import { validateOptions } from '../options.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../train.js';
-import { Comlink, type TrainerApi, type TrainerEvents, type WireOptions, type WireResult, type WireSnapshot } from './wire.js';
+import {
+  Comlink,
+  type TrainerApi,
+  type TrainerEvents,
+  type WireOptions,
+  type WireResult,
+  type WireSnapshot,
+} from './wire.js';
 
 /**
  * The options of `startTraining`: those of `train`, except `onBoundary` (the training
@@ -141,7 +148,8 @@ const budget = new ComputeBudget();
  * keep what they have; waiting ones start as the new cap allows.
  */
 export function setComputeWorkerCap(cap: number): void {
-  if (!Number.isInteger(cap) || cap < 1) throw new RangeError(`the compute worker cap must be an integer ≥ 1, got ${cap}`);
+  if (!Number.isInteger(cap) || cap < 1)
+    throw new RangeError(`the compute worker cap must be an integer ≥ 1, got ${cap}`);
   budget.cap = cap;
   budget.drain();
 }
@@ -163,7 +171,9 @@ function trainerFile(): string {
 const EXIT_GRACE_MS = 10_000;
 
 /** What the host keeps of a finished run to answer snapshot() after the thread is gone. */
-type Finished = { ok: true; result: TrainResult; model: SavedModel & { iter: number } } | { ok: false; error: unknown };
+type Finished =
+  | { ok: true; result: TrainResult; model: SavedModel & { iter: number } }
+  | { ok: false; error: unknown };
 
 /**
  * A training running in its own thread (see `startTraining`). Its events are Node
@@ -192,7 +202,10 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
   constructor(options: StartOptions) {
     super();
     const { onIteration, onProgress, signal, workers: asked, ...trainOptions } = options;
-    const mayBeNative = trainOptions.backend === undefined || trainOptions.backend === 'auto' || trainOptions.backend === 'tensorflow';
+    const mayBeNative =
+      trainOptions.backend === undefined ||
+      trainOptions.backend === 'auto' ||
+      trainOptions.backend === 'tensorflow';
     this.worker = new Worker(trainerFile());
     this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
@@ -231,13 +244,22 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
         if (mayBeNative) await nativeUnavailable();
         const workers = asked === 0 || slots === 0 ? 0 : slots;
         const threadGone = this.exited.then((code) => {
-          throw crash ?? new RunError(`the training thread exited (code ${code}) before its result`);
+          throw (
+            crash ?? new RunError(`the training thread exited (code ${code}) before its result`)
+          );
         });
-        const wire = await Promise.race([this.remote.run({ ...(trainOptions as WireOptions), workers }, Comlink.proxy(events)), threadGone]);
+        const wire = await Promise.race([
+          this.remote.run({ ...(trainOptions as WireOptions), workers }, Comlink.proxy(events)),
+          threadGone,
+        ]);
         if (this.listenerError) throw this.listenerError.error;
         const { spec, loss, preprocessing, iter, ...rest } = wire;
         const result: TrainResult = { ...rest, network: new Network(spec) };
-        this.finished = { ok: true, result, model: { spec, theta: result.params, loss, preprocessing, iter } };
+        this.finished = {
+          ok: true,
+          result,
+          model: { spec, theta: result.params, loss, preprocessing, iter },
+        };
         return result;
       } finally {
         signal?.removeEventListener('abort', onSignal);
@@ -245,7 +267,10 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
         // it exits by itself (code 0); a thread still holding something is ended
         this.remote[Comlink.releaseProxy]();
         let timer: NodeJS.Timeout | undefined;
-        const late = await Promise.race([this.exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(r, EXIT_GRACE_MS, true)))]);
+        const late = await Promise.race([
+          this.exited.then(() => false),
+          new Promise<boolean>((r) => (timer = setTimeout(r, EXIT_GRACE_MS, true))),
+        ]);
         clearTimeout(timer);
         if (late) await this.worker.terminate();
         await this.exited;
@@ -279,7 +304,10 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
   abort(): void {
     if (this.stop.signal.aborted || this.finished) return;
     this.stop.abort();
-    void this.call(() => this.remote.abort(), () => {}).catch(() => {});
+    void this.call(
+      () => this.remote.abort(),
+      () => {},
+    ).catch(() => {});
   }
 
   /**
@@ -288,12 +316,18 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
    * computes; with null if the run ends, is aborted or is resumed first.
    */
   pause(): Promise<number | null> {
-    return this.call(() => this.remote.pause(), () => null);
+    return this.call(
+      () => this.remote.pause(),
+      () => null,
+    );
   }
 
   /** Continues a paused run (or cancels a pause not yet reached). */
   resume(): Promise<void> {
-    return this.call(() => this.remote.resume(), () => {});
+    return this.call(
+      () => this.remote.resume(),
+      () => {},
+    );
   }
 
   /**
@@ -313,14 +347,35 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
         const m = f.model;
         if (dir !== undefined) {
           await tf.ready(); // this thread's tfjs may not have a backend yet
-          await saveModel(dir, { spec: m.spec, theta: m.theta, loss: m.loss, preprocessing: m.preprocessing });
+          await saveModel(dir, {
+            spec: m.spec,
+            theta: m.theta,
+            loss: m.loss,
+            preprocessing: m.preprocessing,
+          });
         }
-        return { iter: m.iter, params: Float32Array.from(m.theta), spec: m.spec, loss: m.loss, preprocessing: m.preprocessing, dir };
+        return {
+          iter: m.iter,
+          params: Float32Array.from(m.theta),
+          spec: m.spec,
+          loss: m.loss,
+          preprocessing: m.preprocessing,
+          dir,
+        };
       },
     );
     if (dir !== undefined) return { iter: snap.iter, params: snap.params, dir };
     await tf.ready();
-    return { iter: snap.iter, params: snap.params, model: layersModel({ spec: snap.spec, theta: snap.params, loss: snap.loss, preprocessing: snap.preprocessing }) };
+    return {
+      iter: snap.iter,
+      params: snap.params,
+      model: layersModel({
+        spec: snap.spec,
+        theta: snap.params,
+        loss: snap.loss,
+        preprocessing: snap.preprocessing,
+      }),
+    };
   }
 }
 
@@ -340,7 +395,9 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
 export function startTraining(options: StartOptions = {}): TrainingHandle {
   validateOptions(options, 'newton');
   if ((options as TrainOptions).onBoundary !== undefined) {
-    throw new TypeError("option 'onBoundary' is not available with startTraining: use the handle's pause() and snapshot()");
+    throw new TypeError(
+      "option 'onBoundary' is not available with startTraining: use the handle's pause() and snapshot()",
+    );
   }
   return new TrainingHandle(options);
 }

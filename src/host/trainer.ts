@@ -7,7 +7,14 @@
 import { UsageError } from '../errors.js';
 import { saveModel } from '../model/keras.js';
 import { train, type IterationBoundary } from '../train.js';
-import { Comlink, type TrainerApi, type TrainerEvents, type WireOptions, type WireResult, type WireSnapshot } from './wire.js';
+import {
+  Comlink,
+  type TrainerApi,
+  type TrainerEvents,
+  type WireOptions,
+  type WireResult,
+  type WireSnapshot,
+} from './wire.js';
 
 export class Trainer implements TrainerApi {
   private readonly controller = new AbortController();
@@ -53,14 +60,22 @@ export class Trainer implements TrainerApi {
       });
       // a resolved train() has been through its first boundary at least
       const last = this.last!;
-      const result: WireResult = { ...rest, spec: network.spec, loss: last.loss, preprocessing: last.preprocessing, iter: last.iter };
+      const result: WireResult = {
+        ...rest,
+        spec: network.spec,
+        loss: last.loss,
+        preprocessing: last.preprocessing,
+        iter: last.iter,
+      };
       const buffers = [...new Set([result.params.buffer, result.bestParams.buffer])];
       return Comlink.transfer(result, buffers as ArrayBuffer[]);
     } finally {
       this.end();
       // every event is delivered before the result
       await Promise.all(inFlight);
-      (events as Partial<Record<typeof Comlink.releaseProxy, () => void>>)[Comlink.releaseProxy]?.();
+      (events as Partial<Record<typeof Comlink.releaseProxy, () => void>>)[
+        Comlink.releaseProxy
+      ]?.();
     }
   }
 
@@ -112,9 +127,25 @@ export class Trainer implements TrainerApi {
   async snapshot(dir?: string): Promise<WireSnapshot> {
     await this.firstBoundary.promise;
     const b = this.last;
-    if (!b) throw new UsageError('the training ended before its first iteration: there are no parameters to snapshot');
-    if (dir !== undefined) await saveModel(dir, { spec: b.spec, theta: b.params, loss: b.loss, preprocessing: b.preprocessing });
-    const snap: WireSnapshot = { iter: b.iter, params: Float32Array.from(b.params), spec: b.spec, loss: b.loss, preprocessing: b.preprocessing, dir };
+    if (!b)
+      throw new UsageError(
+        'the training ended before its first iteration: there are no parameters to snapshot',
+      );
+    if (dir !== undefined)
+      await saveModel(dir, {
+        spec: b.spec,
+        theta: b.params,
+        loss: b.loss,
+        preprocessing: b.preprocessing,
+      });
+    const snap: WireSnapshot = {
+      iter: b.iter,
+      params: Float32Array.from(b.params),
+      spec: b.spec,
+      loss: b.loss,
+      preprocessing: b.preprocessing,
+      dir,
+    };
     return Comlink.transfer(snap, [snap.params.buffer as ArrayBuffer]);
   }
 }

@@ -26,13 +26,21 @@ import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../train.js';
 
 /** The options sent to the thread: TrainOptions without what cannot cross (callbacks, signal). */
-export type WireOptions = Omit<TrainOptions, 'onIteration' | 'onProgress' | 'onBoundary' | 'signal'>;
+export type WireOptions = Omit<
+  TrainOptions,
+  'onIteration' | 'onProgress' | 'onBoundary' | 'signal'
+>;
 
 /**
  * A TrainResult as it crosses: the Network (a class) is rebuilt from its spec on the host;
  * with the loss, preprocessing and iteration of the final θ (`params`), for snapshots.
  */
-export type WireResult = Omit<TrainResult, 'network'> & { spec: ModelSpec; loss: LossKind; preprocessing?: Preprocessing; iter: number };
+export type WireResult = Omit<TrainResult, 'network'> & {
+  spec: ModelSpec;
+  loss: LossKind;
+  preprocessing?: Preprocessing;
+  iter: number;
+};
 
 /** The committed θ at an iteration boundary and what a model needs besides it. */
 export interface WireSnapshot {
@@ -112,7 +120,13 @@ export function errorToWire(e: Error, depth = 0): WireError {
     if (k === 'name' || k === 'message' || k === 'stack' || k === 'cause') continue;
     if (clones(v)) props[k] = v;
   }
-  const w: WireError = { ctor: e.constructor?.name ?? 'Error', name: e.name, message: e.message, stack: e.stack, props };
+  const w: WireError = {
+    ctor: e.constructor?.name ?? 'Error',
+    name: e.name,
+    message: e.message,
+    stack: e.stack,
+    props,
+  };
   if ('cause' in e && e.cause !== undefined) {
     const c = e.cause;
     if (c instanceof Error && depth < 8) w.cause = { error: errorToWire(c, depth + 1) };
@@ -127,23 +141,46 @@ export function errorFromWire(w: WireError): Error {
   const Cls = Object.hasOwn(ERROR_CLASSES, w.ctor) ? ERROR_CLASSES[w.ctor] : Error;
   // an instance of Cls without running its constructor (AbortError's sets its own message)
   const e = Reflect.construct(Error, [w.message], Cls) as Error;
-  if (e.name !== w.name) Object.defineProperty(e, 'name', { value: w.name, writable: true, enumerable: true, configurable: true });
-  if (w.stack !== undefined) Object.defineProperty(e, 'stack', { value: w.stack, writable: true, enumerable: false, configurable: true });
+  if (e.name !== w.name)
+    Object.defineProperty(e, 'name', {
+      value: w.name,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  if (w.stack !== undefined)
+    Object.defineProperty(e, 'stack', {
+      value: w.stack,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
   Object.assign(e, w.props);
   if (w.cause) {
     const cause = 'error' in w.cause ? errorFromWire(w.cause.error) : w.cause.value;
-    Object.defineProperty(e, 'cause', { value: cause, writable: true, enumerable: false, configurable: true });
+    Object.defineProperty(e, 'cause', {
+      value: cause,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
   }
   return e;
 }
 
-type ThrowHandler = Comlink.TransferHandler<unknown, { isError: boolean; value: unknown; error?: WireError }>;
+type ThrowHandler = Comlink.TransferHandler<
+  unknown,
+  { isError: boolean; value: unknown; error?: WireError }
+>;
 
 const INSTALLED = Symbol.for('tfjs-newton.comlink-errors');
 
 /** Replaces comlink's 'throw' handler in this thread (idempotent; done when this module loads). */
 export function installErrorHandler(): void {
-  const handlers = Comlink.transferHandlers as Map<string, Comlink.TransferHandler<unknown, unknown>> & { [INSTALLED]?: true };
+  const handlers = Comlink.transferHandlers as Map<
+    string,
+    Comlink.TransferHandler<unknown, unknown>
+  > & { [INSTALLED]?: true };
   if (handlers[INSTALLED]) return;
   const original = handlers.get('throw') as ThrowHandler;
   const handler: ThrowHandler = {
@@ -152,7 +189,14 @@ export function installErrorHandler(): void {
       const { value } = thrown as { value: unknown };
       if (!(value instanceof Error)) return original.serialize(thrown);
       // comlink's own fields first (what its handler reads), ours beside them
-      return [{ isError: true, value: { message: value.message, name: value.name, stack: value.stack }, error: errorToWire(value) }, []];
+      return [
+        {
+          isError: true,
+          value: { message: value.message, name: value.name, stack: value.stack },
+          error: errorToWire(value),
+        },
+        [],
+      ];
     },
     deserialize(s) {
       if (s.error) throw errorFromWire(s.error);

@@ -17,7 +17,15 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Preprocessing } from '../data/dataset.js';
-import { ACTIVATIONS, LAYERS, kerasUnit, layerUnit, type Activation, type KerasLayer, type LayerSpec } from './layers/index.js';
+import {
+  ACTIVATIONS,
+  LAYERS,
+  kerasUnit,
+  layerUnit,
+  type Activation,
+  type KerasLayer,
+  type LayerSpec,
+} from './layers/index.js';
 import { isLoss, lossList, type LossKind } from './losses/index.js';
 import { layoutOf, type ModelSpec } from './spec.js';
 
@@ -39,7 +47,8 @@ function kerasLayer(name: string, c: Json): KerasLayer {
     activation() {
       const act = (c.activation ?? 'linear') as string;
       const activation = (act === 'linear' || act === null ? 'linear' : act) as Activation;
-      if (!(ACTIVATIONS as readonly string[]).includes(activation)) fail(name, `activation '${act}' is not supported (use ${ACTIVATIONS.join(', ')})`);
+      if (!(ACTIVATIONS as readonly string[]).includes(activation))
+        fail(name, `activation '${act}' is not supported (use ${ACTIVATIONS.join(', ')})`);
       return activation;
     },
     requireBias() {
@@ -56,38 +65,64 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     try {
       t = JSON.parse(t) as Json;
     } catch (e) {
-      fail(source, `not JSON (${(e as Error).message.split('\n')[0]}): expected a Keras/tfjs model.json`);
+      fail(
+        source,
+        `not JSON (${(e as Error).message.split('\n')[0]}): expected a Keras/tfjs model.json`,
+      );
     }
   }
-  const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!isObject(t)) fail(source, `expected a Keras/tfjs model.json (a JSON object), found ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
+  const isObject = (v: unknown): v is Json =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(t))
+    fail(
+      source,
+      `expected a Keras/tfjs model.json (a JSON object), found ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`,
+    );
   if ('modelTopology' in t) t = t.modelTopology as Json;
   if (isObject(t) && 'model_config' in t) t = t.model_config as Json;
-  if (!isObject(t) || t.class_name !== 'Sequential') fail(source, `expected a Keras Sequential model, found class_name ${JSON.stringify(isObject(t) ? t.class_name : t)}`);
+  if (!isObject(t) || t.class_name !== 'Sequential')
+    fail(
+      source,
+      `expected a Keras Sequential model, found class_name ${JSON.stringify(isObject(t) ? t.class_name : t)}`,
+    );
   const cfg = t.config as Json | Json[] | null | undefined;
-  if (!Array.isArray(cfg) && !isObject(cfg)) fail(source, `the Sequential model's config is ${JSON.stringify(cfg) ?? 'missing'}: expected its layers`);
+  if (!Array.isArray(cfg) && !isObject(cfg))
+    fail(
+      source,
+      `the Sequential model's config is ${JSON.stringify(cfg) ?? 'missing'}: expected its layers`,
+    );
   const layers = (Array.isArray(cfg) ? cfg : (cfg.layers as Json[])) ?? [];
-  if (!Array.isArray(layers)) fail(source, 'the Sequential model\'s config.layers is not a list of layers');
+  if (!Array.isArray(layers))
+    fail(source, "the Sequential model's config.layers is not a list of layers");
   let inputShape: number[] | null = null;
   const out: LayerSpec[] = [];
   layers.forEach((layer, i) => {
     const c = (layer.config ?? {}) as Json;
     const name = `${source}: layer ${i} (${layer.class_name}${c.name ? ` '${c.name}'` : ''})`;
-    const bis = (c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape) as (number | null)[] | undefined;
+    const bis = (c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape) as
+      (number | null)[] | undefined;
     if (bis && inputShape === null) inputShape = bis.slice(1) as number[];
-    if (typeof c.name === 'string' && c.name.startsWith(PREPROCESS_PREFIX) && out.length === 0) return; // our input preprocessing
+    if (typeof c.name === 'string' && c.name.startsWith(PREPROCESS_PREFIX) && out.length === 0)
+      return; // our input preprocessing
     const k = kerasLayer(name, c);
     const unit = kerasUnit(layer.class_name as string);
     if (unit) out.push(unit.fromKeras(k));
     else if (layer.class_name === 'Activation') {
       k.activation();
       const withActivation = LAYERS.filter((u) => u.hasActivation).map((u) => u.kerasClass);
-      fail(name, `separate Activation layers are not supported: give the activation to the ${withActivation.join(' or ')} layer`);
+      fail(
+        name,
+        `separate Activation layers are not supported: give the activation to the ${withActivation.join(' or ')} layer`,
+      );
     } else if (layer.class_name !== 'InputLayer') {
-      fail(name, `layer type ${layer.class_name} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`);
+      fail(
+        name,
+        `layer type ${layer.class_name} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`,
+      );
     }
   });
-  if (inputShape === null) fail(source, 'the first layer has no batch_input_shape (the input shape)');
+  if (inputShape === null)
+    fail(source, 'the first layer has no batch_input_shape (the input shape)');
   const spec = { inputShape: inputShape as number[], layers: out };
   layoutOf(spec); // shapes must chain
   return spec;
@@ -106,8 +141,18 @@ export function kerasModel(spec: ModelSpec, withPreprocessing = false): tf.Seque
   if (withPreprocessing) {
     const input = { inputShape: spec.inputShape };
     if (image) m.add(tf.layers.flatten({ ...input, name: `${PREPROCESS_PREFIX}_flatten` }));
-    m.add(tf.layers.batchNormalization({ ...(image ? {} : input), axis: -1, epsilon: 0, name: PREPROCESS_PREFIX }));
-    if (image) m.add(tf.layers.reshape({ targetShape: spec.inputShape, name: `${PREPROCESS_PREFIX}_reshape` }));
+    m.add(
+      tf.layers.batchNormalization({
+        ...(image ? {} : input),
+        axis: -1,
+        epsilon: 0,
+        name: PREPROCESS_PREFIX,
+      }),
+    );
+    if (image)
+      m.add(
+        tf.layers.reshape({ targetShape: spec.inputShape, name: `${PREPROCESS_PREFIX}_reshape` }),
+      );
   }
   spec.layers.forEach((l, i) => {
     const first = i === 0 && !withPreprocessing ? { inputShape: spec.inputShape } : {};
@@ -127,7 +172,12 @@ export interface SavedModel {
 /** The weights of the preprocessing block: gamma, beta, moving mean, moving variance. */
 function preprocessingWeights(p: Preprocessing): tf.Tensor[] {
   const n = p.mean.length;
-  return [tf.ones([n]), tf.tensor1d(Float32Array.from(p.mean, (v) => -v)), tf.zeros([n]), tf.fill([n], p.scale * p.scale)];
+  return [
+    tf.ones([n]),
+    tf.tensor1d(Float32Array.from(p.mean, (v) => -v)),
+    tf.zeros([n]),
+    tf.fill([n], p.scale * p.scale),
+  ];
 }
 
 /**
@@ -146,11 +196,14 @@ export function layersModel(m: SavedModel): tf.Sequential {
     }
   };
   try {
-    if (m.preprocessing) setWeights(km.getLayer(PREPROCESS_PREFIX), preprocessingWeights(m.preprocessing));
+    if (m.preprocessing)
+      setWeights(km.getLayer(PREPROCESS_PREFIX), preprocessingWeights(m.preprocessing));
     let k = 0;
     for (const layer of km.layers) {
       if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
-      const blocks = layout.params.slice(k, k + layer.weights.length).map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
+      const blocks = layout.params
+        .slice(k, k + layer.weights.length)
+        .map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
       setWeights(layer, blocks);
       k += layer.weights.length;
     }
@@ -169,10 +222,12 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
   const km = layersModel(m);
   try {
     let artifacts: tf.io.ModelArtifacts | null = null;
-    await km.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    await km.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
     const a = artifacts as unknown as tf.io.ModelArtifacts;
     mkdirSync(dir, { recursive: true });
     const weights = new Uint8Array(a.weightData as ArrayBuffer);
@@ -186,7 +241,9 @@ export async function saveModel(dir: string, m: SavedModel): Promise<void> {
         tfjsNewton: {
           loss: m.loss,
           // raw input r ↦ r / scale − mean[j]; the model's first layers apply it
-          ...(m.preprocessing ? { preprocessing: { scale: m.preprocessing.scale, mean: [...m.preprocessing.mean] } } : {}),
+          ...(m.preprocessing
+            ? { preprocessing: { scale: m.preprocessing.scale, mean: [...m.preprocessing.mean] } }
+            : {}),
         },
       },
     };
@@ -213,7 +270,10 @@ export function loadModel(dir: string): SavedModel {
   }
   const spec = specFromKeras(json.modelTopology, path);
   const layout = layoutOf(spec);
-  const groups = (json.weightsManifest ?? []) as { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
+  const groups = (json.weightsManifest ?? []) as {
+    paths: string[];
+    weights: { name: string; shape: number[]; dtype: string }[];
+  }[];
   const chunks = groups.flatMap((g) =>
     g.paths.map((p) => {
       const file = join(dir, p);
@@ -221,37 +281,63 @@ export function loadModel(dir: string): SavedModel {
         return readFileSync(file);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${code ?? (e as Error).message})`;
+        const why =
+          code === 'ENOENT'
+            ? 'not found'
+            : code === 'EISDIR'
+              ? 'is a folder, not a file'
+              : `cannot read (${code ?? (e as Error).message})`;
         return fail(file, `${why}: the weights file that ${path} lists`);
       }
     }),
   );
   const bytes = Buffer.concat(chunks);
   const all = groups.flatMap((g) => g.weights);
-  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as { loss?: string; preprocessing?: { scale: number; mean: number[] } } | undefined;
+  const meta = (json.userDefinedMetadata as Json | undefined)?.tfjsNewton as
+    { loss?: string; preprocessing?: { scale: number; mean: number[] } } | undefined;
   // the preprocessing block's weights (tfjs lists its trainable ones first, the moving
   // statistics last) are skipped: its values are read from the metadata
   const isPre = (w: { name: string }) => w.name.startsWith(PREPROCESS_PREFIX);
-  if (all.some(isPre) && !meta?.preprocessing) fail(path, 'the model has preprocessing layers but no preprocessing in its metadata');
+  if (all.some(isPre) && !meta?.preprocessing)
+    fail(path, 'the model has preprocessing layers but no preprocessing in its metadata');
   const offsets: number[] = [];
   all.reduce((o, w) => (offsets.push(o), o + 4 * w.shape.reduce((a, b) => a * b, 1)), 0);
   const specs = all.map((w, i) => ({ ...w, byteOffset: offsets[i] })).filter((w) => !isPre(w));
-  if (specs.length !== layout.params.length) fail(path, `the manifest lists ${specs.length} weights, the topology needs ${layout.params.length}`);
+  if (specs.length !== layout.params.length)
+    fail(
+      path,
+      `the manifest lists ${specs.length} weights, the topology needs ${layout.params.length}`,
+    );
   const theta = new Float32Array(layout.numParams);
   specs.forEach((w, k) => {
     const p = layout.params[k];
     const off = w.byteOffset;
-    if (w.dtype !== 'float32') fail(path, `weight ${w.name}: dtype ${w.dtype} is not supported (float32 only)`);
-    if (w.shape.join() !== p.shape.join()) fail(path, `weight ${w.name} has shape [${w.shape}], the topology needs [${p.shape}]`);
-    if (off + p.size * 4 > bytes.length) fail(join(dir, groups[0]?.paths[0] ?? 'weights.bin'), `byte ${bytes.length}: truncated, ${off + p.size * 4} bytes needed`);
-    theta.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + off, bytes.byteOffset + off + p.size * 4)), p.offset);
+    if (w.dtype !== 'float32')
+      fail(path, `weight ${w.name}: dtype ${w.dtype} is not supported (float32 only)`);
+    if (w.shape.join() !== p.shape.join())
+      fail(path, `weight ${w.name} has shape [${w.shape}], the topology needs [${p.shape}]`);
+    if (off + p.size * 4 > bytes.length)
+      fail(
+        join(dir, groups[0]?.paths[0] ?? 'weights.bin'),
+        `byte ${bytes.length}: truncated, ${off + p.size * 4} bytes needed`,
+      );
+    theta.set(
+      new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset + off, bytes.byteOffset + off + p.size * 4),
+      ),
+      p.offset,
+    );
   });
   const p = meta?.preprocessing;
   const preprocessing = p ? { scale: p.scale, mean: Float64Array.from(p.mean) } : undefined;
   if (preprocessing && preprocessing.mean.length !== spec.inputShape.reduce((a, b) => a * b, 1)) {
-    fail(path, `the preprocessing in its metadata is for ${preprocessing.mean.length} features, the model takes [${spec.inputShape}]`);
+    fail(
+      path,
+      `the preprocessing in its metadata is for ${preprocessing.mean.length} features, the model takes [${spec.inputShape}]`,
+    );
   }
   const loss = meta?.loss ?? 'ce';
-  if (!isLoss(loss)) fail(path, `the loss '${loss}' in its metadata is not one of ours (${lossList()})`);
+  if (!isLoss(loss))
+    fail(path, `the loss '${loss}' in its metadata is not one of ours (${lossList()})`);
   return { spec, theta, loss, preprocessing };
 }

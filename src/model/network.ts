@@ -4,7 +4,12 @@
  * of src/backend/kernels.ts and the gradients the units register.
  */
 import * as tf from '@tensorflow/tfjs';
-import { layerUnit, registerLayerGradients, type LayerSpec, type LayerUnit } from './layers/index.js';
+import {
+  layerUnit,
+  registerLayerGradients,
+  type LayerSpec,
+  type LayerUnit,
+} from './layers/index.js';
 import { layoutOf, type ModelLayout, type ModelSpec } from './spec.js';
 
 export { activate } from './layers/index.js';
@@ -45,16 +50,21 @@ export class Network {
   /** Tensors of each parameter block, copied from the flat vector θ. */
   unflatten(theta: Float32Array | Float64Array): tf.Tensor[] {
     if (theta.length !== this.numParams) {
-      throw new Error(`parameter vector has ${theta.length} entries, the model needs ${this.numParams}`);
+      throw new Error(
+        `parameter vector has ${theta.length} entries, the model needs ${this.numParams}`,
+      );
     }
     const f32 = theta instanceof Float32Array ? theta : Float32Array.from(theta);
-    return this.layout.params.map((p) => tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape, 'float32'));
+    return this.layout.params.map((p) =>
+      tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape, 'float32'),
+    );
   }
 
   /** z = last-layer output (pre-softmax), shape [n, outputSize]; x is [n, ...inputShape]. */
   forward(params: tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
     let h = x;
-    for (const l of this.layers) h = l.unit.forward(l.spec, h, params.slice(l.first, l.first + l.count));
+    for (const l of this.layers)
+      h = l.unit.forward(l.spec, h, params.slice(l.first, l.first + l.count));
     return h as tf.Tensor2D;
   }
 }

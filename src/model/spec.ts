@@ -53,16 +53,26 @@ export function layoutOf(spec: ModelSpec): ModelLayout {
     const out = unit.layout(l, shape, where);
     for (const b of out.params) {
       const size = prod(b.shape);
-      params.push({ name: `${l.type}_${i}/${b.role}`, layer: i, role: b.role, shape: b.shape, offset, size, fanIn: out.fanIn });
+      params.push({
+        name: `${l.type}_${i}/${b.role}`,
+        layer: i,
+        role: b.role,
+        shape: b.shape,
+        offset,
+        size,
+        fanIn: out.fanIn,
+      });
       offset += size;
     }
     shape = out.shape;
     if (unit.hasActivation) {
       const a = (l as { activation: string }).activation;
-      if (!(ACTIVATIONS as readonly string[]).includes(a)) throw new UsageError(`${where}: unknown activation '${a}' (use ${ACTIVATIONS.join(', ')})`);
+      if (!(ACTIVATIONS as readonly string[]).includes(a))
+        throw new UsageError(`${where}: unknown activation '${a}' (use ${ACTIVATIONS.join(', ')})`);
     }
     shapes.push(shape);
   });
-  if (shape.length !== 1) throw new UsageError(`the model's output must be flat, got [${shape}]: end with a dense layer`);
+  if (shape.length !== 1)
+    throw new UsageError(`the model's output must be flat, got [${shape}]: end with a dense layer`);
   return { shapes, params, numParams: offset, outputSize: shape[0] };
 }

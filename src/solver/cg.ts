@@ -94,17 +94,25 @@ export function quadraticStalled(q: readonly number[], i: number, tolerance: num
  * when the quadratic model stalls). Without options it is plain CG from 0, operation for
  * operation the same as before the options existed.
  */
-export async function conjugateGradient(apply: Apply, b: Vec, tol: number, maxIter: number, options: CGOptions = {}): Promise<CGResult> {
+export async function conjugateGradient(
+  apply: Apply,
+  b: Vec,
+  tol: number,
+  maxIter: number,
+  options: CGOptions = {},
+): Promise<CGResult> {
   const n = b.length;
   const m = options.preconditioner;
-  if (m && m.length !== n) throw new RangeError(`the preconditioner has ${m.length} entries, the system ${n}`);
+  if (m && m.length !== n)
+    throw new RangeError(`the preconditioner has ${m.length} entries, the system ${n}`);
   const x = new Float64Array(n);
   const r = Float64Array.from(b);
   const out = new Float64Array(n);
   let products = 0;
   let warmStarted = false;
   if (options.x0) {
-    if (options.x0.length !== n) throw new RangeError(`x0 has ${options.x0.length} entries, the system ${n}`);
+    if (options.x0.length !== n)
+      throw new RangeError(`x0 has ${options.x0.length} entries, the system ${n}`);
     const Ax0 = await apply(options.x0, out);
     products++;
     for (let i = 0; i < n; i++) r[i] = b[i] - Ax0[i];
@@ -157,7 +165,10 @@ export async function conjugateGradient(apply: Apply, b: Vec, tol: number, maxIt
         if (saved.length > options.save.keep + 1) saved.shift();
         while (nextSave <= iters) nextSave = Math.ceil(Math.pow(options.save.ratio, ++saveIndex));
       }
-      if (options.quadraticTolerance !== undefined && quadraticStalled(q, iters, options.quadraticTolerance)) {
+      if (
+        options.quadraticTolerance !== undefined &&
+        quadraticStalled(q, iters, options.quadraticTolerance)
+      ) {
         stoppedBy = 'quadratic';
         break;
       }

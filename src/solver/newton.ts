@@ -125,7 +125,10 @@ export const HF_METHOD: Readonly<MethodOptions> = {
 };
 
 /** The options of each method. */
-export const METHOD_OPTIONS: Readonly<Record<NewtonMethod, Readonly<MethodOptions>>> = { simplenn: SIMPLENN_METHOD, hf: HF_METHOD };
+export const METHOD_OPTIONS: Readonly<Record<NewtonMethod, Readonly<MethodOptions>>> = {
+  simplenn: SIMPLENN_METHOD,
+  hf: HF_METHOD,
+};
 
 export interface NewtonOptions extends MethodOptions {
   /** 'simplenn' (default): simpleNN's algorithm; 'hf': with HF_METHOD's options (see MethodOptions) */
@@ -227,10 +230,15 @@ export type NewtonSettings = Partial<NewtonOptions> & { gnSize: number };
  * (METHOD_OPTIONS[method]), then every option given (undefined ones are not given).
  */
 export function resolveNewtonOptions(given: NewtonSettings): NewtonOptions {
-  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as NewtonSettings;
+  const defined = Object.fromEntries(
+    Object.entries(given).filter(([, v]) => v !== undefined),
+  ) as NewtonSettings;
   const method = defined.method ?? NEWTON_DEFAULTS.method;
   const preset = METHOD_OPTIONS[method];
-  if (!preset) throw new RangeError(`method must be ${NEWTON_METHODS.join(' or ')}, got ${JSON.stringify(method)}`);
+  if (!preset)
+    throw new RangeError(
+      `method must be ${NEWTON_METHODS.join(' or ')}, got ${JSON.stringify(method)}`,
+    );
   return { ...NEWTON_DEFAULTS, ...preset, ...defined, method };
 }
 
@@ -239,7 +247,9 @@ export function resolveNewtonOptions(given: NewtonSettings): NewtonOptions {
  * parameters of a remedy that is off left out (cgInitDecay without cgInit 'previous', ...),
  * so that a parameter that changes nothing does not make two runs differ. For RunIdentity.
  */
-export function methodIdentity(o: NewtonOptions): { method: NewtonMethod } & Partial<MethodOptions> {
+export function methodIdentity(
+  o: NewtonOptions,
+): { method: NewtonMethod } & Partial<MethodOptions> {
   return {
     method: o.method,
     cgInit: o.cgInit,
@@ -297,7 +307,12 @@ export class NewtonCG {
    * is aborted midway leaves the state unchanged.
    */
   get state(): NewtonState {
-    const s: NewtonState = { theta: this.params, lambda: this.lambda, iter: this.iter, rngState: this.rng.state };
+    const s: NewtonState = {
+      theta: this.params,
+      lambda: this.lambda,
+      iter: this.iter,
+      rngState: this.rng.state,
+    };
     if (this.direction) s.direction = Float64Array.from(this.direction);
     if (this.gradNorm0 !== undefined) s.gradNorm0 = this.gradNorm0;
     return s;
@@ -310,13 +325,16 @@ export class NewtonCG {
    */
   restore(s: NewtonState): void {
     if (s.direction && s.direction.length !== this.problem.dim) {
-      throw new RangeError(`the saved direction has ${s.direction.length} entries, the problem has ${this.problem.dim} parameters`);
+      throw new RangeError(
+        `the saved direction has ${s.direction.length} entries, the problem has ${this.problem.dim} parameters`,
+      );
     }
     this.theta = Float64Array.from(s.theta);
     this.lambda = s.lambda;
     this.iter = s.iter;
     this.rng = Rng.fromState(s.rngState);
-    this.direction = this.opts.cgInit === 'previous' && s.direction ? Float64Array.from(s.direction) : undefined;
+    this.direction =
+      this.opts.cgInit === 'previous' && s.direction ? Float64Array.from(s.direction) : undefined;
     this.gradNorm0 = this.opts.gnGrowth === 'gradient' ? s.gradNorm0 : undefined;
   }
 
@@ -346,7 +364,9 @@ export class NewtonCG {
     const C = this.regC;
     const theta = this.theta;
     const diagonal = o.preconditioner === 'diagonal';
-    const data = diagonal ? await this.problem.lossAndGradient(theta, { gradSquares: true }) : await this.problem.lossAndGradient(theta);
+    const data = diagonal
+      ? await this.problem.lossAndGradient(theta, { gradSquares: true })
+      : await this.problem.lossAndGradient(theta);
     const f = this.objective(theta, data.loss);
     const g = lincomb(1 / C, theta, 1, data.grad);
     const gradNorm = norm(g);
@@ -360,7 +380,8 @@ export class NewtonCG {
     const lambda = this.lambda;
     const shift = 1 / C + lambda;
     const cgOptions: CGOptions = {};
-    if (o.cgInit === 'previous' && this.direction) cgOptions.x0 = this.direction.map((x) => o.cgInitDecay * x);
+    if (o.cgInit === 'previous' && this.direction)
+      cgOptions.x0 = this.direction.map((x) => o.cgInitDecay * x);
     if (o.cgStop === 'quadratic') cgOptions.quadraticTolerance = o.cgQuadraticTolerance;
     if (o.cgKeepBest > 0) cgOptions.save = { ratio: KEEP_RATIO, keep: o.cgKeepBest };
     if (diagonal) {
@@ -376,7 +397,13 @@ export class NewtonCG {
     let cg;
     try {
       const minusG = g.map((x) => -x);
-      cg = await conjugateGradient(shifted((v, out) => G.apply(v, out), 1 / C + lambda), minusG, xi * gradNorm, cgMax, cgOptions);
+      cg = await conjugateGradient(
+        shifted((v, out) => G.apply(v, out), 1 / C + lambda),
+        minusG,
+        xi * gradNorm,
+        cgMax,
+        cgOptions,
+      );
     } finally {
       await G.release();
     }
@@ -466,12 +493,23 @@ export class NewtonCG {
 }
 
 function validate(o: NewtonOptions, l: number): void {
-  const positive: (keyof NewtonOptions)[] = ['C', 'xi', 'eta', 'lambda0', 'drop', 'boost', 'cgQuadraticTolerance', 'gnGrowthPower'];
+  const positive: (keyof NewtonOptions)[] = [
+    'C',
+    'xi',
+    'eta',
+    'lambda0',
+    'drop',
+    'boost',
+    'cgQuadraticTolerance',
+    'gnGrowthPower',
+  ];
   for (const k of positive) {
-    if (!(Number.isFinite(o[k]) && (o[k] as number) > 0)) throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
+    if (!(Number.isFinite(o[k]) && (o[k] as number) > 0))
+      throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
   }
   for (const k of ['cgInitDecay', 'preconditionerExponent'] as const) {
-    if (!(Number.isFinite(o[k]) && o[k] > 0 && o[k] <= 1)) throw new RangeError(`${k} must be in (0, 1], got ${o[k]}`);
+    if (!(Number.isFinite(o[k]) && o[k] > 0 && o[k] <= 1))
+      throw new RangeError(`${k} must be in (0, 1], got ${o[k]}`);
   }
   const choices: [keyof MethodOptions, readonly string[]][] = [
     ['cgInit', CG_INITS],
@@ -480,13 +518,20 @@ function validate(o: NewtonOptions, l: number): void {
     ['gnGrowth', GN_GROWTHS],
   ];
   for (const [k, values] of choices) {
-    if (!values.includes(o[k] as string)) throw new RangeError(`${k} must be ${values.join(' or ')}, got ${JSON.stringify(o[k])}`);
+    if (!values.includes(o[k] as string))
+      throw new RangeError(`${k} must be ${values.join(' or ')}, got ${JSON.stringify(o[k])}`);
   }
-  if (!(o.drop < 1) || !(o.boost > 1)) throw new RangeError(`need drop < 1 < boost, got drop ${o.drop}, boost ${o.boost}`);
-  if (!Number.isInteger(o.cgMax) || o.cgMax < 1) throw new RangeError(`cgMax must be a positive integer, got ${o.cgMax}`);
-  if (!Number.isInteger(o.cgKeepBest) || o.cgKeepBest < 0) throw new RangeError(`cgKeepBest must be an integer ≥ 0 (0: off), got ${o.cgKeepBest}`);
-  if (!Number.isInteger(o.maxHalvings) || o.maxHalvings < 0) throw new RangeError(`maxHalvings must be ≥ 0, got ${o.maxHalvings}`);
+  if (!(o.drop < 1) || !(o.boost > 1))
+    throw new RangeError(`need drop < 1 < boost, got drop ${o.drop}, boost ${o.boost}`);
+  if (!Number.isInteger(o.cgMax) || o.cgMax < 1)
+    throw new RangeError(`cgMax must be a positive integer, got ${o.cgMax}`);
+  if (!Number.isInteger(o.cgKeepBest) || o.cgKeepBest < 0)
+    throw new RangeError(`cgKeepBest must be an integer ≥ 0 (0: off), got ${o.cgKeepBest}`);
+  if (!Number.isInteger(o.maxHalvings) || o.maxHalvings < 0)
+    throw new RangeError(`maxHalvings must be ≥ 0, got ${o.maxHalvings}`);
   if (!Number.isInteger(o.gnSize) || o.gnSize < 1 || o.gnSize > l) {
-    throw new RangeError(`the Gauss-Newton subset size must be an integer in 1..${l} (the number of samples), got ${o.gnSize}`);
+    throw new RangeError(
+      `the Gauss-Newton subset size must be an integer in 1..${l} (the number of samples), got ${o.gnSize}`,
+    );
   }
 }

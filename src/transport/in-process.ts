@@ -24,14 +24,26 @@ export class InProcessTransport implements Transport, StateSource {
   readonly capacity = 2;
   private readonly compute: ChunkCompute;
   private stopped = false;
-  private state: { theta: Float32Array; evalTheta: Float32Array; subset: Int32Array; v: Float32Array } = {
+  private state: {
+    theta: Float32Array;
+    evalTheta: Float32Array;
+    subset: Int32Array;
+    v: Float32Array;
+  } = {
     theta: new Float32Array(0),
     evalTheta: new Float32Array(0),
     subset: new Int32Array(0),
     v: new Float32Array(0),
   };
 
-  constructor(net: Network, data: Dataset, loss: LossKind, bsize: number, evalSets: EvalSets, gv: GvMethod) {
+  constructor(
+    net: Network,
+    data: Dataset,
+    loss: LossKind,
+    bsize: number,
+    evalSets: EvalSets,
+    gv: GvMethod,
+  ) {
     // no backend named: the compute uses the caller's, as it is
     this.compute = new ChunkCompute({ spec: net.spec, loss, gv, bsize, data, evalSets });
   }
@@ -81,8 +93,20 @@ export class InProcessTransport implements Transport, StateSource {
 
 /** The Gauss-Newton problem (and accuracy passes) evaluated in the calling thread. */
 export class LocalProblem extends PassEngine {
-  constructor(net: Network, data: Dataset, loss: LossKind, bsize = 1024, evalSets: EvalSets = {}, gv: GvMethod = 'linearized') {
+  constructor(
+    net: Network,
+    data: Dataset,
+    loss: LossKind,
+    bsize = 1024,
+    evalSets: EvalSets = {},
+    gv: GvMethod = 'linearized',
+  ) {
     const sizes = evalSizesOf(evalSets, data);
-    super(new InProcessTransport(net, data, loss, checkBsize(bsize), evalSets, gv), { dim: net.numParams, numSamples: data.n, bsize, evalSizes: sizes });
+    super(new InProcessTransport(net, data, loss, checkBsize(bsize), evalSets, gv), {
+      dim: net.numParams,
+      numSamples: data.n,
+      bsize,
+      evalSizes: sizes,
+    });
   }
 }

@@ -22,8 +22,17 @@ export class ThreadWorker implements StateSource {
       numClasses: setup.numClasses,
     });
     const evalSets: Partial<Record<'test' | 'val', Dataset>> = {};
-    for (const [name, d] of Object.entries(setup.evalSets)) evalSets[name as 'test' | 'val'] = dataset(d);
-    this.compute = new ChunkCompute({ spec: setup.spec, loss: setup.loss, backend: setup.backend, gv: setup.gv, bsize: setup.bsize, data: dataset(setup.data), evalSets });
+    for (const [name, d] of Object.entries(setup.evalSets))
+      evalSets[name as 'test' | 'val'] = dataset(d);
+    this.compute = new ChunkCompute({
+      spec: setup.spec,
+      loss: setup.loss,
+      backend: setup.backend,
+      gv: setup.gv,
+      bsize: setup.bsize,
+      data: dataset(setup.data),
+      evalSets,
+    });
   }
 
   // the pool writes each buffer only between the passes that use it: its content is the
@@ -48,7 +57,10 @@ export class ThreadWorker implements StateSource {
       throw new Error(`injected fault on ${task.kind} chunk ${task.chunk}`);
     }
     const { vector, ...r } = await this.compute.run(task, this);
-    if (vector) new Float32Array(this.setup.results, task.slot * this.setup.dim * 4, this.setup.dim).set(vector);
+    if (vector)
+      new Float32Array(this.setup.results, task.slot * this.setup.dim * 4, this.setup.dim).set(
+        vector,
+      );
     return { ...r, worker: String(threadId), hasVector: vector !== undefined };
   }
 }

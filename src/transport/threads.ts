@@ -129,7 +129,9 @@ const affinityBalancer: Balancer = (task, workers) => {
   const want = routingOf(task)?.worker;
   if (want === undefined) {
     const free = live.filter((w) => w.currentUsage < TASKS_PER_WORKER);
-    return free.length === 0 ? null : free.reduce((a, b) => (b.currentUsage < a.currentUsage ? b : a));
+    return free.length === 0
+      ? null
+      : free.reduce((a, b) => (b.currentUsage < a.currentUsage ? b : a));
   }
   if (live.length === 0) return null;
   const w = live.sort((a, b) => a.id - b.id)[want % live.length];
@@ -146,9 +148,11 @@ export class ThreadTransport implements Transport {
   constructor(net: Network, data: Dataset, loss: LossKind, opts: ThreadOptions) {
     const dim = net.numParams;
     this.workers = opts.workers ?? availableParallelism();
-    if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError(`workers must be a positive integer, got ${this.workers}`);
+    if (!Number.isInteger(this.workers) || this.workers < 1)
+      throw new RangeError(`workers must be a positive integer, got ${this.workers}`);
     this.capacity = opts.slots ?? 4 * this.workers;
-    if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RangeError(`slots must be a positive integer, got ${opts.slots}`);
+    if (!Number.isInteger(this.capacity) || this.capacity < 1)
+      throw new RangeError(`slots must be a positive integer, got ${opts.slots}`);
     // each worker's TensorFlow context computes on that worker's thread (read when it loads)
     if (opts.backend === 'tensorflow') oneTensorflowThreadPerContext();
     const evalSets: Partial<Record<EvalSetName, SharedData>> = {};
@@ -210,11 +214,19 @@ export class ThreadTransport implements Transport {
   }
 
   async run(task: Task, options: RunOptions): Promise<ChunkResult> {
-    const routing: Routing = { onDispatched: options.onDispatched, ...(options.sticky ? { worker: task.chunk } : {}) };
+    const routing: Routing = {
+      onDispatched: options.onDispatched,
+      ...(options.sticky ? { worker: task.chunk } : {}),
+    };
     const r = await this.pool.run({ ...task, [Piscina.queueOptionsSymbol]: routing } as Task);
     const { hasVector, ...rest } = r;
     const dim = this.setup.dim;
-    return { ...rest, vector: hasVector ? new Float32Array(this.setup.results, task.slot * dim * 4, dim) : undefined };
+    return {
+      ...rest,
+      vector: hasVector
+        ? new Float32Array(this.setup.results, task.slot * dim * 4, dim)
+        : undefined,
+    };
   }
 
   stop(): void {
@@ -240,7 +252,13 @@ export class PoolProblem extends PassEngine {
 
   constructor(net: Network, data: Dataset, loss: LossKind, opts: PoolOptions) {
     const sizes = evalSizesOf(opts.evalSets ?? {}, data);
-    super(new ThreadTransport(net, data, loss, opts), { dim: net.numParams, numSamples: data.n, bsize: opts.bsize, maxAttempts: opts.maxAttempts, evalSizes: sizes });
+    super(new ThreadTransport(net, data, loss, opts), {
+      dim: net.numParams,
+      numSamples: data.n,
+      bsize: opts.bsize,
+      maxAttempts: opts.maxAttempts,
+      evalSizes: sizes,
+    });
   }
 
   /** The pool's threads (for tests and diagnostics). */

@@ -20,8 +20,11 @@ export function logisticProblem(l: number, dim: number, seed = 11, bsize = 16): 
   const X = Array.from({ length: l }, () => Float64Array.from({ length: dim }, () => rng.normal()));
   const wTrue = Float64Array.from({ length: dim }, () => rng.normal());
   // labels from a noisy linear model: separable enough to learn, noisy enough to stay bounded
-  const y = X.map((x) => (x.reduce((s, xi, j) => s + xi * wTrue[j], 0) + 0.5 * rng.normal() > 0 ? 1 : -1));
-  const margin = (theta: Float64Array, i: number) => y[i] * X[i].reduce((s, xi, j) => s + xi * theta[j], 0);
+  const y = X.map((x) =>
+    x.reduce((s, xi, j) => s + xi * wTrue[j], 0) + 0.5 * rng.normal() > 0 ? 1 : -1,
+  );
+  const margin = (theta: Float64Array, i: number) =>
+    y[i] * X[i].reduce((s, xi, j) => s + xi * theta[j], 0);
   const calls = { lossAndGradient: 0, loss: 0, gv: 0, subsets: [] as number[] };
   return {
     dim,

@@ -37,8 +37,22 @@ export const MODELS: Record<string, ModelSpec> = {
   'cnn strided: same 3x3/2 (uneven padding), valid 3x3/2 (a row left over), tanh': {
     inputShape: [9, 8, 2],
     layers: [
-      { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh', strides: 2 }, // 9x8 -> 5x4
-      { type: 'conv2d', filters: 2, kernelSize: 3, padding: 'valid', activation: 'relu', strides: 2 }, // 5x4 -> 2x1
+      {
+        type: 'conv2d',
+        filters: 3,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'tanh',
+        strides: 2,
+      }, // 9x8 -> 5x4
+      {
+        type: 'conv2d',
+        filters: 2,
+        kernelSize: 3,
+        padding: 'valid',
+        activation: 'relu',
+        strides: 2,
+      }, // 5x4 -> 2x1
       { type: 'flatten' },
       { type: 'dense', units: 3, activation: 'linear' },
     ],

@@ -14,8 +14,14 @@ if (why === null) {
     why = (e as Error).message;
   }
 }
-if (why === null) console.log('native tests: running on @tensorflow/tfjs-node (backend tensorflow)');
+if (why === null)
+  console.log('native tests: running on @tensorflow/tfjs-node (backend tensorflow)');
 else if (REQUIRE_NATIVE) {
-  console.log(`native tests: REQUIRED (TFJS_NEWTON_REQUIRE_NATIVE=1) but tfjs-node does not load: ${why}`);
+  console.log(
+    `native tests: REQUIRED (TFJS_NEWTON_REQUIRE_NATIVE=1) but tfjs-node does not load: ${why}`,
+  );
   process.exit(1);
-} else console.log(`native tests: skipped, @tensorflow/tfjs-node is not installed (${why}); see README, Set-up`);
+} else
+  console.log(
+    `native tests: skipped, @tensorflow/tfjs-node is not installed (${why}); see README, Set-up`,
+  );

@@ -25,4 +25,6 @@ export const NATIVE_MISSING = nativeMissing();
 export const WITH_NATIVE = NATIVE_MISSING === null || REQUIRE_NATIVE;
 
 /** The backends every kernel and Gauss-Newton test runs on besides cpu's reference. */
-export const COMPUTE_BACKENDS = WITH_NATIVE ? (['wasm', 'tensorflow'] as const) : (['wasm'] as const);
+export const COMPUTE_BACKENDS = WITH_NATIVE
+  ? (['wasm', 'tensorflow'] as const)
+  : (['wasm'] as const);

@@ -71,19 +71,29 @@ function installExitHook() {
 const q = (s: string) => JSON.stringify(s);
 
 /** Starts a server and waits (at most `readyTimeoutMs`) until it accepts clients. */
-export async function startNatsServer(o: NatsServerOptions = {}, readyTimeoutMs = 15_000): Promise<NatsServerHandle> {
+export async function startNatsServer(
+  o: NatsServerOptions = {},
+  readyTimeoutMs = 15_000,
+): Promise<NatsServerHandle> {
   const bin = natsServerPath();
-  if (bin === null) throw new Error('cannot start a NATS server for the tests: nats-server is not on PATH (Debian: apt-get install nats-server)');
-  if ((o.user === undefined) !== (o.pass === undefined)) throw new Error('startNatsServer: give both user and pass, or neither');
+  if (bin === null)
+    throw new Error(
+      'cannot start a NATS server for the tests: nats-server is not on PATH (Debian: apt-get install nats-server)',
+    );
+  if ((o.user === undefined) !== (o.pass === undefined))
+    throw new Error('startNatsServer: give both user and pass, or neither');
   const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
   const storeDir = join(dir, 'jetstream');
   const lines = ['listen: "127.0.0.1:-1"'];
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
   if (o.maxPayload !== undefined) lines.push(`max_payload: ${o.maxPayload}`);
-  if (o.tls !== undefined) lines.push(`tls { cert_file: ${q(o.tls.certFile)}, key_file: ${q(o.tls.keyFile)} }`);
-  if (o.token !== undefined && o.user !== undefined) throw new Error('startNatsServer: token and user/pass are exclusive');
+  if (o.tls !== undefined)
+    lines.push(`tls { cert_file: ${q(o.tls.certFile)}, key_file: ${q(o.tls.keyFile)} }`);
+  if (o.token !== undefined && o.user !== undefined)
+    throw new Error('startNatsServer: token and user/pass are exclusive');
   if (o.token !== undefined) lines.push(`authorization { token: ${q(o.token)} }`);
-  if (o.user !== undefined) lines.push(`authorization { user: ${q(o.user)}, password: ${q(o.pass!)} }`);
+  if (o.user !== undefined)
+    lines.push(`authorization { user: ${q(o.user)}, password: ${q(o.pass!)} }`);
   const conf = join(dir, 'nats.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
 
@@ -91,16 +101,26 @@ export async function startNatsServer(o: NatsServerOptions = {}, readyTimeoutMs 
   const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(proc);
   let log = '';
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => {
-    running.delete(proc);
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    proc.once('exit', () => {
+      running.delete(proc);
+      resolve();
+    }),
+  );
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
 
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server did not become ready within ${readyTimeoutMs} ms; its log:\n${log}`)), readyTimeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `nats-server did not become ready within ${readyTimeoutMs} ms; its log:\n${log}`,
+            ),
+          ),
+        readyTimeoutMs,
+      );
       let found: number | null = null;
       proc.stderr!.setEncoding('utf8');
       proc.stderr!.on('data', (chunk: string) => {
@@ -118,7 +138,9 @@ export async function startNatsServer(o: NatsServerOptions = {}, readyTimeoutMs 
       });
       proc.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited at start (${signal ?? `code ${code}`}); its log:\n${log}`));
+        reject(
+          new Error(`nats-server exited at start (${signal ?? `code ${code}`}); its log:\n${log}`),
+        );
       });
     });
   } catch (e) {

@@ -26,7 +26,8 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
   let k = 0;
   spec.layers.forEach((l) => {
     if (l.type === 'dense') {
-      const W = layout.params[k++], b = layout.params[k++];
+      const W = layout.params[k++],
+        b = layout.params[k++];
       const [nin, nout] = W.shape;
       const out = new Float64Array(nout);
       for (let j = 0; j < nout; j++) {
@@ -37,14 +38,21 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
       h = out;
       shape = [nout];
     } else if (l.type === 'conv2d') {
-      const W = layout.params[k++], b = layout.params[k++];
+      const W = layout.params[k++],
+        b = layout.params[k++];
       const [H, Wd, C] = shape;
-      const K = l.kernelSize, F = l.filters, S = l.strides ?? 1;
+      const K = l.kernelSize,
+        F = l.filters,
+        S = l.strides ?? 1;
       // TensorFlow's 'same': ⌈n/S⌉ outputs, the padding split with the odd pixel at the bottom/right
-      const outSize = (n: number) => (l.padding === 'same' ? Math.ceil(n / S) : Math.floor((n - K) / S) + 1);
-      const Ho = outSize(H), Wo = outSize(Wd);
-      const before = (n: number, o: number) => (l.padding === 'same' ? Math.floor(Math.max((o - 1) * S + K - n, 0) / 2) : 0);
-      const padT = before(H, Ho), padL = before(Wd, Wo);
+      const outSize = (n: number) =>
+        l.padding === 'same' ? Math.ceil(n / S) : Math.floor((n - K) / S) + 1;
+      const Ho = outSize(H),
+        Wo = outSize(Wd);
+      const before = (n: number, o: number) =>
+        l.padding === 'same' ? Math.floor(Math.max((o - 1) * S + K - n, 0) / 2) : 0;
+      const padT = before(H, Ho),
+        padL = before(Wd, Wo);
       const out = new Float64Array(Ho * Wo * F);
       for (let r = 0; r < Ho; r++)
         for (let c = 0; c < Wo; c++)
@@ -52,9 +60,12 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
             let s = theta[b.offset + f];
             for (let a = 0; a < K; a++)
               for (let bb = 0; bb < K; bb++) {
-                const xr = r * S + a - padT, xc = c * S + bb - padL;
+                const xr = r * S + a - padT,
+                  xc = c * S + bb - padL;
                 if (xr < 0 || xr >= H || xc < 0 || xc >= Wd) continue;
-                for (let ci = 0; ci < C; ci++) s += h[(xr * Wd + xc) * C + ci] * theta[W.offset + ((a * K + bb) * C + ci) * F + f];
+                for (let ci = 0; ci < C; ci++)
+                  s +=
+                    h[(xr * Wd + xc) * C + ci] * theta[W.offset + ((a * K + bb) * C + ci) * F + f];
               }
             out[(r * Wo + c) * F + f] = act(s, l.activation);
           }
@@ -62,27 +73,33 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
       shape = [Ho, Wo, F];
     } else if (l.type === 'maxpool') {
       const [H, Wd, C] = shape;
-      const Ho = Math.floor(H / 2), Wo = Math.floor(Wd / 2);
+      const Ho = Math.floor(H / 2),
+        Wo = Math.floor(Wd / 2);
       const out = new Float64Array(Ho * Wo * C);
       for (let r = 0; r < Ho; r++)
         for (let c = 0; c < Wo; c++)
           for (let ci = 0; ci < C; ci++) {
             let m = -Infinity;
-            for (let a = 0; a < 2; a++) for (let bb = 0; bb < 2; bb++) m = Math.max(m, h[((2 * r + a) * Wd + 2 * c + bb) * C + ci]);
+            for (let a = 0; a < 2; a++)
+              for (let bb = 0; bb < 2; bb++)
+                m = Math.max(m, h[((2 * r + a) * Wd + 2 * c + bb) * C + ci]);
             out[(r * Wo + c) * C + ci] = m;
           }
       h = out;
       shape = [Ho, Wo, C];
     } else if (l.type === 'avgpool') {
       const [H, Wd, C] = shape;
-      const P = l.poolSize, S = l.strides ?? P;
-      const Ho = Math.floor((H - P) / S) + 1, Wo = Math.floor((Wd - P) / S) + 1;
+      const P = l.poolSize,
+        S = l.strides ?? P;
+      const Ho = Math.floor((H - P) / S) + 1,
+        Wo = Math.floor((Wd - P) / S) + 1;
       const out = new Float64Array(Ho * Wo * C);
       for (let r = 0; r < Ho; r++)
         for (let c = 0; c < Wo; c++)
           for (let ci = 0; ci < C; ci++) {
             let s = 0;
-            for (let a = 0; a < P; a++) for (let bb = 0; bb < P; bb++) s += h[((r * S + a) * Wd + c * S + bb) * C + ci];
+            for (let a = 0; a < P; a++)
+              for (let bb = 0; bb < P; bb++) s += h[((r * S + a) * Wd + c * S + bb) * C + ci];
             out[(r * Wo + c) * C + ci] = s / (P * P);
           }
       h = out;
@@ -95,7 +112,12 @@ export function forward64(spec: ModelSpec, theta: Float64Array, x: Float64Array)
 }
 
 /** J (outputs × params, row-major) of one sample by central differences in float64. */
-export function jacobian64(spec: ModelSpec, theta: Float64Array, x: Float64Array, h = 1e-6): Float64Array[] {
+export function jacobian64(
+  spec: ModelSpec,
+  theta: Float64Array,
+  x: Float64Array,
+  h = 1e-6,
+): Float64Array[] {
   const n = theta.length;
   const m = forward64(spec, theta, x).length;
   const J = Array.from({ length: m }, () => new Float64Array(n));
@@ -123,7 +145,8 @@ export function lossHessian64(kind: LossKind, z: Float64Array): Float64Array[] {
   const e = Array.from(z, (v) => Math.exp(v - mx));
   const s = e.reduce((a, b) => a + b, 0);
   const p = e.map((v) => v / s);
-  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) B[i][j] = (i === j ? p[i] : 0) - p[i] * p[j];
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < m; j++) B[i][j] = (i === j ? p[i] : 0) - p[i] * p[j];
   return B;
 }
 
@@ -148,13 +171,15 @@ export function gaussNewton64(
     const B = lossHessian64(kind, forward64(spec, theta, x));
     const Jv = J.map((row) => row.reduce((s, a, i) => s + a * v[i], 0));
     const BJv = B.map((row) => row.reduce((s, a, i) => s + a * Jv[i], 0));
-    for (let o = 0; o < J.length; o++) for (let p = 0; p < theta.length; p++) out[p] += (J[o][p] * BJv[o]) / xs.length;
+    for (let o = 0; o < J.length; o++)
+      for (let p = 0; p < theta.length; p++) out[p] += (J[o][p] * BJv[o]) / xs.length;
   }
   return out;
 }
 
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;

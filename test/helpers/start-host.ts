@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { startTraining } from '../../src/host/start.ts';
 import { loadModel } from '../../src/model/keras.ts';
 
-const common = { data: 'digits', model: 'mlp:16', C: 1, iters: 2, backend: 'wasm', bsize: 256 } as const;
+const common = {
+  data: 'digits',
+  model: 'mlp:16',
+  C: 1,
+  iters: 2,
+  backend: 'wasm',
+  bsize: 256,
+} as const;
 const aborted = startTraining({ ...common, iters: 50, workers: 1 });
 aborted.on('iteration', () => aborted.abort());
 const finished = startTraining({ ...common, workers: 1 });
@@ -20,4 +27,12 @@ const codes = await Promise.all([aborted.exited, finished.exited]);
 const dir = mkdtempSync(join(tmpdir(), 'start-host-'));
 const snap = await finished.snapshot(dir);
 const same = loadModel(dir).theta.every((x, i) => x === f.params[i]);
-console.log(JSON.stringify({ interrupted: a.interrupted, stopped: a.stopped, iters: f.history.length, codes, snapshot: { iter: snap.iter, same } }));
+console.log(
+  JSON.stringify({
+    interrupted: a.interrupted,
+    stopped: a.stopped,
+    iters: f.history.length,
+    codes,
+    snapshot: { iter: snap.iter, same },
+  }),
+);

@@ -2,7 +2,12 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { Rng } from '../../src/model/rng.ts';
 
 /** n random samples of the given shape (float32-exact values) with random labels. */
-export function syntheticData(n: number, inputShape: number[], numClasses: number, seed = 7): Dataset {
+export function syntheticData(
+  n: number,
+  inputShape: number[],
+  numClasses: number,
+  seed = 7,
+): Dataset {
   const rng = new Rng(seed);
   const m = inputShape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(n * m);

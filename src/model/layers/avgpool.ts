@@ -10,7 +10,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../../errors.js';
-import { noParams, positiveInt, requireImage, runKernel, type LayerUnit, type LinearizedLayer } from './unit.js';
+import {
+  noParams,
+  positiveInt,
+  requireImage,
+  runKernel,
+  type LayerUnit,
+  type LinearizedLayer,
+} from './unit.js';
 
 export interface AvgPoolSpec {
   type: 'avgpool';
@@ -23,7 +30,8 @@ export function avgpoolLayer(poolSize = 2, strides = poolSize): AvgPoolSpec {
   return { type: 'avgpool', poolSize, ...(strides !== poolSize ? { strides } : {}) };
 }
 
-const pool = (l: AvgPoolSpec, x: tf.Tensor) => tf.avgPool(x as tf.Tensor4D, l.poolSize, l.strides ?? l.poolSize, 'valid');
+const pool = (l: AvgPoolSpec, x: tf.Tensor) =>
+  tf.avgPool(x as tf.Tensor4D, l.poolSize, l.strides ?? l.poolSize, 'valid');
 
 class LinearizedAvgPool implements LinearizedLayer {
   constructor(
@@ -42,7 +50,12 @@ class LinearizedAvgPool implements LinearizedLayer {
 
   vjp(g: tf.Tensor): { params: tf.Tensor[]; input: tf.Tensor | null } {
     if (!this.varies) return { params: [], input: null };
-    const attrs = { filterSize: this.l.poolSize, strides: this.l.strides ?? this.l.poolSize, pad: 'valid', dimRoundingMode: undefined };
+    const attrs = {
+      filterSize: this.l.poolSize,
+      strides: this.l.strides ?? this.l.poolSize,
+      pad: 'valid',
+      dimRoundingMode: undefined,
+    };
     return { params: [], input: runKernel('AvgPoolGrad', { dy: g, input: this.x }, attrs) };
   }
 }
@@ -59,7 +72,10 @@ export const avgpool: LayerUnit<AvgPoolSpec> = {
     const s = l.strides ?? l.poolSize;
     positiveInt(s, `${where} strides`);
     const out = (n: number) => Math.floor((n - l.poolSize) / s) + 1;
-    if (out(h) < 1 || out(w) < 1) throw new UsageError(`${where}: a ${l.poolSize}x${l.poolSize} pooling does not fit a ${h}x${w} input`);
+    if (out(h) < 1 || out(w) < 1)
+      throw new UsageError(
+        `${where}: a ${l.poolSize}x${l.poolSize} pooling does not fit a ${h}x${w} input`,
+      );
     return noParams([out(h), out(w), c]);
   },
 
@@ -77,13 +93,20 @@ export const avgpool: LayerUnit<AvgPoolSpec> = {
     const [sh, sw] = k.pair(c.strides ?? [ph, pw]);
     if (ph !== pw) k.fail(`pool size ${ph}x${pw} is not square`);
     if (sh !== sw) k.fail(`strides ${sh}x${sw} are not supported (equal strides only)`);
-    if ((c.padding ?? 'valid') !== 'valid') k.fail(`padding '${c.padding}' is not supported (valid only)`);
-    if ((c.data_format ?? 'channels_last') !== 'channels_last') k.fail('data_format must be channels_last');
+    if ((c.padding ?? 'valid') !== 'valid')
+      k.fail(`padding '${c.padding}' is not supported (valid only)`);
+    if ((c.data_format ?? 'channels_last') !== 'channels_last')
+      k.fail('data_format must be channels_last');
     return avgpoolLayer(ph, sh);
   },
 
   toKeras(l, first) {
-    return tf.layers.averagePooling2d({ ...first, poolSize: l.poolSize, strides: l.strides ?? l.poolSize, padding: 'valid' });
+    return tf.layers.averagePooling2d({
+      ...first,
+      poolSize: l.poolSize,
+      strides: l.strides ?? l.poolSize,
+      padding: 'valid',
+    });
   },
 
   registerGradients() {
@@ -92,7 +115,11 @@ export const avgpool: LayerUnit<AvgPoolSpec> = {
       inputsToSave: ['input'],
       gradFunc: (ddx, saved, attrs) => {
         const [input] = saved;
-        const a = attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'valid' | 'same' | number };
+        const a = attrs as unknown as {
+          filterSize: number | [number, number];
+          strides: number | [number, number];
+          pad: 'valid' | 'same' | number;
+        };
         return {
           dy: () => tf.avgPool(ddx as tf.Tensor4D, a.filterSize, a.strides, a.pad),
           input: () => tf.zerosLike(input),

@@ -58,9 +58,19 @@ export const dense: LayerUnit<DenseSpec> = {
   gradientBySweep: true,
 
   layout(l, input, where) {
-    if (input.length !== 1) throw new UsageError(`${where} needs a flat input, got [${input}]: add a flatten layer before it`);
+    if (input.length !== 1)
+      throw new UsageError(
+        `${where} needs a flat input, got [${input}]: add a flatten layer before it`,
+      );
     positiveInt(l.units, `${where} units`);
-    return { shape: [l.units], params: [{ role: 'kernel', shape: [input[0], l.units] }, { role: 'bias', shape: [l.units] }], fanIn: input[0] };
+    return {
+      shape: [l.units],
+      params: [
+        { role: 'kernel', shape: [input[0], l.units] },
+        { role: 'bias', shape: [l.units] },
+      ],
+      fanIn: input[0],
+    };
   },
 
   forward(l, h, [w, b]) {
@@ -70,7 +80,10 @@ export const dense: LayerUnit<DenseSpec> = {
   linearize(l, h, params, ctx) {
     const w = tf.clone(params[0]) as tf.Tensor2D;
     const y = activate(tf.add(tf.matMul(h as tf.Tensor2D, w), params[1]), l.activation);
-    return { y, saved: new LinearizedDense(ctx.varies, h as tf.Tensor2D, w, derivative(y, l.activation)) };
+    return {
+      y,
+      saved: new LinearizedDense(ctx.varies, h as tf.Tensor2D, w, derivative(y, l.activation)),
+    };
   },
 
   fromKeras(k) {

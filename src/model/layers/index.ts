@@ -30,7 +30,8 @@ const byKeras = new Map<string, LayerUnit<LayerSpec>>(LAYERS.map((u) => [u.keras
 /** The unit of a layer spec; `where` prefixes the error for an unknown type. */
 export function layerUnit(l: { type: string }, where = 'layer'): LayerUnit<LayerSpec> {
   const u = byType.get(l.type);
-  if (u === undefined) throw new UsageError(`${where}: unknown type '${l.type}' (use ${LAYER_TYPES.join(', ')})`);
+  if (u === undefined)
+    throw new UsageError(`${where}: unknown type '${l.type}' (use ${LAYER_TYPES.join(', ')})`);
   return u;
 }
 
@@ -54,4 +55,11 @@ export { conv2dLayer, type Conv2DSpec } from './conv2d.js';
 export { denseLayer, type DenseSpec } from './dense.js';
 export { flattenLayer, type FlattenSpec } from './flatten.js';
 export { maxpoolLayer, poolArgmaxMask, type MaxPoolSpec } from './maxpool.js';
-export type { KerasLayer, LayerShape, LayerUnit, LinearizedLayer, LinearizeContext, PoolRoute } from './unit.js';
+export type {
+  KerasLayer,
+  LayerShape,
+  LayerUnit,
+  LinearizedLayer,
+  LinearizeContext,
+  PoolRoute,
+} from './unit.js';

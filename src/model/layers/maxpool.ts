@@ -57,12 +57,16 @@ class LinearizedMaxPool implements LinearizedLayer {
 
   jvp(dh: tf.Tensor | null): tf.Tensor | null {
     if (!dh) return null;
-    return this.mask ? maskGather(this.mask, dh) : runKernel(MAX_POOL_GATHER, { w: dh, x: this.x }, POOL_ATTRS);
+    return this.mask
+      ? maskGather(this.mask, dh)
+      : runKernel(MAX_POOL_GATHER, { w: dh, x: this.x }, POOL_ATTRS);
   }
 
   vjp(g: tf.Tensor): { params: tf.Tensor[]; input: tf.Tensor | null } {
     if (!this.varies) return { params: [], input: null };
-    const input = this.mask ? maskScatter(this.mask, g) : runKernel('MaxPoolGrad', { dy: g, input: this.x, output: this.y }, POOL_ATTRS);
+    const input = this.mask
+      ? maskScatter(this.mask, g)
+      : runKernel('MaxPoolGrad', { dy: g, input: this.x, output: this.y }, POOL_ATTRS);
     return { params: [], input };
   }
 }
@@ -76,7 +80,8 @@ export const maxpool: LayerUnit<MaxPoolSpec> = {
   layout(_l, input, where) {
     const [h, w, c] = requireImage(input, where);
     const shape = [Math.floor(h / 2), Math.floor(w / 2), c];
-    if (shape[0] < 1 || shape[1] < 1) throw new UsageError(`${where}: the input is too small to pool`);
+    if (shape[0] < 1 || shape[1] < 1)
+      throw new UsageError(`${where}: the input is too small to pool`);
     return noParams(shape);
   },
 
@@ -89,7 +94,8 @@ export const maxpool: LayerUnit<MaxPoolSpec> = {
     const y = tf.maxPool(x, 2, 2, 'valid');
     let mask: Mask | null = null;
     // fold the act' of the layer before (whose output is this pooling's input) into the mask
-    if (ctx.varies && ctx.poolRoute === 'mask') mask = argmaxMask(x, y, ctx.previous?.takeDerivative?.() ?? null);
+    if (ctx.varies && ctx.poolRoute === 'mask')
+      mask = argmaxMask(x, y, ctx.previous?.takeDerivative?.() ?? null);
     return { y, saved: new LinearizedMaxPool(ctx.varies, x, y, mask) };
   },
 
@@ -120,28 +126,48 @@ export const maxpool: LayerUnit<MaxPoolSpec> = {
 function argmaxMask(x: tf.Tensor4D, y: tf.Tensor4D, scale: tf.Tensor | null): Mask {
   const [n, H, W, c] = x.shape;
   const [, ho, wo] = y.shape;
-  const padH = H - 2 * ho, padW = W - 2 * wo;
+  const padH = H - 2 * ho,
+    padW = W - 2 * wo;
   const cropped: Shape4 = [n, 2 * ho, 2 * wo, c];
   const six = [n, ho, 2, wo, 2, c];
   const crop = (t: tf.Tensor) => (padH || padW ? tf.slice(t, [0, 0, 0, 0], cropped) : t);
   let m4: tf.Tensor4D;
   if (tf.getBackend() === 'wasm') {
     // the repo's kernel itself: a loop over the wasm heap, faster there than the slices below
-    m4 = runKernel('MaxPoolGrad', { dy: tf.onesLike(y), input: x, output: y }, POOL_ATTRS) as tf.Tensor4D;
+    m4 = runKernel(
+      'MaxPoolGrad',
+      { dy: tf.onesLike(y), input: x, output: y },
+      POOL_ATTRS,
+    ) as tf.Tensor4D;
   } else {
     // the window element (r, q) of every window, [N·Ho·Wo, 1, C], by slices of rank ≤ 4
     const xr = tf.reshape(crop(x), [n * ho, 2, wo, 2 * c]);
     const yr = tf.reshape(y, [n * ho * wo, 1, c]);
-    const row = (r: number) => tf.reshape(tf.slice(xr, [0, r, 0, 0], [n * ho, 1, wo, 2 * c]), [n * ho * wo, 2, c]);
-    const at = (xrow: tf.Tensor, q: number) => tf.equal(tf.slice(xrow, [0, q, 0], [n * ho * wo, 1, c]), yr);
+    const row = (r: number) =>
+      tf.reshape(tf.slice(xr, [0, r, 0, 0], [n * ho, 1, wo, 2 * c]), [n * ho * wo, 2, c]);
+    const at = (xrow: tf.Tensor, q: number) =>
+      tf.equal(tf.slice(xrow, [0, q, 0], [n * ho * wo, 1, c]), yr);
     const [row0, row1] = [row(0), row(1)];
     const [e00, e01, e10, e11] = [at(row0, 0), at(row0, 1), at(row1, 0), at(row1, 1)];
     const seen01 = tf.logicalOr(e00, e01);
-    const first = [e00, tf.logicalAnd(e01, tf.logicalNot(e00)), tf.logicalAnd(e10, tf.logicalNot(seen01)), tf.logicalAnd(e11, tf.logicalNot(tf.logicalOr(seen01, e10)))];
+    const first = [
+      e00,
+      tf.logicalAnd(e01, tf.logicalNot(e00)),
+      tf.logicalAnd(e10, tf.logicalNot(seen01)),
+      tf.logicalAnd(e11, tf.logicalNot(tf.logicalOr(seen01, e10))),
+    ];
     // [N·Ho·Wo, 1, C] each → [N, Ho, 2, Wo, 2, C] → [N, 2Ho, 2Wo, C]
-    const [m00, m01, m10, m11] = first.map((m) => tf.reshape(tf.cast(m, 'float32'), [n, ho, 1, wo, 1, c]));
+    const [m00, m01, m10, m11] = first.map((m) =>
+      tf.reshape(tf.cast(m, 'float32'), [n, ho, 1, wo, 1, c]),
+    );
     m4 = tf.reshape(tf.concat([tf.concat([m00, m01], 4), tf.concat([m10, m11], 4)], 2), cropped);
-    if (padH || padW) m4 = tf.pad(m4, [[0, 0], [0, padH], [0, padW], [0, 0]]);
+    if (padH || padW)
+      m4 = tf.pad(m4, [
+        [0, 0],
+        [0, padH],
+        [0, padW],
+        [0, 0],
+      ]);
   }
   if (scale) m4 = tf.mul(m4, scale);
   return { m4, m6: tf.reshape(crop(m4), six), cropped, padH, padW };
@@ -161,5 +187,12 @@ function maskGather(m: Mask, dh: tf.Tensor): tf.Tensor {
 function maskScatter(m: Mask, g: tf.Tensor): tf.Tensor {
   const [n, ho, , wo, , c] = m.m6.shape;
   const out = tf.reshape(tf.mul(m.m6, tf.reshape(g, [n, ho, 1, wo, 1, c])), m.cropped);
-  return m.padH || m.padW ? tf.pad(out, [[0, 0], [0, m.padH], [0, m.padW], [0, 0]]) : out;
+  return m.padH || m.padW
+    ? tf.pad(out, [
+        [0, 0],
+        [0, m.padH],
+        [0, m.padW],
+        [0, 0],
+      ])
+    : out;
 }

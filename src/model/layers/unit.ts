@@ -100,7 +100,12 @@ export interface LayerUnit<S extends BaseLayerSpec> {
   /** the layer in tfjs ops, differentiable twice; `params` are this layer's blocks */
   forward(l: S, h: tf.Tensor, params: tf.Tensor[]): tf.Tensor;
   /** the same forward pass, keeping what the sweeps need */
-  linearize(l: S, h: tf.Tensor, params: tf.Tensor[], ctx: LinearizeContext): { y: tf.Tensor; saved: LinearizedLayer };
+  linearize(
+    l: S,
+    h: tf.Tensor,
+    params: tf.Tensor[],
+    ctx: LinearizeContext,
+  ): { y: tf.Tensor; saved: LinearizedLayer };
   /** the spec of a Keras layer of class `kerasClass`, or a refusal naming the setting */
   fromKeras(k: KerasLayer): S;
   /** the tfjs Layers layer of the spec; `first` holds the input shape of a model's first layer */
@@ -110,7 +115,8 @@ export interface LayerUnit<S extends BaseLayerSpec> {
 }
 
 export function positiveInt(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${what} must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${what} must be a positive integer, got ${n}`);
 }
 
 export function requireImage(input: number[], where: string): [number, number, number] {
@@ -124,6 +130,16 @@ export function noParams(shape: number[]): LayerShape {
 }
 
 /** Runs a tfjs kernel by name (for the backward kernels tfjs has no op for). */
-export function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor {
-  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+export function runKernel(
+  name: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: object,
+): tf.Tensor {
+  return tf
+    .engine()
+    .runKernel(
+      name,
+      inputs as unknown as tf.NamedTensorMap,
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
 }

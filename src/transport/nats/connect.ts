@@ -62,7 +62,10 @@ export const NATS_FLAGS = {
  * null when there is no --nats and no other NATS flag. Secrets can also come from the
  * environment: NATS_TOKEN, NATS_USER, NATS_PASS (a flag wins).
  */
-export function natsOptionsFromFlags(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined> = process.env): NatsOptions | null {
+export function natsOptionsFromFlags(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined> = process.env,
+): NatsOptions | null {
   const str = (k: string): string | undefined => {
     const v = flags[k];
     if (v === undefined || v === false) return undefined;
@@ -72,7 +75,8 @@ export function natsOptionsFromFlags(flags: Record<string, string | boolean | un
   const url = str('nats');
   const given = Object.keys(NATS_FLAGS).filter((k) => k !== 'nats' && str(k) !== undefined);
   if (url === undefined) {
-    if (given.length > 0) throw new NatsConnectError(`--${given[0]} needs --nats URL (the NATS server to connect to)`);
+    if (given.length > 0)
+      throw new NatsConnectError(`--${given[0]} needs --nats URL (the NATS server to connect to)`);
     return null;
   }
   return {
@@ -90,12 +94,20 @@ export function natsOptionsFromFlags(flags: Record<string, string | boolean | un
 
 /** The servers of a --nats value; `host:port` alone means nats://host:port. */
 export function natsServers(url: string): string[] {
-  const servers = url.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (servers.length === 0) throw new NatsConnectError(`--nats expects a server URL such as nats://127.0.0.1:4222, got '${url}'`);
+  const servers = url
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (servers.length === 0)
+    throw new NatsConnectError(
+      `--nats expects a server URL such as nats://127.0.0.1:4222, got '${url}'`,
+    );
   for (const s of servers) {
     const m = /^([a-z]+):\/\//i.exec(s);
     if (m && !['nats', 'tls'].includes(m[1].toLowerCase())) {
-      throw new NatsConnectError(`the NATS server URL ${redact(s)} has scheme ${m[1]}: use nats://host:port (or tls://host:port)`);
+      throw new NatsConnectError(
+        `the NATS server URL ${redact(s)} has scheme ${m[1]}: use nats://host:port (or tls://host:port)`,
+      );
     }
   }
   return servers;
@@ -111,7 +123,14 @@ function readFlagFile(file: string, what: string, flag: string): Uint8Array {
     return readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (e as Error).message;
     throw new NatsConnectError(`cannot read the ${what} ${file} (${flag}): ${why}`);
   }
 }
@@ -120,14 +139,30 @@ function readFlagFile(file: string, what: string, flag: string): Uint8Array {
 export function natsConnectOptions(o: NatsOptions): NodeConnectionOptions {
   const servers = natsServers(o.url);
   const timeout = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (!(timeout > 0)) throw new NatsConnectError(`the NATS connect timeout must be > 0 ms, got ${timeout}`);
-  const opts: NodeConnectionOptions = { servers, timeout, waitOnFirstConnect: false, name: o.name ?? 'tfjs-newton' };
+  if (!(timeout > 0))
+    throw new NatsConnectError(`the NATS connect timeout must be > 0 ms, got ${timeout}`);
+  const opts: NodeConnectionOptions = {
+    servers,
+    timeout,
+    waitOnFirstConnect: false,
+    name: o.name ?? 'tfjs-newton',
+  };
 
   if ((o.user === undefined) !== (o.pass === undefined)) {
-    throw new NatsConnectError(o.user === undefined ? '--nats-pass needs --nats-user' : '--nats-user needs --nats-pass');
+    throw new NatsConnectError(
+      o.user === undefined ? '--nats-pass needs --nats-user' : '--nats-user needs --nats-pass',
+    );
   }
-  const methods = [o.token !== undefined && '--nats-token', o.user !== undefined && '--nats-user/--nats-pass', o.credsFile !== undefined && '--nats-creds', o.nkeySeedFile !== undefined && '--nats-nkey'].filter(Boolean);
-  if (methods.length > 1) throw new NatsConnectError(`give one way to authenticate with the NATS server, not ${methods.join(' and ')}`);
+  const methods = [
+    o.token !== undefined && '--nats-token',
+    o.user !== undefined && '--nats-user/--nats-pass',
+    o.credsFile !== undefined && '--nats-creds',
+    o.nkeySeedFile !== undefined && '--nats-nkey',
+  ].filter(Boolean);
+  if (methods.length > 1)
+    throw new NatsConnectError(
+      `give one way to authenticate with the NATS server, not ${methods.join(' and ')}`,
+    );
   if (o.token !== undefined) opts.token = o.token;
   if (o.user !== undefined) {
     opts.user = o.user;
@@ -137,25 +172,39 @@ export function natsConnectOptions(o: NatsOptions): NodeConnectionOptions {
   if (o.credsFile !== undefined) {
     const creds = readFlagFile(o.credsFile, 'NATS credentials file', '--nats-creds');
     const text = new TextDecoder().decode(creds);
-    if (!/-----BEGIN NATS USER JWT-----/.test(text) || !/-----BEGIN USER NKEY SEED-----/.test(text)) {
-      throw new NatsConnectError(`the NATS credentials file ${o.credsFile} (--nats-creds) holds no user JWT and nkey seed: expected a .creds file as nsc writes it`);
+    if (
+      !/-----BEGIN NATS USER JWT-----/.test(text) ||
+      !/-----BEGIN USER NKEY SEED-----/.test(text)
+    ) {
+      throw new NatsConnectError(
+        `the NATS credentials file ${o.credsFile} (--nats-creds) holds no user JWT and nkey seed: expected a .creds file as nsc writes it`,
+      );
     }
     auth.push(credsAuthenticator(creds));
   }
   if (o.nkeySeedFile !== undefined) {
-    const raw = new TextDecoder().decode(readFlagFile(o.nkeySeedFile, 'nkey seed file', '--nats-nkey'));
+    const raw = new TextDecoder().decode(
+      readFlagFile(o.nkeySeedFile, 'nkey seed file', '--nats-nkey'),
+    );
     const seed = /\bS[A-Z][A-Z2-7]{50,}\b/.exec(raw)?.[0];
-    if (seed === undefined) throw new NatsConnectError(`the nkey seed file ${o.nkeySeedFile} (--nats-nkey) holds no nkey seed (a line starting with 'SU')`);
+    if (seed === undefined)
+      throw new NatsConnectError(
+        `the nkey seed file ${o.nkeySeedFile} (--nats-nkey) holds no nkey seed (a line starting with 'SU')`,
+      );
     auth.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
   }
   if (auth.length > 0) opts.authenticator = auth;
 
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
-    throw new NatsConnectError(o.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');
+    throw new NatsConnectError(
+      o.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key',
+    );
   }
-  const wantTls = servers.some((s) => /^tls:\/\//i.test(s)) || o.tlsCa !== undefined || o.tlsCert !== undefined;
+  const wantTls =
+    servers.some((s) => /^tls:\/\//i.test(s)) || o.tlsCa !== undefined || o.tlsCert !== undefined;
   if (wantTls) {
-    const pem = (file: string | undefined, what: string, flag: string) => (file === undefined ? undefined : new TextDecoder().decode(readFlagFile(file, what, flag)));
+    const pem = (file: string | undefined, what: string, flag: string) =>
+      file === undefined ? undefined : new TextDecoder().decode(readFlagFile(file, what, flag));
     const tls: NonNullable<NodeConnectionOptions['tls']> = {};
     const ca = pem(o.tlsCa, 'CA certificate file', '--tls-ca');
     const cert = pem(o.tlsCert, 'client certificate file', '--tls-cert');
@@ -175,7 +224,9 @@ export function natsConnectOptions(o: NatsOptions): NodeConnectionOptions {
 /** The host of a server URL when it is an IP address, else null. */
 function ipHost(server: string): string | null {
   try {
-    const host = new URL(/^[a-z]+:\/\//i.test(server) ? server : `nats://${server}`).hostname.replace(/^\[|\]$/g, '');
+    const host = new URL(
+      /^[a-z]+:\/\//i.test(server) ? server : `nats://${server}`,
+    ).hostname.replace(/^\[|\]$/g, '');
     return isIP(host) !== 0 ? host : null;
   } catch {
     return null;
@@ -188,28 +239,58 @@ const TLS_CODE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HO
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
 /** A failure to connect to `url`, in the library's words. */
-export function describeConnectError(e: unknown, o: NatsOptions, timeoutMs: number): NatsConnectError {
+export function describeConnectError(
+  e: unknown,
+  o: NatsOptions,
+  timeoutMs: number,
+): NatsConnectError {
   const url = redact(o.url);
   const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
   const code = err?.code ?? err?.cause?.code;
   const msg = oneLine(err?.message ?? String(e));
-  const hasAuth = o.token !== undefined || o.user !== undefined || o.credsFile !== undefined || o.nkeySeedFile !== undefined;
-  if (err?.name === 'AuthorizationError' || /authorization violation|authentication (timeout|expired)/i.test(msg)) {
+  const hasAuth =
+    o.token !== undefined ||
+    o.user !== undefined ||
+    o.credsFile !== undefined ||
+    o.nkeySeedFile !== undefined;
+  if (
+    err?.name === 'AuthorizationError' ||
+    /authorization violation|authentication (timeout|expired)/i.test(msg)
+  ) {
     return hasAuth
-      ? new NatsConnectError(`the NATS server at ${url} refused the credentials (${msg}): check --nats-token / --nats-user and --nats-pass / --nats-creds / --nats-nkey`)
-      : new NatsConnectError(`the NATS server at ${url} requires credentials (${msg}): give --nats-token, --nats-user and --nats-pass, --nats-creds or --nats-nkey`);
+      ? new NatsConnectError(
+          `the NATS server at ${url} refused the credentials (${msg}): check --nats-token / --nats-user and --nats-pass / --nats-creds / --nats-nkey`,
+        )
+      : new NatsConnectError(
+          `the NATS server at ${url} requires credentials (${msg}): give --nats-token, --nats-user and --nats-pass, --nats-creds or --nats-nkey`,
+        );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new NatsConnectError(`cannot resolve the host of the NATS server ${url} (${code}): check the host name given to --nats`);
+    return new NatsConnectError(
+      `cannot resolve the host of the NATS server ${url} (${code}): check the host name given to --nats`,
+    );
   }
-  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') {
-    return new NatsConnectError(`cannot reach the NATS server at ${url} (${code}): is nats-server running there, and is its port open to this machine? ${README_HINT}`);
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EPIPE'
+  ) {
+    return new NatsConnectError(
+      `cannot reach the NATS server at ${url} (${code}): is nats-server running there, and is its port open to this machine? ${README_HINT}`,
+    );
   }
   if (err?.name === 'TimeoutError' || err?.name === 'NatsConnectTimeout') {
-    return new NatsConnectError(`no answer from the NATS server at ${url} within ${timeoutMs} ms: is nats-server running there, and is its port open to this machine? ${README_HINT}`);
+    return new NatsConnectError(
+      `no answer from the NATS server at ${url} within ${timeoutMs} ms: is nats-server running there, and is its port open to this machine? ${README_HINT}`,
+    );
   }
   if ((code !== undefined && TLS_CODE.test(code)) || /\btls\b|ssl|certificate/i.test(msg)) {
-    return new NatsConnectError(`the TLS connection to the NATS server at ${url} failed (${code ?? msg}${code !== undefined ? `: ${msg}` : ''}): check --tls-ca / --tls-cert / --tls-key and the server's tls settings`);
+    return new NatsConnectError(
+      `the TLS connection to the NATS server at ${url} failed (${code ?? msg}${code !== undefined ? `: ${msg}` : ''}): check --tls-ca / --tls-cert / --tls-key and the server's tls settings`,
+    );
   }
   return new NatsConnectError(`cannot connect to the NATS server at ${url}: ${msg} ${README_HINT}`);
 }

@@ -26,8 +26,28 @@ import type { LossKind } from '../../model/loss.js';
 import type { Network } from '../../model/network.js';
 import { connectNats, redact, type NatsOptions } from './connect.js';
 import { putDataset } from './datastore.js';
-import { bodyF32, decodeFrame, encodeFrame, f32Body, i32Body, maxBodyPart, MessageError, Reassembler, splitBody } from './frames.js';
-import { checkHello, checkToCoordinator, newId, scalarOf, SUBJECTS, WORKER_TIMEOUT_MS, type Setup, type StateName, type ToWorker } from './protocol.js';
+import {
+  bodyF32,
+  decodeFrame,
+  encodeFrame,
+  f32Body,
+  i32Body,
+  maxBodyPart,
+  MessageError,
+  Reassembler,
+  splitBody,
+} from './frames.js';
+import {
+  checkHello,
+  checkToCoordinator,
+  newId,
+  scalarOf,
+  SUBJECTS,
+  WORKER_TIMEOUT_MS,
+  type Setup,
+  type StateName,
+  type ToWorker,
+} from './protocol.js';
 
 export interface NatsRunOptions extends NatsOptions {
   /** how long a pass waits while no worker is there before it fails (default 60 000 ms) */
@@ -117,16 +137,40 @@ export class NatsTransport implements Transport {
    * Connects, uploads the data sets (once per content), and starts listening for workers.
    * The first pass waits for them.
    */
-  static async open(net: Network, data: Dataset, loss: LossKind, opts: NatsRunOptions & { bsize: number; backend: BackendName; gv: GvMethod; evalSets?: EvalSets }): Promise<NatsTransport> {
-    const nc = await connectNats({ ...opts, clientOptions: { maxReconnectAttempts: 5, reconnectTimeWait: 1000, ...opts.clientOptions } });
-    const share = (d: Dataset) => (opts.upload === false ? Promise.resolve(datasetDigest(d)) : putDataset(nc, d));
+  static async open(
+    net: Network,
+    data: Dataset,
+    loss: LossKind,
+    opts: NatsRunOptions & {
+      bsize: number;
+      backend: BackendName;
+      gv: GvMethod;
+      evalSets?: EvalSets;
+    },
+  ): Promise<NatsTransport> {
+    const nc = await connectNats({
+      ...opts,
+      clientOptions: { maxReconnectAttempts: 5, reconnectTimeWait: 1000, ...opts.clientOptions },
+    });
+    const share = (d: Dataset) =>
+      opts.upload === false ? Promise.resolve(datasetDigest(d)) : putDataset(nc, d);
     try {
       const evalSets: Partial<Record<EvalSetName, string>> = {};
       for (const name of ['test', 'val'] as const) {
         const set = opts.evalSets?.[name];
         if (set && set.n > 0) evalSets[name] = await share(set);
       }
-      const setup: Omit<Setup, 'rid'> = { type: 'setup', spec: net.spec, loss, backend: opts.backend, gv: opts.gv, bsize: opts.bsize, dim: net.numParams, data: await share(data), evalSets };
+      const setup: Omit<Setup, 'rid'> = {
+        type: 'setup',
+        spec: net.spec,
+        loss,
+        backend: opts.backend,
+        gv: opts.gv,
+        bsize: opts.bsize,
+        dim: net.numParams,
+        data: await share(data),
+        evalSets,
+      };
       const t = new NatsTransport(nc, { ...setup, rid: '' } as Setup, opts);
       t.setup.rid = t.rid;
       t.listen();
@@ -143,20 +187,33 @@ export class NatsTransport implements Transport {
 
   private listen(): void {
     const nc = this.nc;
-    this.subs.push(nc.subscribe(SUBJECTS.presence, { callback: (err, msg) => {
-        if (!err) this.onHello(msg);
-      } }));
-    this.subs.push(nc.subscribe(SUBJECTS.results(this.rid), { callback: (err, msg) => {
-        if (!err) this.onResult(msg);
-      } }));
+    this.subs.push(
+      nc.subscribe(SUBJECTS.presence, {
+        callback: (err, msg) => {
+          if (!err) this.onHello(msg);
+        },
+      }),
+    );
+    this.subs.push(
+      nc.subscribe(SUBJECTS.results(this.rid), {
+        callback: (err, msg) => {
+          if (!err) this.onResult(msg);
+        },
+      }),
+    );
     // workers ask whether this run is still there
-    this.subs.push(nc.subscribe(SUBJECTS.coordinator(this.rid), { callback: (err, msg) => {
-        if (!err) msg.respond(new Uint8Array([1]));
-      } }));
+    this.subs.push(
+      nc.subscribe(SUBJECTS.coordinator(this.rid), {
+        callback: (err, msg) => {
+          if (!err) msg.respond(new Uint8Array([1]));
+        },
+      }),
+    );
     nc.publish(SUBJECTS.discover, new Uint8Array(0));
     this.timers.push(setInterval(() => this.checkWorkers(), 500));
     nc.closed().then((err) => {
-      if (!this.closing) this.die(`lost the NATS server at ${this.url}${err ? ` (${err.message})` : ''}`);
+      if (!this.closing)
+        this.die(`lost the NATS server at ${this.url}${err ? ` (${err.message})` : ''}`);
     });
   }
 
@@ -165,7 +222,10 @@ export class NatsTransport implements Transport {
   }
 
   get capacity(): number {
-    return Math.max(2, this.active.reduce((a, w) => a + TASKS_PER_THREAD * w.threads, 0));
+    return Math.max(
+      2,
+      this.active.reduce((a, w) => a + TASKS_PER_THREAD * w.threads, 0),
+    );
   }
 
   /** Per worker ever set up: bytes sent to it and received from it, tasks done. */
@@ -209,26 +269,39 @@ export class NatsTransport implements Transport {
   private admit(): void {
     const busy = this.active.some((w) => w.inFlight.size > 0);
     if (busy && this.active.length > 0) return;
-    const ready = [...this.known.values()].filter((w) => w.ready && !w.failed && !this.active.includes(w));
+    const ready = [...this.known.values()].filter(
+      (w) => w.ready && !w.failed && !this.active.includes(w),
+    );
     if (ready.length === 0) return;
     this.active = [...this.active, ...ready].sort((a, b) => (a.wid < b.wid ? -1 : 1));
-    if (this.waitingSince !== null) this.status(`${this.active.length} worker${this.active.length > 1 ? 's' : ''} on ${this.url}: going on`);
+    if (this.waitingSince !== null)
+      this.status(
+        `${this.active.length} worker${this.active.length > 1 ? 's' : ''} on ${this.url}: going on`,
+      );
     this.waitingSince = null;
   }
 
   private checkWorkers(): void {
     const now = Date.now();
     for (const w of [...this.known.values()]) {
-      if (now - w.lastSeen > WORKER_TIMEOUT_MS) this.drop(w, `worker ${w.wid} went away (not heard from for ${Math.round((now - w.lastSeen) / 1000)} s)`);
+      if (now - w.lastSeen > WORKER_TIMEOUT_MS)
+        this.drop(
+          w,
+          `worker ${w.wid} went away (not heard from for ${Math.round((now - w.lastSeen) / 1000)} s)`,
+        );
     }
     this.admit();
     this.dispatch();
     if (this.queue.length > 0 && this.active.length === 0 && !this.stopped) {
       if (this.waitingSince === null) {
         this.waitingSince = now;
-        this.status(`waiting for workers on ${this.url} (start one with: tfjs-newton worker --nats ${this.url})`);
+        this.status(
+          `waiting for workers on ${this.url} (start one with: tfjs-newton worker --nats ${this.url})`,
+        );
       } else if (now - this.waitingSince > (this.opts.waitForWorkersMs ?? 60_000)) {
-        const e = new NatsRunError(`no tfjs-newton worker on ${this.url} for ${Math.round((now - this.waitingSince) / 1000)} s: start one with tfjs-newton worker --nats ${this.url}`);
+        const e = new NatsRunError(
+          `no tfjs-newton worker on ${this.url} for ${Math.round((now - this.waitingSince) / 1000)} s: start one with tfjs-newton worker --nats ${this.url}`,
+        );
         for (const p of this.queue.splice(0)) p.reject(e);
         this.waitingSince = null;
       }
@@ -260,7 +333,8 @@ export class NatsTransport implements Transport {
       const f = decodeFrame(msg.data, { maxBodyBytes: this.setup.dim * 4 });
       m = checkToCoordinator(f.meta);
       body = f.body;
-      if (m.rid !== this.rid) throw new MessageError(`a message of run ${m.rid} on run ${this.rid}'s subject`);
+      if (m.rid !== this.rid)
+        throw new MessageError(`a message of run ${m.rid} on run ${this.rid}'s subject`);
     } catch (e) {
       return this.status(`ignored a malformed message from a worker: ${(e as Error).message}`);
     }
@@ -307,13 +381,22 @@ export class NatsTransport implements Transport {
         let vector: Float32Array | undefined;
         try {
           // one part comes back as a view of the message, whose buffer the client reuses
-          vector = m.parts > 0 ? bodyF32(m.parts === 1 ? new Uint8Array(whole) : whole, this.setup.dim) : undefined;
+          vector =
+            m.parts > 0
+              ? bodyF32(m.parts === 1 ? new Uint8Array(whole) : whole, this.setup.dim)
+              : undefined;
         } catch (e) {
           p.reject(e);
           this.afterSettle();
           return;
         }
-        p.resolve({ scalar: scalarOf(m.scalar), vector, start: m.start, end: m.end, worker: w.wid });
+        p.resolve({
+          scalar: scalarOf(m.scalar),
+          vector,
+          start: m.start,
+          end: m.end,
+          worker: w.wid,
+        });
         this.afterSettle();
         return;
       }
@@ -344,14 +427,41 @@ export class NatsTransport implements Transport {
 
   /** Sends a worker the state a task needs that it does not hold yet. */
   private sendState(w: RemoteWorker, task: Task): void {
-    const needs: StateName[] = task.kind === 'correct' ? ['evalTheta'] : task.kind === 'gv' ? ['theta', 'subset', 'v'] : ['theta'];
+    const needs: StateName[] =
+      task.kind === 'correct'
+        ? ['evalTheta']
+        : task.kind === 'gv'
+          ? ['theta', 'subset', 'v']
+          : ['theta'];
     for (const what of needs) {
       const s = this.state[what];
-      const want = what === 'evalTheta' || what === 'theta' ? task.thetaVersion : what === 'subset' ? task.subsetVersion! : task.vVersion!;
-      if (s.version !== want) throw new Error(`${what} version ${want} was never published (the engine publishes before it sends tasks)`);
+      const want =
+        what === 'evalTheta' || what === 'theta'
+          ? task.thetaVersion
+          : what === 'subset'
+            ? task.subsetVersion!
+            : task.vVersion!;
+      if (s.version !== want)
+        throw new Error(
+          `${what} version ${want} was never published (the engine publishes before it sends tasks)`,
+        );
       if (w.has[what] === want) continue;
       const parts = splitBody(s.body, this.maxPart);
-      parts.forEach((body, part) => this.send(w, { type: 'state', rid: this.rid, what, version: want, part, parts: parts.length, total: s.body.length }, body));
+      parts.forEach((body, part) =>
+        this.send(
+          w,
+          {
+            type: 'state',
+            rid: this.rid,
+            what,
+            version: want,
+            part,
+            parts: parts.length,
+            total: s.body.length,
+          },
+          body,
+        ),
+      );
       w.has[what] = want;
     }
   }
@@ -374,12 +484,14 @@ export class NatsTransport implements Transport {
     }
     const candidates = this.active.filter(free);
     if (candidates.length === 0) return null;
-    return candidates.reduce((a, b) => (b.inFlight.size / b.threads < a.inFlight.size / a.threads ? b : a));
+    return candidates.reduce((a, b) =>
+      b.inFlight.size / b.threads < a.inFlight.size / a.threads ? b : a,
+    );
   }
 
   private dispatch(): void {
     if (this.stopped || this.fatal) return;
-    for (let i = 0; i < this.queue.length; ) {
+    for (let i = 0; i < this.queue.length;) {
       const p = this.queue[i];
       const w = this.pick(p);
       if (!w) {

@@ -15,7 +15,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { datasetDigest, sampleSize, type Dataset } from '../../data/dataset.js';
 import { DataError } from '../../data/errors.js';
 import { UsageError } from '../../errors.js';
-import { decodeFrame, encodeFrame, f32Body, frameMetaEnd, i32Body, MessageError } from './frames.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  f32Body,
+  frameMetaEnd,
+  i32Body,
+  MessageError,
+} from './frames.js';
 
 export const DATA_BUCKET = 'tfjs-newton-data';
 /** The largest data set object put or fetched unless told otherwise (2 GiB). */
@@ -32,22 +39,32 @@ export class DatasetStoreError extends UsageError {
   override name = 'DatasetStoreError';
 }
 
-const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim();
+const oneLine = (e: unknown) =>
+  String((e as Error)?.message ?? e)
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** The bucket, created (file storage) when missing. */
 async function bucket(nc: NatsConnection, create: boolean): Promise<ObjectStore> {
   try {
     const objm = new Objm(nc);
     return create
-      ? await objm.create(DATA_BUCKET, { storage: StorageType.File, description: 'tfjs-newton training data sets, named by content digest' })
+      ? await objm.create(DATA_BUCKET, {
+          storage: StorageType.File,
+          description: 'tfjs-newton training data sets, named by content digest',
+        })
       : await objm.open(DATA_BUCKET);
   } catch (e) {
     const msg = oneLine(e);
     if ((e as Error)?.name === 'JetStreamNotEnabled' || /jetstream.*not enabled/i.test(msg)) {
-      throw new DatasetStoreError(`the NATS server has no JetStream (${msg}): data sets travel through its object store; start nats-server with -js, or with a jetstream { store_dir: ... } block in its config`);
+      throw new DatasetStoreError(
+        `the NATS server has no JetStream (${msg}): data sets travel through its object store; start nats-server with -js, or with a jetstream { store_dir: ... } block in its config`,
+      );
     }
     if (!create && /object store not found/i.test(msg)) {
-      throw new DatasetStoreError(`the NATS server holds no data sets yet (no object store '${DATA_BUCKET}'): the coordinator uploads its data set at start; is it connected to the same server?`);
+      throw new DatasetStoreError(
+        `the NATS server holds no data sets yet (no object store '${DATA_BUCKET}'): the coordinator uploads its data set at start; is it connected to the same server?`,
+      );
     }
     throw new DatasetStoreError(`cannot open the NATS object store '${DATA_BUCKET}': ${msg}`);
   }
@@ -56,9 +73,21 @@ async function bucket(nc: NatsConnection, create: boolean): Promise<ObjectStore>
 /** The header, x and labels of `data`, as consecutive views (no copy). */
 function datasetParts(data: Dataset): Uint8Array[] {
   const m = sampleSize(data);
-  if (data.x.length < data.n * m || data.labels.length < data.n) throw new Error(`the data set has ${data.n} samples of ${m} values, but only ${data.x.length} values and ${data.labels.length} labels`);
-  const header = encodeFrame({ kind: KIND, n: data.n, inputShape: data.inputShape, numClasses: data.numClasses });
-  return [header, f32Body(data.x.subarray(0, data.n * m)), i32Body(data.labels.subarray(0, data.n))];
+  if (data.x.length < data.n * m || data.labels.length < data.n)
+    throw new Error(
+      `the data set has ${data.n} samples of ${m} values, but only ${data.x.length} values and ${data.labels.length} labels`,
+    );
+  const header = encodeFrame({
+    kind: KIND,
+    n: data.n,
+    inputShape: data.inputShape,
+    numClasses: data.numClasses,
+  });
+  return [
+    header,
+    f32Body(data.x.subarray(0, data.n * m)),
+    i32Body(data.labels.subarray(0, data.n)),
+  ];
 }
 
 /** `parts` as a stream of slices of at most `slice` bytes (views). */
@@ -86,20 +115,36 @@ function streamOf(parts: Uint8Array[], slice: number): ReadableStream<Uint8Array
  * Stores `data` in the object store under its digest, unless an object of that name is
  * there already, and returns the digest.
  */
-export async function putDataset(nc: NatsConnection, data: Dataset, opts: { maxBytes?: number } = {}): Promise<string> {
+export async function putDataset(
+  nc: NatsConnection,
+  data: Dataset,
+  opts: { maxBytes?: number } = {},
+): Promise<string> {
   const digest = datasetDigest(data);
   const parts = datasetParts(data);
   const size = parts.reduce((a, p) => a + p.length, 0);
   const maxBytes = opts.maxBytes ?? MAX_DATASET_BYTES;
-  if (size > maxBytes) throw new DatasetStoreError(`the data set ${digest} takes ${size} bytes, more than the ${maxBytes} a data set may take in the NATS object store`);
+  if (size > maxBytes)
+    throw new DatasetStoreError(
+      `the data set ${digest} takes ${size} bytes, more than the ${maxBytes} a data set may take in the NATS object store`,
+    );
   const os = await bucket(nc, true);
   try {
     const have = await os.info(digest);
     if (have !== null && !have.deleted) return digest;
     const chunk = Math.min(CHUNK_BYTES, nc.info?.max_payload ?? CHUNK_BYTES);
-    await os.put({ name: digest, description: `n=${data.n} inputShape=${data.inputShape.join('x')} numClasses=${data.numClasses}`, options: { max_chunk_size: chunk } }, streamOf(parts, chunk));
+    await os.put(
+      {
+        name: digest,
+        description: `n=${data.n} inputShape=${data.inputShape.join('x')} numClasses=${data.numClasses}`,
+        options: { max_chunk_size: chunk },
+      },
+      streamOf(parts, chunk),
+    );
   } catch (e) {
-    throw new DatasetStoreError(`cannot upload the data set ${digest} to the NATS object store '${DATA_BUCKET}': ${oneLine(e)}`);
+    throw new DatasetStoreError(
+      `cannot upload the data set ${digest} to the NATS object store '${DATA_BUCKET}': ${oneLine(e)}`,
+    );
   }
   return digest;
 }
@@ -120,7 +165,9 @@ class DatasetReader {
   ) {}
 
   private bad(why: string): never {
-    throw new DatasetStoreError(`the object ${this.digest} in the NATS object store '${DATA_BUCKET}' is not a data set: ${why}`);
+    throw new DatasetStoreError(
+      `the object ${this.digest} in the NATS object store '${DATA_BUCKET}' is not a data set: ${why}`,
+    );
   }
 
   push(chunk: Uint8Array): void {
@@ -161,15 +208,23 @@ class DatasetReader {
   /** Allocates the data set the header describes. */
   private start(meta: Record<string, unknown>, headerLen: number) {
     const { kind, n, inputShape, numClasses } = meta;
-    const count = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+    const count = (v: unknown): v is number =>
+      typeof v === 'number' && Number.isInteger(v) && v >= 0;
     if (kind !== KIND) this.bad(`its kind is ${JSON.stringify(kind)}`);
-    if (!count(n) || !count(numClasses) || !Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every((d) => count(d) && d > 0)) {
+    if (
+      !count(n) ||
+      !count(numClasses) ||
+      !Array.isArray(inputShape) ||
+      inputShape.length === 0 ||
+      !inputShape.every((d) => count(d) && d > 0)
+    ) {
       this.bad(`a header of ${JSON.stringify({ n, inputShape, numClasses })}`);
     }
     const shape = inputShape as number[];
     const m = sampleSize({ inputShape: shape });
     const want = headerLen + n * m * 4 + n * 4;
-    if (want !== this.objectSize) this.bad(`its header says ${want} bytes, the object has ${this.objectSize}`);
+    if (want !== this.objectSize)
+      this.bad(`its header says ${want} bytes, the object has ${this.objectSize}`);
     const x = new Float32Array(n * m);
     const labels = new Int32Array(n);
     this.data = { x, labels, n, inputShape: shape, numClasses };
@@ -196,19 +251,34 @@ function concat(parts: Uint8Array[], n: number): Uint8Array {
  * The data set stored under `digest`, downloaded and checked: its digest recomputed must
  * be `digest`. At most `limits.maxBytes` (default 2 GiB) are fetched.
  */
-export async function getDataset(nc: NatsConnection, digest: string, limits: { maxBytes?: number } = {}): Promise<Dataset> {
+export async function getDataset(
+  nc: NatsConnection,
+  digest: string,
+  limits: { maxBytes?: number } = {},
+): Promise<Dataset> {
   const os = await bucket(nc, false);
   const maxBytes = limits.maxBytes ?? MAX_DATASET_BYTES;
   let data: Dataset;
   try {
     const info = await os.info(digest);
     if (info === null || info.deleted) {
-      throw new DatasetStoreError(`no data set ${digest} in the NATS object store '${DATA_BUCKET}': the coordinator uploads its data set at start; is this worker connected to the same server as the coordinator, and for the same run?`);
+      throw new DatasetStoreError(
+        `no data set ${digest} in the NATS object store '${DATA_BUCKET}': the coordinator uploads its data set at start; is this worker connected to the same server as the coordinator, and for the same run?`,
+      );
     }
-    if (info.size > maxBytes) throw new DatasetStoreError(`the data set ${digest} in the NATS object store takes ${info.size} bytes, more than the ${maxBytes} this worker accepts`);
+    if (info.size > maxBytes)
+      throw new DatasetStoreError(
+        `the data set ${digest} in the NATS object store takes ${info.size} bytes, more than the ${maxBytes} this worker accepts`,
+      );
     const r = await os.get(digest);
-    if (r === null) throw new DatasetStoreError(`the data set ${digest} went away from the NATS object store '${DATA_BUCKET}' while being fetched`);
-    const streamError = r.error.then((e) => e, (e: unknown) => e); // settled either way, never unhandled
+    if (r === null)
+      throw new DatasetStoreError(
+        `the data set ${digest} went away from the NATS object store '${DATA_BUCKET}' while being fetched`,
+      );
+    const streamError = r.error.then(
+      (e) => e,
+      (e: unknown) => e,
+    ); // settled either way, never unhandled
     const reader = new DatasetReader(digest, r.info.size);
     const rd = r.data.getReader();
     try {
@@ -226,11 +296,15 @@ export async function getDataset(nc: NatsConnection, digest: string, limits: { m
     data = reader.finish();
   } catch (e) {
     if (e instanceof DatasetStoreError) throw e;
-    throw new DatasetStoreError(`cannot fetch the data set ${digest} from the NATS object store '${DATA_BUCKET}': ${oneLine(e)}`);
+    throw new DatasetStoreError(
+      `cannot fetch the data set ${digest} from the NATS object store '${DATA_BUCKET}': ${oneLine(e)}`,
+    );
   }
   const got = datasetDigest(data);
   if (got !== digest) {
-    throw new DatasetStoreError(`the data set stored as ${digest} in the NATS object store '${DATA_BUCKET}' has digest ${got}: it is not the data it is named after; delete the object (nats object del ${DATA_BUCKET} ${digest}) and restart the coordinator to upload it again`);
+    throw new DatasetStoreError(
+      `the data set stored as ${digest} in the NATS object store '${DATA_BUCKET}' has digest ${got}: it is not the data it is named after; delete the object (nats object del ${DATA_BUCKET} ${digest}) and restart the coordinator to upload it again`,
+    );
   }
   return data;
 }
@@ -242,6 +316,10 @@ export async function getDataset(nc: NatsConnection, digest: string, limits: { m
 export function checkLocalDataset(data: Dataset, digest: string, source: string): void {
   const got = datasetDigest(data);
   if (got !== digest) {
-    throw new DataError(source, 'training data', `digest ${got}, but the coordinator trains on ${digest}: give this worker the same data file and preprocessing flags as the coordinator, or no local data so that it fetches the data set from NATS`);
+    throw new DataError(
+      source,
+      'training data',
+      `digest ${got}, but the coordinator trains on ${digest}: give this worker the same data file and preprocessing flags as the coordinator, or no local data so that it fetches the data set from NATS`,
+    );
   }
 }

@@ -23,14 +23,19 @@ export const FRAME_HEADER_BYTES = 9;
 /** decodeFrame's default bound on the meta JSON */
 export const DEFAULT_MAX_META_BYTES = 64 * 1024;
 
-if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('tfjs-newton frames assume a little-endian platform');
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
+  throw new Error('tfjs-newton frames assume a little-endian platform');
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
 /** A frame holding `meta` (a JSON object) and `body` (copied in). */
-export function encodeFrame(meta: Record<string, unknown>, body: Uint8Array = new Uint8Array(0)): Uint8Array {
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError('encodeFrame: meta must be a plain object');
+export function encodeFrame(
+  meta: Record<string, unknown>,
+  body: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta))
+    throw new TypeError('encodeFrame: meta must be a plain object');
   const json = utf8.encode(JSON.stringify(meta));
   const out = new Uint8Array(FRAME_HEADER_BYTES + json.length + body.length);
   out.set(MAGIC, 0);
@@ -46,20 +51,40 @@ export function encodeFrame(meta: Record<string, unknown>, body: Uint8Array = ne
  * MessageError for anything but a well-formed frame of this protocol version within the
  * limits (meta: 64 KiB unless told; body: unbounded unless told).
  */
-export function decodeFrame(bytes: Uint8Array, limits: { maxMetaBytes?: number; maxBodyBytes?: number } = {}): { meta: Record<string, unknown>; body: Uint8Array } {
+export function decodeFrame(
+  bytes: Uint8Array,
+  limits: { maxMetaBytes?: number; maxBodyBytes?: number } = {},
+): { meta: Record<string, unknown>; body: Uint8Array } {
   if (!(bytes instanceof Uint8Array)) throw new MessageError('not a tfjs-newton message: no bytes');
   for (let i = 0; i < Math.min(4, bytes.length); i++) {
-    if (bytes[i] !== MAGIC[i]) throw new MessageError(`not a tfjs-newton message: it starts with ${hex(bytes.subarray(0, 4))}, not 'TFJN'`);
+    if (bytes[i] !== MAGIC[i])
+      throw new MessageError(
+        `not a tfjs-newton message: it starts with ${hex(bytes.subarray(0, 4))}, not 'TFJN'`,
+      );
   }
-  if (bytes.length < 5) throw new MessageError(`truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`);
-  if (bytes[4] !== PROTOCOL_VERSION) throw new MessageError(`out-of-version: version ${bytes[4]}, this build speaks ${PROTOCOL_VERSION}`);
-  if (bytes.length < FRAME_HEADER_BYTES) throw new MessageError(`truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`);
+  if (bytes.length < 5)
+    throw new MessageError(
+      `truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`,
+    );
+  if (bytes[4] !== PROTOCOL_VERSION)
+    throw new MessageError(
+      `out-of-version: version ${bytes[4]}, this build speaks ${PROTOCOL_VERSION}`,
+    );
+  if (bytes.length < FRAME_HEADER_BYTES)
+    throw new MessageError(
+      `truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`,
+    );
   const metaLen = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(5, true);
   const maxMeta = limits.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
-  if (metaLen > maxMeta) throw new MessageError(`oversized: meta of ${metaLen} bytes, at most ${maxMeta}`);
-  if (metaLen > bytes.length - FRAME_HEADER_BYTES) throw new MessageError(`truncated: meta of ${metaLen} bytes announced, ${bytes.length - FRAME_HEADER_BYTES} follow`);
+  if (metaLen > maxMeta)
+    throw new MessageError(`oversized: meta of ${metaLen} bytes, at most ${maxMeta}`);
+  if (metaLen > bytes.length - FRAME_HEADER_BYTES)
+    throw new MessageError(
+      `truncated: meta of ${metaLen} bytes announced, ${bytes.length - FRAME_HEADER_BYTES} follow`,
+    );
   const bodyLen = bytes.length - FRAME_HEADER_BYTES - metaLen;
-  if (limits.maxBodyBytes !== undefined && bodyLen > limits.maxBodyBytes) throw new MessageError(`oversized: body of ${bodyLen} bytes, at most ${limits.maxBodyBytes}`);
+  if (limits.maxBodyBytes !== undefined && bodyLen > limits.maxBodyBytes)
+    throw new MessageError(`oversized: body of ${bodyLen} bytes, at most ${limits.maxBodyBytes}`);
   let text: string;
   try {
     text = utf8Strict.decode(bytes.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + metaLen));
@@ -73,11 +98,16 @@ export function decodeFrame(bytes: Uint8Array, limits: { maxMetaBytes?: number; 
     throw new MessageError(`bad meta: not JSON (${(e as Error).message.split('\n')[0]})`);
   }
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
-    throw new MessageError(`bad meta: a JSON ${meta === null ? 'null' : Array.isArray(meta) ? 'array' : typeof meta}, not an object`);
+    throw new MessageError(
+      `bad meta: a JSON ${meta === null ? 'null' : Array.isArray(meta) ? 'array' : typeof meta}, not an object`,
+    );
   }
   // a plain Uint8Array view, also when `bytes` is a Node Buffer (whose slice() would not copy)
   const at = FRAME_HEADER_BYTES + metaLen;
-  return { meta: meta as Record<string, unknown>, body: new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at) };
+  return {
+    meta: meta as Record<string, unknown>,
+    body: new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at),
+  };
 }
 
 /**
@@ -85,7 +115,10 @@ export function decodeFrame(bytes: Uint8Array, limits: { maxMetaBytes?: number; 
  * it streams in), or null while fewer than FRAME_HEADER_BYTES bytes are there. Checks the
  * magic, the version and the meta limit like decodeFrame.
  */
-export function frameMetaEnd(bytes: Uint8Array, maxMetaBytes = DEFAULT_MAX_META_BYTES): number | null {
+export function frameMetaEnd(
+  bytes: Uint8Array,
+  maxMetaBytes = DEFAULT_MAX_META_BYTES,
+): number | null {
   if (bytes.length < FRAME_HEADER_BYTES) return null;
   const head = bytes.subarray(0, FRAME_HEADER_BYTES);
   const metaLen = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(5, true);
@@ -98,7 +131,8 @@ export function frameMetaEnd(bytes: Uint8Array, maxMetaBytes = DEFAULT_MAX_META_
   return FRAME_HEADER_BYTES + metaLen;
 }
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ') || 'nothing';
+const hex = (b: Uint8Array) =>
+  Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ') || 'nothing';
 
 /** The size of every part but the last when `totalBytes` go in `parts` parts (the last holds the rest). */
 export function partSize(totalBytes: number, parts: number): number {
@@ -113,7 +147,10 @@ export function partCount(totalBytes: number, maxPart: number): number {
 /** The largest body part whose frame, with up to `metaReserve` bytes of meta, fits `maxPayload`. */
 export function maxBodyPart(maxPayload: number, metaReserve = 4096): number {
   const n = maxPayload - FRAME_HEADER_BYTES - metaReserve;
-  if (!(n >= 1)) throw new RangeError(`a max payload of ${maxPayload} bytes leaves no room for a body next to ${metaReserve} bytes of meta`);
+  if (!(n >= 1))
+    throw new RangeError(
+      `a max payload of ${maxPayload} bytes leaves no room for a body next to ${metaReserve} bytes of meta`,
+    );
   return n;
 }
 
@@ -123,11 +160,13 @@ export function maxBodyPart(maxPayload: number, metaReserve = 4096): number {
  * empty body is one empty part.
  */
 export function splitBody(body: Uint8Array, maxPart: number): Uint8Array[] {
-  if (!Number.isInteger(maxPart) || maxPart < 1) throw new RangeError(`splitBody: maxPart must be a positive integer, got ${maxPart}`);
+  if (!Number.isInteger(maxPart) || maxPart < 1)
+    throw new RangeError(`splitBody: maxPart must be a positive integer, got ${maxPart}`);
   const parts = partCount(body.length, maxPart);
   const size = partSize(body.length, parts);
   const out: Uint8Array[] = [];
-  for (let i = 0; i < parts; i++) out.push(body.subarray(i * size, Math.min(body.length, (i + 1) * size)));
+  for (let i = 0; i < parts; i++)
+    out.push(body.subarray(i * size, Math.min(body.length, (i + 1) * size)));
   return out;
 }
 
@@ -151,7 +190,8 @@ export class Reassembler {
   private readonly pendingByKey = new Map<string, Pending>();
 
   constructor(private readonly limits: { maxBytes: number; maxPending: number }) {
-    if (!(limits.maxBytes >= 0) || !(limits.maxPending >= 1)) throw new RangeError('Reassembler: maxBytes must be ≥ 0 and maxPending ≥ 1');
+    if (!(limits.maxBytes >= 0) || !(limits.maxPending >= 1))
+      throw new RangeError('Reassembler: maxBytes must be ≥ 0 and maxPending ≥ 1');
   }
 
   /** Messages waiting for parts. */
@@ -160,24 +200,54 @@ export class Reassembler {
   }
 
   /** The whole body once `bytes` completes message `key`, else null. */
-  add(key: string, part: number, parts: number, totalBytes: number, bytes: Uint8Array): Uint8Array | null {
+  add(
+    key: string,
+    part: number,
+    parts: number,
+    totalBytes: number,
+    bytes: Uint8Array,
+  ): Uint8Array | null {
     const p = this.pendingByKey.get(key);
     try {
-      if (!Number.isInteger(parts) || parts < 1) throw new MessageError(`bad part set for ${key}: ${parts} parts`);
-      if (!Number.isInteger(part) || part < 0 || part >= parts) throw new MessageError(`bad part set for ${key}: part ${part} of ${parts}`);
-      if (!Number.isInteger(totalBytes) || totalBytes < 0) throw new MessageError(`bad part set for ${key}: a total of ${totalBytes} bytes`);
-      if (totalBytes > this.limits.maxBytes) throw new MessageError(`oversized: ${key} has ${totalBytes} bytes, at most ${this.limits.maxBytes}`);
+      if (!Number.isInteger(parts) || parts < 1)
+        throw new MessageError(`bad part set for ${key}: ${parts} parts`);
+      if (!Number.isInteger(part) || part < 0 || part >= parts)
+        throw new MessageError(`bad part set for ${key}: part ${part} of ${parts}`);
+      if (!Number.isInteger(totalBytes) || totalBytes < 0)
+        throw new MessageError(`bad part set for ${key}: a total of ${totalBytes} bytes`);
+      if (totalBytes > this.limits.maxBytes)
+        throw new MessageError(
+          `oversized: ${key} has ${totalBytes} bytes, at most ${this.limits.maxBytes}`,
+        );
       if (p !== undefined && (p.parts !== parts || p.totalBytes !== totalBytes)) {
-        throw new MessageError(`inconsistent parts for ${key}: ${p.parts} parts of ${p.totalBytes} bytes announced, this part says ${parts} of ${totalBytes}`);
+        throw new MessageError(
+          `inconsistent parts for ${key}: ${p.parts} parts of ${p.totalBytes} bytes announced, this part says ${parts} of ${totalBytes}`,
+        );
       }
       const size = partSize(totalBytes, parts);
-      if (totalBytes === 0 ? parts !== 1 : (parts - 1) * size >= totalBytes) throw new MessageError(`bad part set for ${key}: ${totalBytes} bytes do not make ${parts} parts`);
+      if (totalBytes === 0 ? parts !== 1 : (parts - 1) * size >= totalBytes)
+        throw new MessageError(
+          `bad part set for ${key}: ${totalBytes} bytes do not make ${parts} parts`,
+        );
       const want = Math.min(size, totalBytes - part * size);
-      if (bytes.length !== want) throw new MessageError(`inconsistent parts for ${key}: part ${part} of ${parts} has ${bytes.length} bytes, ${want} expected for a total of ${totalBytes}`);
+      if (bytes.length !== want)
+        throw new MessageError(
+          `inconsistent parts for ${key}: part ${part} of ${parts} has ${bytes.length} bytes, ${want} expected for a total of ${totalBytes}`,
+        );
       if (parts === 1) return bytes;
       if (p === undefined) {
-        if (this.pendingByKey.size >= this.limits.maxPending) throw new MessageError(`too many messages pending: ${this.limits.maxPending} wait for parts already, ${key} refused`);
-        const q: Pending = { parts, totalBytes, size, buf: new Uint8Array(totalBytes), got: new Uint8Array(parts), left: parts };
+        if (this.pendingByKey.size >= this.limits.maxPending)
+          throw new MessageError(
+            `too many messages pending: ${this.limits.maxPending} wait for parts already, ${key} refused`,
+          );
+        const q: Pending = {
+          parts,
+          totalBytes,
+          size,
+          buf: new Uint8Array(totalBytes),
+          got: new Uint8Array(parts),
+          left: parts,
+        };
         this.pendingByKey.set(key, q);
         return this.place(key, q, part, bytes);
       }
@@ -218,10 +288,20 @@ export function f64Body(a: Float64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function typed<T>(b: Uint8Array, bytesPer: number, what: string, expectedLength: number | undefined, make: (buf: ArrayBufferLike, off: number, len: number) => T): T {
-  if (b.byteLength % bytesPer !== 0) throw new MessageError(`bad body: ${b.byteLength} bytes are not a whole number of ${what} values`);
+function typed<T>(
+  b: Uint8Array,
+  bytesPer: number,
+  what: string,
+  expectedLength: number | undefined,
+  make: (buf: ArrayBufferLike, off: number, len: number) => T,
+): T {
+  if (b.byteLength % bytesPer !== 0)
+    throw new MessageError(
+      `bad body: ${b.byteLength} bytes are not a whole number of ${what} values`,
+    );
   const n = b.byteLength / bytesPer;
-  if (expectedLength !== undefined && n !== expectedLength) throw new MessageError(`bad body: ${n} ${what} values, ${expectedLength} expected`);
+  if (expectedLength !== undefined && n !== expectedLength)
+    throw new MessageError(`bad body: ${n} ${what} values, ${expectedLength} expected`);
   if (b.byteOffset % bytesPer === 0) return make(b.buffer, b.byteOffset, n);
   const copy = new Uint8Array(b); // a fresh, aligned copy (not b.slice(): a Node Buffer's slice is a view)
   return make(copy.buffer, 0, n);

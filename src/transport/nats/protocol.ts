@@ -138,7 +138,9 @@ function need(ok: boolean, type: string, field: string, value: unknown): void {
 /** A new id for a run or a worker: fits a subject token. */
 export function newId(prefix: string): string {
   const rand = Math.random().toString(36).slice(2, 10);
-  return `${prefix}-${Date.now().toString(36)}-${rand}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  return `${prefix}-${Date.now().toString(36)}-${rand}`
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .slice(0, 64);
 }
 
 export function checkHello(m: Record<string, unknown>): Hello {
@@ -150,7 +152,12 @@ export function checkHello(m: Record<string, unknown>): Hello {
 
 function checkPart(m: Record<string, unknown>, type: string): void {
   need(isInt(m.parts, 0) && (m.parts as number) <= 1 << 16, type, 'parts', m.parts);
-  need(isInt(m.part, 0) && ((m.parts as number) === 0 || (m.part as number) < (m.parts as number)), type, 'part', m.part);
+  need(
+    isInt(m.part, 0) && ((m.parts as number) === 0 || (m.part as number) < (m.parts as number)),
+    type,
+    'part',
+    m.part,
+  );
   need(isInt(m.total, 0), type, 'total', m.total);
 }
 
@@ -158,8 +165,11 @@ function checkTask(t: unknown): Task {
   need(t !== null && typeof t === 'object', 'task', 'task', t);
   const k = t as Record<string, unknown>;
   need(TASK_KINDS.includes(k.kind as TaskKind), 'task', 'task.kind', k.kind);
-  for (const f of ['chunk', 'thetaVersion', 'slot', 'attempt'] as const) need(isInt(k[f]), 'task', `task.${f}`, k[f]);
-  if (k.kind === 'gv') for (const f of ['subsetVersion', 'subsetLength', 'vVersion'] as const) need(isInt(k[f]), 'task', `task.${f}`, k[f]);
+  for (const f of ['chunk', 'thetaVersion', 'slot', 'attempt'] as const)
+    need(isInt(k[f]), 'task', `task.${f}`, k[f]);
+  if (k.kind === 'gv')
+    for (const f of ['subsetVersion', 'subsetLength', 'vVersion'] as const)
+      need(isInt(k[f]), 'task', `task.${f}`, k[f]);
   if (k.kind === 'correct') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
   return k as unknown as Task;
 }
@@ -171,7 +181,12 @@ export function checkToWorker(m: Record<string, unknown>): ToWorker {
     case 'setup':
       need(m.spec !== null && typeof m.spec === 'object', 'setup', 'spec', m.spec);
       need(m.loss === 'ce' || m.loss === 'mse', 'setup', 'loss', m.loss);
-      need(['wasm', 'cpu', 'tensorflow'].includes(m.backend as string), 'setup', 'backend', m.backend);
+      need(
+        ['wasm', 'cpu', 'tensorflow'].includes(m.backend as string),
+        'setup',
+        'backend',
+        m.backend,
+      );
       need(m.gv === 'linearized' || m.gv === 'double-vjp', 'setup', 'gv', m.gv);
       need(isInt(m.bsize, 1), 'setup', 'bsize', m.bsize);
       need(isInt(m.dim, 1), 'setup', 'dim', m.dim);
@@ -209,8 +224,17 @@ export function checkToCoordinator(m: Record<string, unknown>): ToCoordinator {
       return m as unknown as SetupFailed | Failed;
     case 'result':
       need(isInt(m.id), 'result', 'id', m.id);
-      need(typeof m.scalar === 'number' || ['NaN', 'Infinity', '-Infinity'].includes(m.scalar as string), 'result', 'scalar', m.scalar);
-      need(typeof m.start === 'number' && typeof m.end === 'number', 'result', 'start/end', [m.start, m.end]);
+      need(
+        typeof m.scalar === 'number' ||
+          ['NaN', 'Infinity', '-Infinity'].includes(m.scalar as string),
+        'result',
+        'scalar',
+        m.scalar,
+      );
+      need(typeof m.start === 'number' && typeof m.end === 'number', 'result', 'start/end', [
+        m.start,
+        m.end,
+      ]);
       checkPart(m, 'result');
       return m as unknown as ResultPart;
     default:

@@ -17,8 +17,28 @@ import { Network } from '../../model/network.js';
 import { ThreadTransport } from '../threads.js';
 import { connectNats, redact, type NatsOptions } from './connect.js';
 import { getDataset } from './datastore.js';
-import { bodyF32, bodyI32, decodeFrame, encodeFrame, f32Body, maxBodyPart, MessageError, Reassembler, splitBody } from './frames.js';
-import { checkToWorker, HEARTBEAT_MS, newId, scalarToJson, SUBJECTS, type Setup, type StatePart, type TaskMessage, type ToCoordinator } from './protocol.js';
+import {
+  bodyF32,
+  bodyI32,
+  decodeFrame,
+  encodeFrame,
+  f32Body,
+  maxBodyPart,
+  MessageError,
+  Reassembler,
+  splitBody,
+} from './frames.js';
+import {
+  checkToWorker,
+  HEARTBEAT_MS,
+  newId,
+  scalarToJson,
+  SUBJECTS,
+  type Setup,
+  type StatePart,
+  type TaskMessage,
+  type ToCoordinator,
+} from './protocol.js';
 
 export interface WorkerOptions extends NatsOptions {
   /** compute threads (default 1) */
@@ -67,7 +87,8 @@ export class NatsWorker {
 
   /** Connects and starts serving; resolves once the worker listens. */
   static async start(opts: WorkerOptions): Promise<NatsWorker> {
-    if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
+    if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
+      throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     const nc = await connectNats(opts);
     const w = new NatsWorker(nc, opts);
     w.listen();
@@ -75,20 +96,28 @@ export class NatsWorker {
   }
 
   private log(line: string): void {
-    (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(`worker ${this.wid}: ${line}`);
+    (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(
+      `worker ${this.wid}: ${line}`,
+    );
   }
 
   private listen(): void {
-    this.nc.subscribe(SUBJECTS.worker(this.wid), { callback: (err, msg) => {
+    this.nc.subscribe(SUBJECTS.worker(this.wid), {
+      callback: (err, msg) => {
         if (!err) this.onMessage(msg);
-      } });
-    this.nc.subscribe(SUBJECTS.discover, { callback: (err) => {
+      },
+    });
+    this.nc.subscribe(SUBJECTS.discover, {
+      callback: (err) => {
         if (!err) this.hello();
-      } });
+      },
+    });
     this.hello();
     this.timers.push(setInterval(() => this.hello(), HEARTBEAT_MS));
     this.timers.push(setInterval(() => void this.checkCoordinators(), COORDINATOR_QUIET_MS / 2));
-    this.log(`serving runs on ${redact(this.opts.url)} with ${this.threads} thread${this.threads > 1 ? 's' : ''}`);
+    this.log(
+      `serving runs on ${redact(this.opts.url)} with ${this.threads} thread${this.threads > 1 ? 's' : ''}`,
+    );
   }
 
   /** Resolves when the connection closes (the server went away for good, or `close()`). */
@@ -98,12 +127,18 @@ export class NatsWorker {
 
   private hello(): void {
     if (this.stopping || this.nc.isClosed()) return;
-    this.nc.publish(SUBJECTS.presence, encodeFrame({ type: 'hello', wid: this.wid, threads: this.threads }));
+    this.nc.publish(
+      SUBJECTS.presence,
+      encodeFrame({ type: 'hello', wid: this.wid, threads: this.threads }),
+    );
   }
 
   private reply(rid: string, m: ToCoordinator, body?: Uint8Array): void {
     if (this.nc.isClosed()) return;
-    this.nc.publish(SUBJECTS.results(rid), encodeFrame(m as unknown as Record<string, unknown>, body));
+    this.nc.publish(
+      SUBJECTS.results(rid),
+      encodeFrame(m as unknown as Record<string, unknown>, body),
+    );
   }
 
   private onMessage(msg: Msg): void {
@@ -147,7 +182,9 @@ export class NatsWorker {
         if (local.length === 0) throw e;
         // the usual reason: local data prepared with other options than the coordinator's
         const have = local.map((x) => datasetDigest(x)).join(', ');
-        throw new Error(`no data set ${digest} here: the local data (${this.opts.localDataSource ?? 'given'}) has ${have}, and the server has none (${(e as Error).message.split(':')[0]}); load it with the coordinator's data options`);
+        throw new Error(
+          `no data set ${digest} here: the local data (${this.opts.localDataSource ?? 'given'}) has ${have}, and the server has none (${(e as Error).message.split(':')[0]}); load it with the coordinator's data options`,
+        );
       });
       d.catch(() => this.data.delete(digest));
       this.data.set(digest, d);
@@ -158,17 +195,31 @@ export class NatsWorker {
   private setUp(setup: Setup): void {
     const transport = (async () => {
       const net = new Network(setup.spec); // throws on a malformed spec
-      if (net.numParams !== setup.dim) throw new MessageError(`the model has ${net.numParams} parameters, the run says ${setup.dim}`);
+      if (net.numParams !== setup.dim)
+        throw new MessageError(
+          `the model has ${net.numParams} parameters, the run says ${setup.dim}`,
+        );
       const data = await this.dataset(setup.data);
       const evalSets: Partial<Record<'test' | 'val', Dataset>> = {};
-      for (const [name, digest] of Object.entries(setup.evalSets)) evalSets[name as 'test' | 'val'] = await this.dataset(digest);
-      return new ThreadTransport(net, data, setup.loss, { workers: this.threads, bsize: setup.bsize, backend: setup.backend, gv: setup.gv, evalSets, slots: 2 * this.threads });
+      for (const [name, digest] of Object.entries(setup.evalSets))
+        evalSets[name as 'test' | 'val'] = await this.dataset(digest);
+      return new ThreadTransport(net, data, setup.loss, {
+        workers: this.threads,
+        bsize: setup.bsize,
+        backend: setup.backend,
+        gv: setup.gv,
+        evalSets,
+        slots: 2 * this.threads,
+      });
     })();
     const run: RunState = {
       rid: setup.rid,
       setup,
       transport,
-      parts: new Reassembler({ maxBytes: Math.max(setup.dim * 4, 64 * 1024 * 1024), maxPending: 8 }),
+      parts: new Reassembler({
+        maxBytes: Math.max(setup.dim * 4, 64 * 1024 * 1024),
+        maxPending: 8,
+      }),
       lastHeard: Date.now(),
       slotsBusy: new Array(2 * this.threads).fill(false),
       waiting: [],
@@ -198,8 +249,16 @@ export class NatsWorker {
     // decoded now, so a malformed body is rejected here and not at the task
     const apply =
       m.what === 'subset'
-        ? ((a) => (t: ThreadTransport) => t.publishSubset(m.version, a))(bodyI32(whole))
-        : ((a) => (t: ThreadTransport) => (m.what === 'theta' ? t.publishTheta(m.version, a) : m.what === 'evalTheta' ? t.publishEvalTheta(m.version, a) : t.publishV(m.version, a)))(bodyF32(whole, dim));
+        ? (
+            (a) => (t: ThreadTransport) =>
+              t.publishSubset(m.version, a)
+          )(bodyI32(whole))
+        : ((a) => (t: ThreadTransport) =>
+            m.what === 'theta'
+              ? t.publishTheta(m.version, a)
+              : m.what === 'evalTheta'
+                ? t.publishEvalTheta(m.version, a)
+                : t.publishV(m.version, a))(bodyF32(whole, dim));
     // in order with the tasks: a task after this state waits for the same promise chain
     run.transport = run.transport.then((t) => (apply(t), t));
   }
@@ -217,15 +276,36 @@ export class NatsWorker {
         .then(
           (r) => {
             const vector = r.vector ? f32Body(r.vector) : null;
-            const meta = { type: 'result' as const, rid: run.rid, wid: this.wid, id: m.id, scalar: scalarToJson(r.scalar), start: r.start, end: r.end };
+            const meta = {
+              type: 'result' as const,
+              rid: run.rid,
+              wid: this.wid,
+              id: m.id,
+              scalar: scalarToJson(r.scalar),
+              start: r.start,
+              end: r.end,
+            };
             if (!vector) this.reply(run.rid, { ...meta, part: 0, parts: 0, total: 0 });
             else {
               // sent (copied into the messages) before the slot is handed out again
               const parts = splitBody(vector, this.maxPart);
-              parts.forEach((b, part) => this.reply(run.rid, { ...meta, part, parts: parts.length, total: vector.length }, b));
+              parts.forEach((b, part) =>
+                this.reply(
+                  run.rid,
+                  { ...meta, part, parts: parts.length, total: vector.length },
+                  b,
+                ),
+              );
             }
           },
-          (e: unknown) => this.reply(run.rid, { type: 'failed', rid: run.rid, wid: this.wid, id: m.id, message: e instanceof Error ? e.message : String(e) }),
+          (e: unknown) =>
+            this.reply(run.rid, {
+              type: 'failed',
+              rid: run.rid,
+              wid: this.wid,
+              id: m.id,
+              message: e instanceof Error ? e.message : String(e),
+            }),
         )
         .finally(() => {
           run.slotsBusy[slot] = false;
@@ -263,7 +343,9 @@ export class NatsWorker {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    await Promise.all([...this.runs.values()].map((r) => this.endRun(r, 'ended: the worker stops')));
+    await Promise.all(
+      [...this.runs.values()].map((r) => this.endRun(r, 'ended: the worker stops')),
+    );
     await this.nc.drain().catch(() => {});
   }
 }
