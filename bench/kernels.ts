@@ -17,7 +17,7 @@ import { initBackend, isBackendChoice } from '../src/backend/select.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 
 const { values } = parseArgs({
   options: {

@@ -13,10 +13,11 @@ import { sampleSize } from './data/dataset.js';
 import { initParams } from './model/init.js';
 import { saveModel } from './model/keras.js';
 import { lossSum } from './model/loss.js';
-import { Rng } from './model/rng.js';
+import { Rng } from './rng.js';
 import { defaultC, validateOptions } from './options.js';
 import { checkRunPaths } from './paths.js';
-import { accuracy, prepareRun, withDefaults, type TrainOptions } from './train.js';
+import { accuracy, prepareRun, withDefaults } from './run.js';
+import type { TrainOptions } from './train.js';
 
 export const OPTIMS = ['adam', 'sgd'] as const;
 export type Optim = (typeof OPTIMS)[number];

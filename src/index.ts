@@ -1,14 +1,12 @@
 /** tfjs-newton's public API. */
 export {
   train,
-  accuracy,
-  resolveModel,
-  TRAIN_DEFAULTS,
   type TrainOptions,
   type TrainResult,
   type TrainIteration,
   type IterationBoundary,
 } from './train.js';
+export { accuracy, resolveModel, prepareRun, withDefaults, TRAIN_DEFAULTS } from './run.js';
 export {
   startTraining,
   TrainingHandle,
@@ -131,7 +129,7 @@ export {
   kerasModel,
   type SavedModel,
 } from './model/keras.js';
-export { Rng } from './model/rng.js';
+export { Rng } from './rng.js';
 export {
   saveCheckpoint,
   loadCheckpoint,

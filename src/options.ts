@@ -36,7 +36,7 @@ import {
   PRECONDITIONERS,
 } from './solver/newton.js';
 import type { TrainOptions } from './train.js';
-import { TRAIN_DEFAULTS } from './train.js';
+import { TRAIN_DEFAULTS } from './run.js';
 
 /** A numeric range; a missing bound is unbounded. `open` bounds are excluded. */
 export interface Range {

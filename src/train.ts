@@ -2,12 +2,11 @@
  * `train`: data + model + Newton-CG, with per-iteration reports, checkpoints, validation
  * and model export. The library entry point behind the CLI's `train` command.
  */
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkEvaluator, type GvMethod } from './autodiff/evaluator.js';
-import { rangeChunks } from './engine/plan.js';
-import { initBackend, type BackendChoice, type BackendName } from './backend/select.js';
+import type { GvMethod } from './autodiff/evaluator.js';
+import type { BackendChoice, BackendName } from './backend/select.js';
 import {
   checkCheckpoint,
   checkSameRun,
@@ -18,18 +17,18 @@ import {
 import { LocalProblem } from './transport/in-process.js';
 import { PoolProblem } from './transport/threads.js';
 import { faultsOf } from './transport/faults.js';
+import { prepareRun, withDefaults } from './run.js';
 import { NatsTransport, type NatsRunOptions } from './transport/nats/coordinator.js';
 import { PassEngine } from './engine/engine.js';
 import { evalSizesOf } from './engine/evaluation.js';
-import { datasetDigest, type Dataset, type Preprocessing, type TrainTest } from './data/dataset.js';
-import { loadData, type DataOptions } from './data/load.js';
+import { datasetDigest, type Preprocessing, type TrainTest } from './data/dataset.js';
+import type { DataOptions } from './data/load.js';
 import { AbortError, RunError, UsageError } from './errors.js';
 import { initParams } from './model/init.js';
-import { saveModel, specFromKeras } from './model/keras.js';
-import { LOSSES, lossList, type LossKind } from './model/loss.js';
+import { saveModel } from './model/keras.js';
+import type { LossKind } from './model/loss.js';
 import { Network } from './model/network.js';
-import { presetModel } from './model/presets.js';
-import { layoutOf, type ModelSpec } from './model/spec.js';
+import type { ModelSpec } from './model/spec.js';
 import { defaultC, validateOptions } from './options.js';
 import { checkRunPaths } from './paths.js';
 import {
@@ -167,86 +166,6 @@ export interface TrainResult {
   stopped?: string;
   /** true when `signal` stopped the run; `params`, `history` and the checkpoint are those of the last completed iteration */
   interrupted?: boolean;
-}
-
-export const TRAIN_DEFAULTS = {
-  data: 'digits' as string | TrainTest,
-  model: 'mlp:64,64' as string | ModelSpec,
-  loss: 'ce' as LossKind,
-  gnRatio: 0.05,
-  iters: 30,
-  bsize: 1024,
-  seed: 1,
-  backend: 'auto' as BackendChoice,
-  gv: 'linearized' as GvMethod,
-};
-
-/** Fraction of correctly classified samples, by chunks of `bsize` (NaN for no samples). */
-export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): number {
-  if (data.n === 0) return NaN;
-  let correct = 0;
-  for (const rows of rangeChunks(data.n, bsize)) {
-    const pred = ev.predict(rows);
-    if ('start' in rows)
-      for (let i = 0; i < pred.length; i++) if (pred[i] === data.labels[rows.start + i]) correct++;
-  }
-  return correct / data.n;
-}
-
-/** The model spec from a preset name, a model.json file, or a spec; checked against the data. */
-export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpec {
-  let spec: ModelSpec;
-  let source = 'the model';
-  if (typeof model !== 'string') spec = model;
-  else if (model.endsWith('.json')) {
-    if (!existsSync(model)) throw new UsageError(`${model}: model file not found`);
-    spec = specFromKeras(readFileSync(model, 'utf8'), model);
-    source = model;
-  } else spec = presetModel(model, data.inputShape, data.numClasses);
-  if (spec.inputShape.join() !== data.inputShape.join()) {
-    const hint = spec.inputShape.length === 3 ? ` (pass --shape ${spec.inputShape.join(',')})` : '';
-    throw new UsageError(
-      `${source} expects samples of shape [${spec.inputShape}], the data has [${data.inputShape}]${hint}`,
-    );
-  }
-  const out = layoutOf(spec).outputSize;
-  if (out !== data.numClasses)
-    throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
-  return spec;
-}
-
-/** Data, backend and network of a run: shared by Newton and the first-order baselines. */
-export async function prepareRun(
-  o: ReturnType<typeof withDefaults>,
-  preprocessing?: Preprocessing,
-) {
-  if (!(LOSSES as readonly string[]).includes(o.loss))
-    throw new UsageError(`unknown loss '${o.loss}': use ${lossList()}`);
-  const backend = await initBackend(o.backend);
-  const sets =
-    typeof o.data === 'string'
-      ? loadData({
-          data: o.data,
-          dataDir: o.dataDir,
-          test: o.test,
-          val: o.val,
-          valSplit: o.valSplit,
-          labelCol: o.labelCol,
-          shape: o.shape,
-          scale: o.scale,
-          seed: o.seed,
-          preprocessing,
-        })
-      : o.data;
-  const spec = resolveModel(o.model, sets.train);
-  return { backend, sets, spec, net: new Network(spec) };
-}
-
-export function withDefaults(options: TrainOptions) {
-  const given = Object.fromEntries(
-    Object.entries(options).filter(([, v]) => v !== undefined),
-  ) as TrainOptions;
-  return { ...TRAIN_DEFAULTS, ...given };
 }
 
 export async function train(options: TrainOptions = {}): Promise<TrainResult> {

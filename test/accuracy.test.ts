@@ -19,7 +19,8 @@ import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
 import type { GaussNewtonProblem } from '../src/solver/problem.ts';
-import { accuracy, train } from '../src/train.ts';
+import { accuracy } from '../src/run.ts';
+import { train } from '../src/train.ts';
 import { randomVec, syntheticData } from './helpers/synthetic.ts';
 
 const data = syntheticData(300, [6, 6, 1], 4, 21);

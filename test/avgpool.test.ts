@@ -25,7 +25,7 @@ import { kerasModel, loadModel, saveModel, specFromKeras } from '../src/model/ke
 import { avgpoolLayer } from '../src/model/layers/index.ts';
 import { curvatureState, LOSSES, type LossKind } from '../src/model/losses/index.ts';
 import { Network } from '../src/model/network.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { forward64, gaussNewton64, jacobian64, loss64, relErr } from './helpers/net64.ts';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import test, { type ExecutionContext } from 'ava';
 import { MAX_POOL_GATHER } from '../src/backend/kernels.ts';
 import { initBackend } from '../src/backend/select.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 
 await initBackend('cpu');

@@ -14,7 +14,7 @@ import { ChunkEvaluator, type GvMethod } from '../src/autodiff/evaluator.ts';
 import { rangeChunks } from '../src/engine/plan.ts';
 import { lossAndGradient } from '../src/autodiff/gauss-newton.ts';
 import { Linearization, poolArgmaxMask, type PoolRoute } from '../src/autodiff/linearized.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 import { initBackend } from '../src/backend/select.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import { curvatureState, LOSSES, type LossKind } from '../src/model/losses/index.ts';

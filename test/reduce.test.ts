@@ -1,7 +1,7 @@
 /** In-order reduction of chunk results that arrive in any order. */
 import test from 'ava';
 import { OrderedSum, sumInOrder } from '../src/engine/reduce.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 
 const rng = new Rng(4);
 const dim = 1000;

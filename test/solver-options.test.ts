@@ -28,7 +28,7 @@ import { UsageError } from '../src/errors.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 import { validateOptions } from '../src/options.ts';
 import {
   conjugateGradient,

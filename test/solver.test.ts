@@ -6,7 +6,7 @@ import test from 'ava';
 import { conjugateGradient, shifted } from '../src/solver/cg.ts';
 import { LineSearchError, NewtonCG } from '../src/solver/newton.ts';
 import type { GaussNewtonProblem } from '../src/solver/problem.ts';
-import { Rng } from '../src/model/rng.ts';
+import { Rng } from '../src/rng.ts';
 
 /** A random SPD matrix A = MᵀM + 0.1 I. */
 function spd(n: number, seed: number): Float64Array[] {

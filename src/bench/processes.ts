@@ -16,7 +16,7 @@ import { PassEngine } from '../engine/engine.js';
 import { initParams } from '../model/init.js';
 import { Network } from '../model/network.js';
 import { presetModel } from '../model/presets.js';
-import { Rng } from '../model/rng.js';
+import { Rng } from '../rng.js';
 import { conjugateGradient, shifted } from '../solver/cg.js';
 import { NatsTransport } from '../transport/nats/coordinator.js';
 import type { NatsOptions } from '../transport/nats/connect.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { trainFirstOrder } from '../baseline.js';
 import type { NewtonMethod } from '../solver/newton.js';
 import { train, type TrainOptions } from '../train.js';
-import { chart, type Series } from './svg.js';
+import { chart, type Series } from '../charts/svg.js';
 
 export interface RaceOptions {
   /** data, model, backend, workers, C, bsize, seed and Newton's own options, as for train */

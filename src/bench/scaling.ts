@@ -17,7 +17,7 @@ import { loadData } from '../data/load.js';
 import { initParams } from '../model/init.js';
 import { Network } from '../model/network.js';
 import { presetModel } from '../model/presets.js';
-import { Rng } from '../model/rng.js';
+import { Rng } from '../rng.js';
 import { conjugateGradient, shifted } from '../solver/cg.js';
 import type { LinearOperator } from '../solver/problem.js';
 

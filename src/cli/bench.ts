@@ -7,7 +7,7 @@ import { raceChart, raceTable, runRace } from '../bench/race.js';
 import type { LossKind } from '../model/loss.js';
 import { validateOptions } from '../options.js';
 import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
-import { lineChart } from '../bench/svg.js';
+import { lineChart } from '../charts/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
 import {
   costModelTable,

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { loadModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
 import { checkDataPaths, checkInputFolder } from '../paths.js';
-import { resolveModel } from '../train.js';
+import { resolveModel } from '../run.js';
 import { num } from './args.js';
 
 export const EVAL_HELP = `Usage: tfjs-newton eval --model DIR [data options]

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chart, type Panel } from '../bench/svg.js';
+import { chart, type Panel } from '../charts/svg.js';
 import { DataError } from '../data/errors.js';
 import { UsageError } from '../errors.js';
 import { checkInputFile, checkOutputFile } from '../paths.js';

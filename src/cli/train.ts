@@ -14,7 +14,8 @@ import {
   type MethodOptions,
   type NewtonMethod,
 } from '../solver/newton.js';
-import { TRAIN_DEFAULTS, train, type TrainIteration } from '../train.js';
+import { TRAIN_DEFAULTS } from '../run.js';
+import { train, type TrainIteration } from '../train.js';
 import { num } from './args.js';
 import { ProgressBar } from './progress.js';
 import { OPTIMS, trainFirstOrder, type Optim } from '../baseline.js';

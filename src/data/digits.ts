@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { Rng } from '../model/rng.js';
+import { Rng } from '../rng.js';
 import { normalise, takeRows, type Dataset, type TrainTest } from './dataset.js';
 import { DataError } from './errors.js';
 

@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { Rng } from '../model/rng.js';
+import { Rng } from '../rng.js';
 import { readCsv } from './csv.js';
 import { preprocess, preprocessingOf, sampleSize, takeRows, type Dataset, type Preprocessing, type TrainTest } from './dataset.js';
 import { DIGITS_SCALE, readDigits } from './digits.js';

@@ -1,4 +1,4 @@
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import type { ModelLayout } from './spec.js';
 
 /**

@@ -28,7 +28,7 @@
  *  - `gnGrowth: 'gradient'`: |S| grows as ‖∇f‖ falls.
  * Each is described at its option in NewtonOptions, with its cost.
  */
-import { Rng } from '../model/rng.js';
+import { Rng } from '../rng.js';
 import { conjugateGradient, shifted, type CGOptions, type CGStop } from './cg.js';
 import type { GaussNewtonProblem } from './problem.js';
 import { dot, lincomb, norm } from './vec.js';

@@ -7,7 +7,7 @@
  * `lossAndGradient(θ, { gradSquares: true })` also returns the engine's gradSquares:
  * (1/l) Σ_k g_k², g_k the gradient of the loss sum over chunk k of `bsize` samples.
  */
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import type { GaussNewtonProblem } from '../../src/solver/problem.ts';
 
 export interface LogisticProblem extends GaussNewtonProblem {

@@ -1,5 +1,5 @@
 import type { Dataset } from '../../src/data/dataset.ts';
-import { Rng } from '../../src/model/rng.ts';
+import { Rng } from '../../src/rng.ts';
 
 /** n random samples of the given shape (float32-exact values) with random labels. */
 export function syntheticData(
