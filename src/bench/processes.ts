@@ -6,6 +6,7 @@
  * each worker per CG step and per pass come from the transport's counters. The cost model
  * (cost-model.ts) is fitted from these measurements.
  */
+import { textTable } from './table.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,15 +273,11 @@ export function processScalingTable(r: ProcessScalingReport): string {
     mb(x.bytesSentPerWorker),
     mb(x.bytesReceivedPerWorker),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) =>
-    c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
     `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}`,
     'NATS/threads speed: threads ms / NATS ms (1 = no cost for NATS); MB out/in per worker: bytes the coordinator sent to / received from each worker in one run',
-    line(head),
-    ...body.map(line),
+    ...textTable(head, body, 2),
   ].join('\n');
 }
 

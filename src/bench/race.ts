@@ -8,6 +8,7 @@
  * learning rates; the best one (soonest to the highest target reached, then best accuracy)
  * is what Newton is compared with.
  */
+import { textTable } from './table.js';
 import { join } from 'node:path';
 import { trainFirstOrder } from '../baseline.js';
 import type { NewtonMethod } from '../solver/newton.js';
@@ -188,9 +189,6 @@ export function raceTable(r: RaceReport): string {
     `${(100 * e.bestAcc).toFixed(2)}%`,
     e.points.at(-1)?.f.toExponential(4) ?? '—',
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) =>
-    c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const adam = r.entries.find((e) => e.name === r.bestAdam);
   const verdicts = r.entries
     .filter((e) => e.method === 'newton')
@@ -212,8 +210,7 @@ export function raceTable(r: RaceReport): string {
   const o = r.options;
   return [
     `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.workers ?? 'default'} workers for Newton (Adam: tfjs's optimiser in one thread); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted)`,
-    line(head),
-    ...body.map(line),
+    ...textTable(head, body, 1),
     ...verdicts,
   ].join('\n');
 }

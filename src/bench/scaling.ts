@@ -7,6 +7,7 @@
  * Each worker count is timed alternately with the first (reference) count, and speed-ups
  * are medians of the paired ratios, so slow phases of a noisy machine hit both sides.
  */
+import { textTable } from './table.js';
 import { availableParallelism } from 'node:os';
 import type { TaskSpan } from '../engine/engine.js';
 import { PoolProblem } from '../transport/threads.js';
@@ -277,14 +278,10 @@ export function scalingTable(r: ScalingReport): string {
     pct(x.outsideShare),
     pct(x.idleShare),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (c: string[]) =>
-    c.map((s, i) => (i < 2 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   const o = r.options;
   return [
     `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs (Gv: 2 CG steps a run), each paired with a run of ${o.workers[0]} worker${o.workers[0] === 1 ? '' : 's'}; backend ${o.backend}, Gv ${o.gv ?? 'linearized'}`,
     'outside compute: share of the time no worker computes (messaging, reduction, CG); workers idle: share of worker time not computing',
-    line(head),
-    ...body.map(line),
+    ...textTable(head, body, 2),
   ].join('\n');
 }

@@ -17,3 +17,29 @@ export function num(
     throw new UsageError(`${flag} must be ≤ ${opts.max}, got ${value}`);
   return v;
 }
+
+/** The flags that say which data set a run loads (train, worker), for node:util parseArgs. */
+export const DATA_FLAGS = {
+  data: { type: 'string' },
+  'data-dir': { type: 'string' },
+  test: { type: 'string' },
+  val: { type: 'string' },
+  'val-split': { type: 'string' },
+  'label-col': { type: 'string' },
+  shape: { type: 'string' },
+  scale: { type: 'string' },
+} as const;
+
+/** The data options of DATA_FLAGS' values, numbers parsed with one-line errors. */
+export function dataOptionsFromFlags(values: Partial<Record<keyof typeof DATA_FLAGS, string>>) {
+  return {
+    data: values.data,
+    dataDir: values['data-dir'],
+    test: values.test,
+    val: values.val,
+    valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
+    labelCol: values['label-col'],
+    shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
+    scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
+  };
+}

@@ -16,7 +16,7 @@ import {
 } from '../solver/newton.js';
 import { TRAIN_DEFAULTS } from '../run.js';
 import { train, type TrainIteration } from '../train.js';
-import { num } from './args.js';
+import { DATA_FLAGS, dataOptionsFromFlags, num } from './args.js';
 import { ProgressBar } from './progress.js';
 import { OPTIMS, trainFirstOrder, type Optim } from '../baseline.js';
 
@@ -132,14 +132,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     args: argv,
     strict: true,
     options: {
-      data: { type: 'string' },
-      'data-dir': { type: 'string' },
-      test: { type: 'string' },
-      val: { type: 'string' },
-      'val-split': { type: 'string' },
-      'label-col': { type: 'string' },
-      shape: { type: 'string' },
-      scale: { type: 'string' },
+      ...DATA_FLAGS,
       resume: { type: 'string' },
       model: { type: 'string' },
       loss: { type: 'string' },
@@ -195,17 +188,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       );
   }
   const common = {
-    data: values.data,
-    dataDir: values['data-dir'],
-    test: values.test,
-    val: values.val,
-    valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
-    labelCol: values['label-col'],
-    shape:
-      values.shape === undefined
-        ? undefined
-        : values.shape.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
-    scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
+    ...dataOptionsFromFlags(values),
     resume: values.resume,
     model: values.model,
     loss: loss as LossKind,

@@ -6,7 +6,7 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { NatsWorker } from '../transport/nats/worker.js';
 import { loadData } from '../data/load.js';
 import type { Dataset } from '../data/dataset.js';
-import { num } from './args.js';
+import { DATA_FLAGS, dataOptionsFromFlags, num } from './args.js';
 
 export const WORKER_HELP = `Usage: tfjs-newton worker --nats URL [options]
 
@@ -33,14 +33,7 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
     options: {
       ...NATS_FLAGS,
       threads: { type: 'string' },
-      data: { type: 'string' },
-      'data-dir': { type: 'string' },
-      test: { type: 'string' },
-      val: { type: 'string' },
-      'val-split': { type: 'string' },
-      'label-col': { type: 'string' },
-      shape: { type: 'string' },
-      scale: { type: 'string' },
+      ...DATA_FLAGS,
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -58,14 +51,8 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
   let localData: Dataset[] | undefined;
   if (values.data !== undefined) {
     const sets = loadData({
+      ...dataOptionsFromFlags(values),
       data: values.data,
-      dataDir: values['data-dir'],
-      test: values.test,
-      val: values.val,
-      valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
-      labelCol: values['label-col'],
-      shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
-      scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
       seed: num(values.seed, '--seed', { int: true }),
     });
     localData = [sets.train, sets.test, ...(sets.val ? [sets.val] : [])];
