@@ -64,6 +64,13 @@ export interface TaskSpan {
 
 const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
 
+/** a === b elementwise (a plain loop: `every` with a closure took 2.6 ms at 269k entries, this 0.5) */
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * A θ and its version: `set` publishes a new version only when θ changed, so workers keep
  * what they derived from it (their parameter tensors, prepared Gv chunks) across passes at
@@ -76,10 +83,9 @@ class VersionedTheta {
   constructor(private readonly publish: (version: number, theta: Float32Array) => void) {}
 
   set(theta: Float64Array): number {
-    if (this.last && this.last.length === theta.length && this.last.every((x, i) => x === theta[i]))
-      return this.version;
-    this.last = Float64Array.from(theta);
-    this.publish(++this.version, Float32Array.from(theta));
+    if (this.last && sameValues(this.last, theta)) return this.version;
+    this.last = theta.slice();
+    this.publish(++this.version, new Float32Array(theta));
     return this.version;
   }
 }
@@ -280,7 +286,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     return {
       apply: async (v, into) => {
         const vVersion = ++this.vVersion;
-        this.transport.publishV(vVersion, Float32Array.from(v));
+        this.transport.publishV(vVersion, new Float32Array(v));
         const sum = await this.runAll('gv', chunks, this.dim, { ...extra, vVersion }, into);
         return divideBy(sum.vector!, subset.length);
       },

@@ -54,7 +54,7 @@ export class Network {
         `parameter vector has ${theta.length} entries, the model needs ${this.numParams}`,
       );
     }
-    const f32 = theta instanceof Float32Array ? theta : Float32Array.from(theta);
+    const f32 = theta instanceof Float32Array ? theta : new Float32Array(theta);
     return this.layout.params.map((p) =>
       tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape, 'float32'),
     );

@@ -106,7 +106,7 @@ export async function conjugateGradient(
   if (m && m.length !== n)
     throw new RangeError(`the preconditioner has ${m.length} entries, the system ${n}`);
   const x = new Float64Array(n);
-  const r = Float64Array.from(b);
+  const r = b.slice();
   const out = new Float64Array(n);
   let products = 0;
   let warmStarted = false;
@@ -123,7 +123,7 @@ export async function conjugateGradient(
   }
   // z = M⁻¹r; without a preconditioner z is r itself (and rᵀz is rᵀr)
   const z = m ? Float64Array.from(r, (ri, i) => ri / m[i]) : r;
-  const p = Float64Array.from(z);
+  const p = z.slice();
   let rr = dot(r, r);
   let rz = m ? dot(r, z) : rr;
   const track = options.quadraticTolerance !== undefined || options.save !== undefined;
@@ -160,7 +160,7 @@ export async function conjugateGradient(
       const qi = quadraticValue(x, b, r);
       q.push(qi);
       if (options.save && iters === nextSave) {
-        saved.push({ iter: iters, x: Float64Array.from(x), xAx: dot(x, b) - dot(x, r), q: qi });
+        saved.push({ iter: iters, x: x.slice(), xAx: dot(x, b) - dot(x, r), q: qi });
         // one more than `keep`: the last one saved may turn out to be the final iterate
         if (saved.length > options.save.keep + 1) saved.shift();
         while (nextSave <= iters) nextSave = Math.ceil(Math.pow(options.save.ratio, ++saveIndex));
