@@ -139,7 +139,7 @@ test.serial('an accuracy chunk whose worker dies runs again with the same count'
   const before = tf.memory().numTensors;
   const want = [oldAccuracy(theta1, testSet), oldAccuracy(theta1, valSet)];
   for (const mode of ['exit', 'throw'] as const) {
-    const p = pool(2, { faults: { kind: 'correct', chunk: 1, attempts: 1, mode } });
+    const p = pool(2, { faults: { kind: 'accuracy', chunk: 1, attempts: 1, mode } });
     try {
       t.deepEqual([await p.accuracy(theta1, 'test'), await p.accuracy(theta1, 'val')], want, mode);
       t.is(p.stats.retries, 2, `${mode}: chunk 1 of each set once`);
@@ -227,7 +227,7 @@ test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy ta
     return prepare.apply(this, args);
   };
   const gvTask = (chunk: number): Task => ({
-    kind: 'gv',
+    kind: 'Gv',
     chunk,
     thetaVersion: 1,
     subsetVersion: 1,
@@ -243,7 +243,7 @@ test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy ta
     ];
     t.is(prepared, 2);
     const r = await compute.run(
-      { kind: 'correct', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 },
+      { kind: 'accuracy', set: 'test', chunk: 2, thetaVersion: 1, slot: 0, attempt: 0 },
       state,
     );
     // the chunk's count at θ1 (the eval θ), samples 74..100

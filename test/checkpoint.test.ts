@@ -63,14 +63,14 @@ test.serial(
         train(
           withFaults(
             { ...common, iters: 3, out },
-            { kind: 'gv', chunk: 0, attempts: 99, mode: 'throw', fromThetaVersion: 2 },
+            { kind: 'Gv', chunk: 0, attempts: 99, mode: 'throw', fromThetaVersion: 2 },
           ),
         ),
       { instanceOf: RunError },
     );
     t.regex(
       err!.message,
-      /gv chunk 0 failed 3 times; last cause: injected fault on gv chunk 0; the last good parameters \(after iteration 1\) are in /,
+      /Gv chunk 0 failed 3 times; last cause: injected fault on Gv chunk 0; the last good parameters \(after iteration 1\) are in /,
     );
     t.true(err!.message.endsWith(out));
     const c = loadCheckpoint(out);
@@ -94,7 +94,7 @@ test.serial(
               iters: 2,
               backend: 'wasm' as const,
             },
-            { kind: 'lossGrad', chunk: 1, attempts: 99, mode: 'exit' },
+            { kind: 'f+grad', chunk: 1, attempts: 99, mode: 'exit' },
           ),
         ),
       { instanceOf: RunError },

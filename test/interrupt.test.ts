@@ -167,12 +167,12 @@ test.serial(
         train(
           withFaults(
             { ...common, workers: 2, out },
-            { kind: 'gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 },
+            { kind: 'Gv', chunk: 1, attempts: 99, mode: 'throw', fromThetaVersion: 3 },
           ),
         ),
       { instanceOf: RunError },
     );
-    t.regex(err!.message, /gv chunk 1 failed 3 times/);
+    t.regex(err!.message, /Gv chunk 1 failed 3 times/);
     const k = loadCheckpoint(out).state.iter;
     t.true(k >= 1 && k < ITERS, `checkpoint at iteration ${k}`);
     t.regex(err!.message, new RegExp(`after iteration ${k}\\) are in `));

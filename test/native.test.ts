@@ -138,7 +138,7 @@ nativeTest(
     const faulty = await train(
       withFaults(
         { ...base, iters: 4 },
-        { kind: 'gv', chunk: 1, attempts: 1, mode: 'exit', fromThetaVersion: 2 },
+        { kind: 'Gv', chunk: 1, attempts: 1, mode: 'exit', fromThetaVersion: 2 },
       ),
     );
     t.deepEqual(trajectory(faulty.history), trajectory(want.history));

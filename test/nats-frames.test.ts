@@ -35,7 +35,7 @@ function rejection(t: import('ava').ExecutionContext, f: () => unknown): string 
 
 test('a frame round-trips its meta and body; the header is magic, version, length', (t) => {
   const meta = {
-    kind: 'gv',
+    kind: 'Gv',
     id: 'r-1',
     part: 0,
     parts: 3,

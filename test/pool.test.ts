@@ -73,7 +73,7 @@ test.serial(
     const want = await G.apply(v);
     await clean.close();
     for (const mode of ['exit', 'throw'] as const) {
-      const faulty = pool(2, { faults: { kind: 'gv', chunk: 1, attempts: 1, mode } });
+      const faulty = pool(2, { faults: { kind: 'Gv', chunk: 1, attempts: 1, mode } });
       try {
         const G2 = await faulty.gaussNewton(theta0, all);
         const got = await G2.apply(v);
@@ -113,13 +113,13 @@ test.serial(
 test.serial('a chunk that keeps failing ends the pass with its name and cause', async (t) => {
   const before = tf.memory().numTensors;
   const p = pool(2, {
-    faults: { kind: 'lossGrad', chunk: 4, attempts: 99, mode: 'throw' },
+    faults: { kind: 'f+grad', chunk: 4, attempts: 99, mode: 'throw' },
     maxAttempts: 3,
   });
   try {
     await t.throwsAsync(() => p.lossAndGradient(theta0), {
       instanceOf: PoolError,
-      message: /lossGrad chunk 4 failed 3 times; last cause: injected fault on lossGrad chunk 4/,
+      message: /f\+grad chunk 4 failed 3 times; last cause: injected fault on f\+grad chunk 4/,
     });
   } finally {
     await p.close();
@@ -176,7 +176,7 @@ test.serial(
       const G = await p.gaussNewton(theta0, S);
       const seen = new Map<number, Set<string>>();
       p.onTask = (s) => {
-        if (s.kind === 'gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.worker));
+        if (s.kind === 'Gv') seen.set(s.chunk, (seen.get(s.chunk) ?? new Set()).add(s.worker));
       };
       for (let i = 0; i < 4; i++) await G.apply(randomVec(net.numParams, 20 + i));
       t.is(seen.size, 5);

@@ -376,7 +376,7 @@ test.serial(
 test.serial('errors through comlink keep their class, properties and cause', async (t) => {
   const { port1, port2 } = new MessageChannel();
   const nodeEndpoint = (await import('comlink/dist/esm/node-adapter.mjs')).default;
-  const inner = new Error('gv chunk 1 failed 3 times');
+  const inner = new Error('Gv chunk 1 failed 3 times');
   inner.name = 'PoolError';
   const thrown: Error[] = [
     new RunError('the last good parameters are in /x', { cause: inner }),

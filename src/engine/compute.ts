@@ -90,7 +90,7 @@ export class ChunkCompute {
       worker: '',
     });
     const bs = this.setup.bsize;
-    if (task.kind === 'correct') {
+    if (task.kind === 'accuracy') {
       // another data set and θ: the training θ and prepared Gv chunks stay as they are
       const e = this.evalEvaluator(ev, task.set!, task.thetaVersion, state);
       return done(e.correctCount(rangeChunk(task.chunk, e.data.n, bs)));
@@ -101,13 +101,13 @@ export class ChunkCompute {
       this.gnKey = '';
     }
     switch (task.kind) {
-      case 'lossGrad': {
+      case 'f+grad': {
         const r = ev.lossAndGradient(rangeChunk(task.chunk, this.setup.data.n, bs));
         return done(r.loss, r.grad);
       }
-      case 'loss':
+      case 'f':
         return done(ev.lossSum(rangeChunk(task.chunk, this.setup.data.n, bs)));
-      case 'gv': {
+      case 'Gv': {
         const key = `${task.thetaVersion}/${task.subsetVersion}`;
         if (key !== this.gnKey) {
           this.gnKey = key;

@@ -62,8 +62,6 @@ export interface TaskSpan {
   worker: string;
 }
 
-const PASS_NAMES = { lossGrad: 'f+grad', loss: 'f', gv: 'Gv', correct: 'accuracy' } as const;
-
 /** a === b elementwise (a plain loop: `every` with a closure took 2.6 ms at 269k entries, this 0.5) */
 function sameValues(a: Float64Array, b: Float64Array): boolean {
   if (a.length !== b.length) return false;
@@ -148,7 +146,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
         dispatched.yes = false;
         const r = await this.transport.run(
           { ...task, attempt },
-          { sticky: task.kind === 'gv', onDispatched: () => (dispatched.yes = true) },
+          { sticky: task.kind === 'Gv', onDispatched: () => (dispatched.yes = true) },
         );
         this.stats.tasks++;
         this.stats.computeMs += r.end - r.start;
@@ -191,7 +189,6 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   ): Promise<OrderedSum> {
     if (this.aborted) return Promise.reject(new AbortError(this.aborted.reason));
     const sum = new OrderedSum(dim, into, { squares });
-    const pass = PASS_NAMES[kind];
     const capacity = this.transport.capacity;
     const thetaVersion = this.theta.version;
     let sent = 0;
@@ -235,7 +232,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
                   };
                 } else {
                   sum.add(chunk, { loss: r.scalar, vector: dim > 0 ? r.vector : undefined });
-                  reportProgress(this.onProgress, pass, sum.added, chunks);
+                  reportProgress(this.onProgress, kind, sum.added, chunks);
                   send();
                 }
               }
@@ -266,14 +263,14 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     this.theta.set(theta);
     const chunks = chunkCount(this.numSamples, this.bsize);
     return meanOf(
-      await this.runAll('lossGrad', chunks, this.dim, {}, undefined, options?.gradSquares === true),
+      await this.runAll('f+grad', chunks, this.dim, {}, undefined, options?.gradSquares === true),
       this.numSamples,
     );
   }
 
   async loss(theta: Float64Array): Promise<number> {
     this.theta.set(theta);
-    const sum = await this.runAll('loss', chunkCount(this.numSamples, this.bsize), 0);
+    const sum = await this.runAll('f', chunkCount(this.numSamples, this.bsize), 0);
     return sum.loss / this.numSamples;
   }
 
@@ -287,7 +284,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
       apply: async (v, into) => {
         const vVersion = ++this.vVersion;
         this.transport.publishV(vVersion, new Float32Array(v));
-        const sum = await this.runAll('gv', chunks, this.dim, { ...extra, vVersion }, into);
+        const sum = await this.runAll('Gv', chunks, this.dim, { ...extra, vVersion }, into);
         return divideBy(sum.vector!, subset.length);
       },
       release: async () => {},
@@ -302,7 +299,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     // θ of accuracy tasks has its own versions: the training θ (and a CG solve's prepared
     // Gv chunks in the workers) stay valid across this pass
     const thetaVersion = this.evalTheta.set(theta);
-    const sum = await this.runAll('correct', chunkCount(n, this.bsize), 0, { set, thetaVersion });
+    const sum = await this.runAll('accuracy', chunkCount(n, this.bsize), 0, { set, thetaVersion });
     return fractionOf(sum, n);
   }
 

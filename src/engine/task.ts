@@ -5,19 +5,20 @@
  * bytes long however large θ is. A transport moves tasks, state and results; the compute
  * (src/engine/compute.ts) turns a task and its state into a result.
  */
-import type { EvalSetName } from './evaluation.js';
+import type { EvalSetName, PassName } from './evaluation.js';
 
-export type TaskKind = 'lossGrad' | 'loss' | 'gv' | 'correct';
+/** A task's pass, by the name progress and the benchmarks report it under: one vocabulary for a pass everywhere. */
+export type TaskKind = PassName;
 
 export interface Task {
   kind: TaskKind;
-  /** chunk index (src/engine/plan.ts): of the training samples (lossGrad, loss), of the subset (gv), of the held-out set (correct) */
+  /** chunk index (src/engine/plan.ts): of the training samples (f+grad, f), of the subset (Gv), of the held-out set (accuracy) */
   chunk: number;
-  /** the version of the training θ (lossGrad, loss, gv) or of the evaluation θ (correct) */
+  /** the version of the training θ (f+grad, f, Gv) or of the evaluation θ (accuracy) */
   thetaVersion: number;
-  /** for correct: the held-out set */
+  /** for accuracy: the held-out set */
   set?: EvalSetName;
-  /** for gv: the subset's version and length, and v's version */
+  /** for Gv: the subset's version and length, and v's version */
   subsetVersion?: number;
   subsetLength?: number;
   vVersion?: number;
@@ -29,9 +30,9 @@ export interface Task {
 
 /** A chunk's result as the compute produced it. */
 export interface ChunkResult {
-  /** the scalar channel: a loss sum (lossGrad, loss) or a count of correct samples (correct) */
+  /** the scalar channel: a loss sum (f+grad, f) or a count of correct samples (accuracy) */
   scalar: number;
-  /** the float32 partial sum of a vector pass (lossGrad: ∇ of the loss sum; gv: Σ Jᵀ B J v) */
+  /** the float32 partial sum of a vector pass (f+grad: ∇ of the loss sum; Gv: Σ Jᵀ B J v) */
   vector?: Float32Array;
   /** when the compute started and ended (ms since the epoch, sub-ms precise) */
   start: number;

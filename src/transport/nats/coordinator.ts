@@ -428,9 +428,9 @@ export class NatsTransport implements Transport {
   /** Sends a worker the state a task needs that it does not hold yet. */
   private sendState(w: RemoteWorker, task: Task): void {
     const needs: StateName[] =
-      task.kind === 'correct'
+      task.kind === 'accuracy'
         ? ['evalTheta']
-        : task.kind === 'gv'
+        : task.kind === 'Gv'
           ? ['theta', 'subset', 'v']
           : ['theta'];
     for (const what of needs) {

@@ -121,7 +121,7 @@ export interface Failed {
 
 export type ToCoordinator = Ready | SetupFailed | ResultPart | Failed;
 
-const TASK_KINDS: readonly TaskKind[] = ['lossGrad', 'loss', 'gv', 'correct'];
+const TASK_KINDS: readonly TaskKind[] = ['f+grad', 'f', 'Gv', 'accuracy'];
 const STATES: readonly StateName[] = ['theta', 'evalTheta', 'subset', 'v'];
 
 function fail(what: string): never {
@@ -167,10 +167,10 @@ function checkTask(t: unknown): Task {
   need(TASK_KINDS.includes(k.kind as TaskKind), 'task', 'task.kind', k.kind);
   for (const f of ['chunk', 'thetaVersion', 'slot', 'attempt'] as const)
     need(isInt(k[f]), 'task', `task.${f}`, k[f]);
-  if (k.kind === 'gv')
+  if (k.kind === 'Gv')
     for (const f of ['subsetVersion', 'subsetLength', 'vVersion'] as const)
       need(isInt(k[f]), 'task', `task.${f}`, k[f]);
-  if (k.kind === 'correct') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
+  if (k.kind === 'accuracy') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
   return k as unknown as Task;
 }
 

@@ -272,7 +272,7 @@ export class NatsWorker {
       run.slotsBusy[slot] = true;
       const task: Task = { ...m.task, slot };
       run.transport
-        .then((t) => t.run(task, { sticky: task.kind === 'gv', onDispatched: () => {} }))
+        .then((t) => t.run(task, { sticky: task.kind === 'Gv', onDispatched: () => {} }))
         .then(
           (r) => {
             const vector = r.vector ? f32Body(r.vector) : null;
