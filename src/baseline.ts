@@ -46,7 +46,10 @@ export interface EpochReport {
   gradNorm: number;
   /** the learning rate */
   alpha: number;
-  seconds: number;
+  /** wall-clock seconds since training started, the evaluations after each epoch included */
+  elapsedSeconds: number;
+  /** wall-clock seconds of this epoch: its minibatch steps and the evaluation after them */
+  iterSeconds: number;
   /** seconds spent in minibatch steps so far (wall time less the evaluation after each epoch) */
   trainSeconds: number;
   testAcc: number;
@@ -108,6 +111,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const budgetMs = (o.maxTrainSeconds ?? Infinity) * 1000;
   try {
     for (let epoch = 1; epoch <= epochs && trainMs < budgetMs; epoch++) {
+      const epochStart = performance.now();
       const perm = rng.permutation(l);
       const t0 = performance.now();
       for (let s = 0; s < l && trainMs + performance.now() - t0 < budgetMs; s += batch) {
@@ -135,14 +139,17 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
       const theta = flat();
       const { f, gradNorm } = await fullObjective(theta);
       testEval.setParams(theta);
+      const testAcc = accuracy(testEval, sets.test, o.bsize);
+      const now = performance.now();
       const rep: EpochReport = {
         iter: epoch,
         f,
         gradNorm,
         alpha: lr,
-        seconds: (performance.now() - start) / 1000,
+        elapsedSeconds: (now - start) / 1000,
+        iterSeconds: (now - epochStart) / 1000,
         trainSeconds: trainMs / 1000,
-        testAcc: accuracy(testEval, sets.test, o.bsize),
+        testAcc,
       };
       history.push(rep);
       if (o.log) {

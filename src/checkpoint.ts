@@ -26,7 +26,10 @@ export interface Checkpoint {
   spec: ModelSpec;
   loss: LossKind;
   state: NewtonState;
-  /** what the run has logged so far, one record per iteration */
+  /**
+   * what the run has logged so far, one record per iteration (read back with the current
+   * field names: see RENAMED_HISTORY_FIELDS)
+   */
   history?: Record<string, unknown>[];
   /** the best iteration by validation accuracy so far */
   best?: { iter: number; valAcc: number };
@@ -320,7 +323,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     spec: json.spec,
     loss: json.loss,
     state,
-    history: json.history,
+    history: Array.isArray(json.history) ? json.history.map(currentNames) : json.history,
     best: json.best,
     run: json.run,
     preprocessing: json.preprocessing && {
@@ -328,6 +331,28 @@ export function loadCheckpoint(dir: string): Checkpoint {
       mean: Float64Array.from(json.preprocessing.mean),
     },
   };
+}
+
+/**
+ * Fields of the history records renamed since checkpoints were first written, old name →
+ * new: `elapsed` (cumulative wall time) and the solver report's `seconds` (one iteration's).
+ * A checkpoint written before the rename reads back with the new names, so it resumes.
+ */
+export const RENAMED_HISTORY_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['elapsed', 'elapsedSeconds'],
+  ['seconds', 'iterSeconds'],
+]);
+
+/** A history record with its renamed fields under their new names (a new name present wins). */
+function currentNames(rec: Record<string, unknown>): Record<string, unknown> {
+  if (typeof rec !== 'object' || rec === null) return rec;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    const now = RENAMED_HISTORY_FIELDS.get(k);
+    if (now === undefined) out[k] = v;
+    else if (!Object.hasOwn(rec, now)) out[now] = v;
+  }
+  return out;
 }
 
 /**

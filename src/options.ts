@@ -6,7 +6,8 @@
  * (`--gn-ratio`) where the library's name the option (`gnRatio`).
  *
  * - an object that is not a plain object, or an unknown key (a typo: `itres`), is a
- *   TypeError, with the closest known key suggested;
+ *   TypeError, with the closest known key suggested; a renamed one (RENAMED_OPTIONS:
+ *   `xi`) is a TypeError giving its new name;
  * - a value of the wrong type (`seed: 'x'`, `model: 42`, `log: 12345`, `onIteration: 'print'`)
  *   is a TypeError naming the option;
  * - a number out of range (`gnRatio: -1`) or a string not in its list (`loss: 'hinge'`) is a
@@ -106,7 +107,7 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
   gnRatio: { type: num({ min: 0, minOpen: true, max: 1 }), flag: '--gn-ratio' },
   gnSize: { type: int(1), flag: '--gn-size' },
   cgMax: { type: int(1), flag: '--cg-max' },
-  xi: { type: num(positive), flag: '--xi' },
+  cgTolerance: { type: num(positive), flag: '--cg-tolerance' },
   method: { type: oneOf(() => NEWTON_METHODS), flag: '--method' },
   cgInit: { type: oneOf(() => CG_INITS), flag: '--cg-init' },
   cgInitDecay: { type: num({ min: 0, minOpen: true, max: 1 }), flag: '--cg-init-decay' },
@@ -154,6 +155,38 @@ export const FIRST_ORDER_OPTIONS: {
   maxTrainSeconds: { type: num(positive) },
   onEpoch: { type: fn },
 };
+
+/**
+ * Options renamed since they were released, old key → new key: the old one is refused with
+ * the new name (`option 'xi' was renamed 'cgTolerance'`; the CLI's `--xi` likewise, see
+ * checkRenamedFlags), never silently ignored.
+ */
+export const RENAMED_OPTIONS: Readonly<Record<string, keyof TrainOptions>> = {
+  /** the CG tolerance: ξ is the loss in the same formulas */
+  xi: 'cgTolerance',
+};
+
+/** How the CLI says a flag was renamed: `--xi was renamed --cg-tolerance; use --cg-tolerance instead`. */
+function renamedFlagMessage(old: string): string {
+  const now = RENAMED_OPTIONS[old];
+  const to = NEWTON_OPTIONS[now].flag ?? flagOf(now);
+  return `${flagOf(old)} was renamed ${to}; use ${to} instead`;
+}
+
+/**
+ * Throws the CLI's one-line error (code ERR_PARSE_ARGS_UNKNOWN_OPTION: exit 2) if the
+ * arguments hold a renamed flag (`--xi X` or `--xi=X`, before any `--`), which node:util
+ * parseArgs would only call unknown. Run it before parseArgs.
+ */
+export function checkRenamedFlags(argv: readonly string[]): void {
+  for (const arg of argv) {
+    if (arg === '--') return;
+    const flag = arg.split('=', 1)[0];
+    const old = Object.keys(RENAMED_OPTIONS).find((k) => flagOf(k) === flag);
+    if (old !== undefined)
+      fail(TypeError, renamedFlagMessage(old), old, 'ERR_PARSE_ARGS_UNKNOWN_OPTION');
+  }
+}
 
 export type Trainer = 'newton' | 'first-order';
 export type MessageStyle = 'library' | 'cli';
@@ -302,6 +335,14 @@ export function validateOptions(
   const known = Object.keys(schema);
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(schema, key)) continue;
+    if (Object.hasOwn(RENAMED_OPTIONS, key)) {
+      fail(
+        TypeError,
+        cli ? renamedFlagMessage(key) : `option '${key}' was renamed '${RENAMED_OPTIONS[key]}'`,
+        key,
+        cli ? 'ERR_PARSE_ARGS_UNKNOWN_OPTION' : 'ERR_INVALID_ARG_VALUE',
+      );
+    }
     const near = closestKey(
       key,
       known.filter((k) => !cli || schema[k].flag),

@@ -55,7 +55,8 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   gnRatio?: number;
   gnSize?: number;
   cgMax?: number;
-  xi?: number;
+  /** CG stops at ‖r‖ ≤ cgTolerance·‖∇f‖ (default 0.1, simpleNN's ξ_cg; formerly `xi`) */
+  cgTolerance?: number;
   /**
    * 'simplenn' (default): simpleNN's algorithm exactly; 'hf': with the Hessian-free remedies
    * of HF_METHOD (src/solver/newton.ts). Each remedy below may also be set on its own,
@@ -117,7 +118,7 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
    * Awaited at every iteration boundary: once before the first iteration (the initial or
    * resumed state), then after each iteration is committed (checkpointed, logged and given
    * to onIteration). Training waits while it is pending, which is how `startTraining`
-   * pauses; time spent waiting is not counted in `elapsed`.
+   * pauses; time spent waiting is not counted in `elapsedSeconds`.
    */
   onBoundary?: (b: IterationBoundary) => void | Promise<void>;
   /**
@@ -129,13 +130,20 @@ export interface TrainOptions extends Partial<Omit<DataOptions, 'data' | 'prepro
   signal?: AbortSignal;
 }
 
+/**
+ * One iteration as `train` reports it: the solver's report (`iterSeconds`: the wall time of
+ * this iteration's step) with the accuracies and `elapsedSeconds`.
+ */
 export interface TrainIteration extends IterationReport {
   /** accuracy on the test set (NaN without one) */
   testAcc: number;
   /** accuracy on the validation set (NaN without one) */
   valAcc: number;
-  /** seconds since training started (cumulative over resumes), including the accuracy passes */
-  elapsed: number;
+  /**
+   * wall-clock seconds since training started (cumulative over resumes, pauses not
+   * counted), including the accuracy passes
+   */
+  elapsedSeconds: number;
 }
 
 /** The committed state at an iteration boundary, as `onBoundary` sees it. */
@@ -187,7 +195,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const C = o.C ?? defaultC(o.data);
   const solverOptions = {
     ...NEWTON_DEFAULTS,
-    ...pick(o, ['xi', 'cgMax', 'eta', 'lambda0', ...NEWTON_METHOD_KEYS]),
+    ...pick(o, ['cgTolerance', 'cgMax', 'eta', 'lambda0', ...NEWTON_METHOD_KEYS]),
     C,
     gnSize,
     seed: o.seed + 1,
@@ -308,7 +316,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     // and its log line loses nothing)
     if (o.log)
       writeFileSync(o.log, history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
-    const elapsed0 = history.at(-1)?.elapsed ?? 0;
+    const elapsedSeconds0 = history.at(-1)?.elapsedSeconds ?? 0;
     const start = performance.now();
     /** ms spent waiting in onBoundary (a pause): not training time */
     let waitedMs = 0;
@@ -339,7 +347,7 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
           ...rep,
           testAcc: await problem.accuracy(solver.params, 'test'),
           valAcc: await problem.accuracy(solver.params, 'val'),
-          elapsed: elapsed0 + (performance.now() - start - waitedMs) / 1000,
+          elapsedSeconds: elapsedSeconds0 + (performance.now() - start - waitedMs) / 1000,
         };
       } catch (e) {
         if (e instanceof LineSearchError) {
@@ -438,7 +446,10 @@ const NEWTON_METHOD_KEYS = [
 
 const num = (x: number) => (Number.isFinite(x) ? x : null);
 
-/** The JSONL record of one iteration: `seconds` is cumulative wall time. */
+/**
+ * The JSONL record of one iteration: `elapsedSeconds` is the wall time since training
+ * started (cumulative over resumes), `iterSeconds` that of this iteration's step.
+ */
 export function logRecord(it: TrainIteration) {
   return {
     iter: it.iter,
@@ -447,11 +458,11 @@ export function logRecord(it: TrainIteration) {
     alpha: it.alpha,
     lambda: it.lambda,
     cgIters: it.cgIters,
-    seconds: it.elapsed,
+    elapsedSeconds: it.elapsedSeconds,
     testAcc: num(it.testAcc),
     valAcc: num(it.valAcc),
     rho: it.rho,
-    iterSeconds: it.seconds,
+    iterSeconds: it.iterSeconds,
     gnSize: it.gnSize,
     gvProducts: it.gvProducts,
     lossPasses: it.lossPasses,

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { ITERATION_FIELDS, readJsonl } from './helpers/jsonl.ts';
 import { trainFirstOrder } from '../src/baseline.ts';
 import { initBackend } from '../src/backend/select.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
@@ -28,13 +29,18 @@ test.serial(
         log,
         backend: 'wasm',
       });
-      const recs = readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
+      const recs = readJsonl(log);
       t.is(recs.length, 4);
-      for (const k of ['iter', 'f', 'gradNorm', 'alpha', 'lambda', 'cgIters', 'seconds', 'testAcc'])
-        t.true(k in recs[0], `${optim}: ${k}`);
+      for (const k of ITERATION_FIELDS) t.true(k in recs[0], `${optim}: ${k}`);
+      t.false('seconds' in recs[0], `${optim}: no field of the old name`);
+      t.true(
+        recs.every((r) => r.iterSeconds <= r.elapsedSeconds),
+        `${optim}: an epoch's time is within the time so far`,
+      );
+      t.true(
+        recs.every((r, i) => i === 0 || r.elapsedSeconds >= recs[i - 1].elapsedSeconds),
+        `${optim}: elapsedSeconds is cumulative`,
+      );
       t.true(recs[3].f < recs[0].f, `${optim}: f decreases`);
       t.true(r.testAcc > 0.5, `${optim}: accuracy ${r.testAcc}`);
       // f recomputed independently from the exported model: ‖θ‖²/(2Cl) + mean loss

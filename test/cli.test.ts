@@ -1,9 +1,10 @@
 /** The `train` command end to end on the embedded digits set. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { ITERATION_FIELDS, readJsonl } from './helpers/jsonl.ts';
 
 const cli = (args: string[], node: string[] = []) =>
   spawnSync(process.execPath, [...node, '--import', 'tsx', 'src/cli/main.ts', ...args], {
@@ -45,17 +46,18 @@ test('train on digits (the npm start settings) reaches ≥ 95% test accuracy and
   );
   const acc = Number(/test accuracy ([\d.]+)%/.exec(lines.at(-1)!)?.[1]);
   t.true(acc >= 95, `accuracy ${acc}`);
-  const recs = readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
+  const recs = readJsonl(log);
   t.is(recs.length, 30);
-  for (const k of ['iter', 'f', 'gradNorm', 'alpha', 'lambda', 'cgIters', 'seconds', 'testAcc'])
-    t.true(k in recs[0], k);
+  for (const k of ITERATION_FIELDS) t.true(k in recs[0], k);
+  t.false('seconds' in recs[0], 'no field of the old name');
   t.true(recs[29].f < recs[0].f);
   t.true(
-    recs.every((r, i) => i === 0 || r.seconds >= recs[i - 1].seconds),
-    'seconds is cumulative',
+    recs.every((r, i) => i === 0 || r.elapsedSeconds >= recs[i - 1].elapsedSeconds),
+    'elapsedSeconds is cumulative',
+  );
+  t.true(
+    recs.every((r) => r.iterSeconds <= r.elapsedSeconds),
+    "an iteration's time is within the time so far",
   );
 });
 
@@ -101,6 +103,8 @@ test('bad options are one-line errors with exit code 2, no stack trace', (t) => 
       /Fashion-MNIST folder \/nonexistent not found/,
     ],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['train', '--xi', '0.1'], /--xi was renamed --cg-tolerance; use --cg-tolerance instead$/m],
+    [['train', '--xi=0.1'], /--xi was renamed --cg-tolerance; use --cg-tolerance instead$/m],
   ] as const) {
     const r = cli([...args]);
     t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

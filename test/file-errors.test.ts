@@ -135,7 +135,7 @@ test.serial('train --log: a missing folder, a folder, a file as its folder', (t)
 test.serial('plot -o into a missing folder; a missing run log', (t) => {
   const dir = tmp();
   const run = join(dir, 'run.jsonl');
-  writeFileSync(run, JSON.stringify({ iter: 1, f: 1, seconds: 0.5, testAcc: 0.5 }) + '\n');
+  writeFileSync(run, JSON.stringify({ iter: 1, f: 1, elapsedSeconds: 0.5, testAcc: 0.5 }) + '\n');
   const svg = join(dir, 'nope', 'p.svg');
   fails(t, ['plot', run, '-o', svg], svg, /-o folder .*nope does not exist$/);
   t.false(existsSync(svg));

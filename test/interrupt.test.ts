@@ -30,7 +30,7 @@ const common: TrainOptions = {
 
 /** The history without its times, as a checkpoint holds it (NaN → null). */
 const timeless = (h: TrainIteration[]) =>
-  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<
+  JSON.parse(JSON.stringify(h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r))) as Record<
     string,
     unknown
   >[];

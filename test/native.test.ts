@@ -28,7 +28,7 @@ function dataOf(shape: number[], n: number, seed: number): TrainTest {
 
 /** Everything a run reports but its times, as its JSONL log holds it (NaN as null, as a resumed history has it). */
 const trajectory = (h: TrainIteration[]) =>
-  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...rest }) => rest)));
+  JSON.parse(JSON.stringify(h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...rest }) => rest)));
 
 await initBackend('cpu'); // kerasFile() below builds a tfjs model at load time
 

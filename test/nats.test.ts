@@ -100,7 +100,8 @@ function t_noProcessLeft(): void {
   if (alive.length > 0) throw new Error(`${alive.length} worker processes left running`);
 }
 
-const trajectory = (h: TrainIteration[]) => h.map(({ seconds: _s, elapsed: _e, ...r }) => r);
+const trajectory = (h: TrainIteration[]) =>
+  h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r);
 
 let reference: Awaited<ReturnType<typeof train>> | null = null;
 async function inProcess() {

@@ -7,13 +7,15 @@
 import test from 'ava';
 import { availableParallelism } from 'node:os';
 import { loadData } from '../src/data/load.ts';
-import { NEWTON_DEFAULTS } from '../src/solver/newton.ts';
+import { NEWTON_DEFAULTS, NewtonCG, resolveNewtonOptions } from '../src/solver/newton.ts';
 import {
+  checkRenamedFlags,
   closestKey,
   defaultC,
   describeRange,
   FIRST_ORDER_OPTIONS,
   NEWTON_OPTIONS,
+  RENAMED_OPTIONS,
   validateOptions,
   workersWarning,
   type OptionError,
@@ -34,6 +36,13 @@ const BAD: Case[] = [
     TypeError,
     /^unknown option 'itres' \(did you mean 'iters'\?\)$/,
     /^unknown option --itres \(did you mean --iters\?\)$/,
+  ],
+  [
+    'renamed xi',
+    { xi: 0.1 },
+    TypeError,
+    /^option 'xi' was renamed 'cgTolerance'$/,
+    /^--xi was renamed --cg-tolerance; use --cg-tolerance instead$/,
   ],
   [
     'model: 42',
@@ -332,7 +341,7 @@ test('the options the other tests and the CLI pass are valid', (t) => {
       model: { inputShape: [64], layers: [{ type: 'dense', units: 10 }] },
       gnSize: 100,
       cgMax: 50,
-      xi: 0.1,
+      cgTolerance: 0.1,
       eta: 1e-4,
       lambda0: 1,
       gv: 'double-vjp',
@@ -372,7 +381,7 @@ test('the options the other tests and the CLI pass are valid', (t) => {
     gnRatio: 0.05,
     gnSize: undefined,
     cgMax: 250,
-    xi: 0.1,
+    cgTolerance: 0.1,
     iters: 30,
     bsize: 1024,
     gv: 'linearized',
@@ -446,6 +455,48 @@ test('every option has a kind; flags are kebab-case; lambda0, eta and callbacks 
   t.is(describeRange({ min: 0, minOpen: true, max: 1 }), 'in (0, 1]');
 });
 
+test("renamed options: 'xi' is 'cgTolerance' everywhere, the old name an error giving the new one", (t) => {
+  t.deepEqual(RENAMED_OPTIONS, { xi: 'cgTolerance' });
+  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+    t.false(old in NEWTON_OPTIONS, old);
+    t.true(now in NEWTON_OPTIONS, now);
+  }
+  t.is(NEWTON_OPTIONS.cgTolerance.flag, '--cg-tolerance');
+  t.is(NEWTON_DEFAULTS.cgTolerance, 0.1); // simpleNN's ξ_cg
+  t.false('xi' in NEWTON_DEFAULTS);
+  t.notThrows(() => validateOptions({ cgTolerance: 0.01 }, 'newton'));
+  t.throws(() => validateOptions({ cgTolerance: 0 }, 'newton'), {
+    instanceOf: RangeError,
+    message: "option 'cgTolerance' must be > 0, got 0",
+  });
+  const e = t.throws(() => validateOptions({ xi: 0.1 }, 'newton')) as OptionError;
+  t.is(e.code, 'ERR_INVALID_ARG_VALUE');
+  t.is(e.option, 'xi');
+  // the CLI's flag, before parseArgs (which would only call it unknown): `--xi X`, `--xi=X`
+  for (const argv of [
+    ['--xi', '0.1'],
+    ['--iters', '3', '--xi=0.1'],
+  ]) {
+    const c = t.throws(() => checkRenamedFlags(argv), {
+      instanceOf: TypeError,
+      message: '--xi was renamed --cg-tolerance; use --cg-tolerance instead',
+    }) as OptionError;
+    t.is(c.code, 'ERR_PARSE_ARGS_UNKNOWN_OPTION');
+  }
+  t.notThrows(() => checkRenamedFlags(['--cg-tolerance', '0.1', '--xin', '--', '--xi']));
+  // the solver itself does not ignore it silently either
+  const message = "option 'xi' was renamed 'cgTolerance'";
+  t.throws(() => resolveNewtonOptions({ gnSize: 1, xi: 0.1 } as never), {
+    instanceOf: TypeError,
+    message,
+  });
+  const problem = { dim: 1, numSamples: 1 } as ConstructorParameters<typeof NewtonCG>[0];
+  t.throws(() => new NewtonCG(problem, new Float64Array(1), { gnSize: 1, xi: 0.1 } as never), {
+    message,
+  });
+  t.is(resolveNewtonOptions({ gnSize: 1, cgTolerance: 0.5 }).cgTolerance, 0.5);
+});
+
 test('workersWarning: more workers than cores', (t) => {
   const cores = availableParallelism();
   t.is(workersWarning(undefined), null);
@@ -482,6 +533,7 @@ test('train() and trainFirstOrder() check their options before loading anything'
   const { trainFirstOrder } = await import('../src/baseline.ts');
   for (const [o, cls, msg] of [
     [{ itres: 2 }, TypeError, /unknown option 'itres' \(did you mean 'iters'\?\)/],
+    [{ xi: 0.1 }, TypeError, /^option 'xi' was renamed 'cgTolerance'$/],
     [{ model: 42 }, TypeError, /option 'model'/],
     [{ data: 42 }, TypeError, /option 'data'/],
     [{ seed: 'x' }, TypeError, /option 'seed' must be an integer/],

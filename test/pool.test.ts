@@ -25,7 +25,7 @@ async function trajectory(problem: GaussNewtonProblem) {
   const s = new NewtonCG(problem, theta0, { gnSize: 60, C: 1, seed: 5 });
   const out = [];
   for (let i = 0; i < 3; i++) {
-    const { seconds: _s, ...r } = await s.step();
+    const { iterSeconds: _s, ...r } = await s.step();
     out.push(r);
   }
   return { reports: out, theta: [...s.params] };

@@ -99,3 +99,49 @@ test.serial(
     t.regex(e2!.message, /field 'lambda' must be a positive number, found null/);
   },
 );
+
+test.serial(
+  'a checkpoint written before elapsed/seconds were renamed resumes: its history under the new names, the time continuing from it',
+  async (t) => {
+    const out = await checkpointed();
+    const path = join(out, 'checkpoint.json');
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    // the old names: `elapsed` (cumulative) and the solver report's `seconds` (one iteration's);
+    // 1000 s more, so that the resumed run's time is seen to continue from the stored one
+    json.history = json.history.map(
+      ({ elapsedSeconds, iterSeconds, ...h }: Record<string, number>) => ({
+        ...h,
+        seconds: iterSeconds,
+        elapsed: elapsedSeconds + 1000,
+      }),
+    );
+    writeFileSync(path, JSON.stringify(json));
+    const old = json.history as Record<string, number>[];
+    const c = loadCheckpoint(out);
+    t.deepEqual(
+      c.history!.map((h) => [h.elapsedSeconds, h.iterSeconds]),
+      old.map((h) => [h.elapsed, h.seconds]),
+    );
+    t.true(c.history!.every((h) => !('elapsed' in h) && !('seconds' in h)));
+    const log = join(out, 'run.jsonl');
+    const r = await train({ ...base, iters: 3, resume: out, log });
+    t.is(r.history.length, 3);
+    t.is(r.history[1].elapsedSeconds, old[1].elapsed);
+    t.true(r.history[2].elapsedSeconds > old[1].elapsed, `${r.history[2].elapsedSeconds}`);
+    const recs = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    t.deepEqual(
+      recs.map((x) => x.elapsedSeconds),
+      r.history.map((h) => h.elapsedSeconds),
+    );
+    t.true(recs.every((x) => typeof x.iterSeconds === 'number' && !('seconds' in x)));
+    // and the checkpoint is written back with the new names
+    t.true(
+      JSON.parse(readFileSync(path, 'utf8')).history.every(
+        (h: Record<string, unknown>) => 'elapsedSeconds' in h && !('elapsed' in h),
+      ),
+    );
+  },
+);

@@ -32,7 +32,7 @@ const records = (file: string) =>
     .trim()
     .split('\n')
     .map((l) => {
-      const { seconds: _s, iterSeconds: _i, ...r } = JSON.parse(l);
+      const { elapsedSeconds: _s, iterSeconds: _i, ...r } = JSON.parse(l);
       return r;
     });
 

@@ -131,7 +131,7 @@ test('CG sees G + (λ + 1/(C·l))I: the Newton step solves the damped, regularis
     gnSize: 10,
     C,
     lambda0,
-    xi: 1e-12,
+    cgTolerance: 1e-12,
     cgMax: 500,
   });
   const rep = await s.step();
@@ -176,7 +176,7 @@ test('λ follows ρ: ×boost when the actual reduction is a tenth of the predict
     gnSize: 1,
     C: 1e6,
     lambda0: 1e-3,
-    xi: 1e-10,
+    cgTolerance: 1e-10,
     cgMax: 100,
   });
   const rep = await s.step();
@@ -187,7 +187,7 @@ test('λ follows ρ: ×boost when the actual reduction is a tenth of the predict
     gnSize: 1,
     C: 1e6,
     lambda0: 1e-3,
-    xi: 1e-10,
+    cgTolerance: 1e-10,
     cgMax: 100,
   });
   const r2 = await good.step();

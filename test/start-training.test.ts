@@ -57,7 +57,7 @@ const small: StartOptions = {
 
 /** The history without its times, as a checkpoint holds it (NaN → null). */
 const timeless = (h: TrainIteration[]) =>
-  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<
+  JSON.parse(JSON.stringify(h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r))) as Record<
     string,
     unknown
   >[];
@@ -289,11 +289,11 @@ test.serial(
     sameAsUninterrupted(t, r, want, 'paused and resumed');
     // the pause is not training time
     const wall = (seen[k].at - seen[k - 1].at) / 1000;
-    const elapsed = r.history[k].elapsed - r.history[k - 1].elapsed;
+    const elapsed = r.history[k].elapsedSeconds - r.history[k - 1].elapsedSeconds;
     t.true(wall > PAUSE_MS / 1000, `${wall} s between the iterations around the pause`);
     t.true(
       elapsed < wall - (0.8 * PAUSE_MS) / 1000,
-      `elapsed grew by ${elapsed} s over a pause of ${PAUSE_MS} ms`,
+      `elapsedSeconds grew by ${elapsed} s over a pause of ${PAUSE_MS} ms`,
     );
 
     // after the run: pause has nothing to wait for; a snapshot is the final θ

@@ -114,7 +114,7 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
       signal: controller.signal,
       log: o.logDir ? join(o.logDir, `${name.replace(' ', '-')}.jsonl`) : undefined,
       onIteration: (it) => {
-        t += it.seconds;
+        t += it.iterSeconds;
         points.push({ t, f: it.f, gradNorm: it.gradNorm, testAcc: it.testAcc });
         say(`${name} iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
         if (t >= o.budget) controller.abort(new Error('budget'));

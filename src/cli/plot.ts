@@ -10,7 +10,8 @@ import { checkInputFile, checkOutputFile } from '../paths.js';
 export const PLOT_HELP = `Usage: tfjs-newton plot RUN.jsonl [--vs OTHER.jsonl ...] -o FILE.svg
 
 Plots the objective f and the test accuracy of one or more runs (the --log files of train,
-Newton or --optim adam|sgd), against iteration (or epoch) and against wall-clock seconds.
+Newton or --optim adam|sgd), against iteration (or epoch) and against wall-clock seconds
+since training started (their elapsedSeconds; 'seconds' in logs written before the rename).
 
   --vs FILE      another run to compare (repeatable)
   -o, --out FILE the SVG to write
@@ -19,7 +20,8 @@ Newton or --optim adam|sgd), against iteration (or epoch) and against wall-clock
 interface Rec {
   iter: number;
   f: number;
-  seconds: number;
+  /** wall-clock seconds since training started */
+  elapsedSeconds: number;
   testAcc: number | null;
 }
 
@@ -39,17 +41,25 @@ export function readRun(file: string): Rec[] {
     .map((l, i) => ({ l, i }))
     .filter(({ l }) => l.trim() !== '')
     .map(({ l, i }) => {
-      let r: Rec;
-      try {
-        r = JSON.parse(l) as Rec;
-      } catch {
-        throw new DataError(
+      const notObject = () =>
+        new DataError(
           file,
           `line ${i + 1}`,
           'expected one JSON object per line (a train --log file)',
         );
+      let r: Rec & { seconds?: unknown };
+      try {
+        r = JSON.parse(l) as Rec;
+      } catch {
+        throw notObject();
       }
-      for (const k of ['iter', 'f', 'seconds'] as const) {
+      if (typeof r !== 'object' || r === null) throw notObject();
+      // logs written before the rename call the cumulative time `seconds`
+      if (r.elapsedSeconds === undefined && typeof r.seconds === 'number') {
+        r.elapsedSeconds = r.seconds;
+        delete r.seconds;
+      }
+      for (const k of ['iter', 'f', 'elapsedSeconds'] as const) {
         if (typeof r[k] !== 'number')
           throw new DataError(file, `line ${i + 1}`, `field '${k}' missing or not a number`);
       }
@@ -81,7 +91,7 @@ export function plotRuns(runs: { name: string; recs: Rec[] }[]): string {
       xLabel: 'seconds',
       yLabel: 'f',
       series: series(
-        (r) => r.seconds,
+        (r) => r.elapsedSeconds,
         (r) => r.f,
       ),
     },
@@ -95,7 +105,7 @@ export function plotRuns(runs: { name: string; recs: Rec[] }[]): string {
       title: 'test accuracy',
       xLabel: 'seconds',
       yLabel: 'accuracy %',
-      series: series((r) => r.seconds, acc),
+      series: series((r) => r.elapsedSeconds, acc),
     },
   ];
   return chart(panels, 2);

@@ -3,7 +3,7 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { parseArgs } from 'node:util';
 import type { GvMethod } from '../autodiff/evaluator.js';
 import { isBackendChoice, nativeUnavailable } from '../backend/select.js';
-import { flagOf, validateOptions, workersWarning } from '../options.js';
+import { checkRenamedFlags, flagOf, validateOptions, workersWarning } from '../options.js';
 import { UsageError } from '../errors.js';
 import { LOSSES, lossList, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
@@ -40,7 +40,7 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
   --gn-ratio R        Gauss-Newton subset size as a fraction of l (default ${TRAIN_DEFAULTS.gnRatio})
   --gn-size N         Gauss-Newton subset size in samples (overrides --gn-ratio)
   --cg-max N          CG steps per iteration at most (default ${NEWTON_DEFAULTS.cgMax})
-  --xi X              CG stops at ‖r‖ ≤ xi·‖∇f‖ (default ${NEWTON_DEFAULTS.xi})
+  --cg-tolerance X    CG stops at ‖r‖ ≤ X·‖∇f‖ (default ${NEWTON_DEFAULTS.cgTolerance}, simpleNN's ξ_cg; formerly --xi)
   --method M          simplenn (default: simpleNN's algorithm exactly) or hf, Martens's Hessian-free
                       remedies (HF_METHOD in src/solver/newton.ts):
                       ${hfSet()}
@@ -86,8 +86,11 @@ Trains a network with subsampled Gauss-Newton Newton-CG (simpleNN's method).
                       --nats-creds FILE | --nats-nkey FILE authenticate (NATS_TOKEN, NATS_USER,
                       NATS_PASS from the environment too); --tls-ca, --tls-cert, --tls-key for TLS;
                       --nats-no-upload: the data stays here, workers load it themselves (worker --data)
-  --log FILE          write one JSON object per iteration
-                      (iter, f, gradNorm, alpha, lambda, cgIters, seconds [cumulative], testAcc, rho, iterSeconds)
+  --log FILE          write one JSON object per iteration: iter, f, gradNorm, alpha, lambda, cgIters,
+                      elapsedSeconds (wall time since training started, over resumes), testAcc,
+                      valAcc, rho, iterSeconds (this iteration's wall time), gnSize, gvProducts,
+                      lossPasses; with --optim one per epoch (iterSeconds: the epoch's, with
+                      trainSeconds: the time in minibatch steps so far)
 `;
 
 /** What --method hf changes, as flags: `--cg-init previous, ...`. */
@@ -119,7 +122,7 @@ export function formatIteration(it: TrainIteration): string {
   return (
     `iter ${String(it.iter).padStart(3)}  f ${it.f.toExponential(6)}  |g| ${it.gradNorm.toExponential(2)}  ` +
     `α ${it.alpha.toPrecision(3)}  λ ${it.lambda.toPrecision(3)}  CG ${String(it.cgIters).padStart(3)}  ` +
-    `${it.seconds.toFixed(1)}s  test ${pct(it.testAcc)}` +
+    `${it.iterSeconds.toFixed(1)}s  test ${pct(it.testAcc)}` +
     (Number.isNaN(it.valAcc) ? '' : `  val ${pct(it.valAcc)}`)
   );
 }
@@ -128,6 +131,7 @@ export function formatIteration(it: TrainIteration): string {
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 export async function trainCommand(argv: string[]): Promise<number | void> {
+  checkRenamedFlags(argv); // `--xi`: its new name, not parseArgs's "unknown option"
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -140,7 +144,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       'gn-ratio': { type: 'string' },
       'gn-size': { type: 'string' },
       'cg-max': { type: 'string' },
-      xi: { type: 'string' },
+      'cg-tolerance': { type: 'string' },
       method: { type: 'string' },
       'cg-init': { type: 'string' },
       'cg-init-decay': { type: 'string' },
@@ -196,7 +200,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     gnRatio: num(values['gn-ratio'], '--gn-ratio', { min: Number.MIN_VALUE, max: 1 }),
     gnSize: num(values['gn-size'], '--gn-size', { int: true, min: 1 }),
     cgMax: num(values['cg-max'], '--cg-max', { int: true, min: 1 }),
-    xi: num(values.xi, '--xi', { min: Number.MIN_VALUE }),
+    cgTolerance: num(values['cg-tolerance'], '--cg-tolerance', { min: Number.MIN_VALUE }),
     // the choices are checked by validateOptions below, in the flags' words
     method: values.method as NewtonMethod | undefined,
     cgInit: values['cg-init'] as MethodOptions['cgInit'] | undefined,
@@ -235,7 +239,7 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
       momentum: num(values.momentum, '--momentum', { min: 0, max: 1 }),
       onEpoch: (e) =>
         console.log(
-          `epoch ${String(e.iter).padStart(3)}  f ${e.f.toExponential(6)}  |g| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s  test ${pct(e.testAcc)}`,
+          `epoch ${String(e.iter).padStart(3)}  f ${e.f.toExponential(6)}  |g| ${e.gradNorm.toExponential(2)}  ${e.elapsedSeconds.toFixed(1)}s  test ${pct(e.testAcc)}`,
         ),
     });
     console.log(

@@ -9,7 +9,8 @@
  * Below, C̃ = C·l. One iteration:
  *  1. f and ∇f at θ (the problem's data part plus the regulariser θ/C̃);
  *  2. a fresh random subset S of the samples;
- *  3. CG on (G_S + λI) d = −∇f, G_S = I/C̃ + (1/|S|) Σ_{i∈S} JᵢᵀBᵢJᵢ, until ‖r‖ ≤ ξ‖∇f‖;
+ *  3. CG on (G_S + λI) d = −∇f, G_S = I/C̃ + (1/|S|) Σ_{i∈S} JᵢᵀBᵢJᵢ, until
+ *     ‖r‖ ≤ cgTolerance·‖∇f‖ (simpleNN's ξ_cg; not the loss ξ);
  *  4. α = 1, halved until f(θ + αd) − f(θ) ≤ η α ∇fᵀd;
  *  5. ρ = (f(θ + αd) − f(θ)) / (α∇fᵀd + ½α² dᵀG_S d); λ ×boost if ρ < 0.25, ×drop if ρ ≥ 0.75.
  *
@@ -56,9 +57,9 @@ export interface MethodOptions {
   /** the factor on the previous solution with cgInit 'previous', in (0, 1] (Martens: 0.95) */
   cgInitDecay: number;
   /**
-   * When CG stops, besides ‖r‖ ≤ xi·‖∇f‖ and cgMax: 'residual' (only those, simpleNN), or
-   * 'quadratic': also when the quadratic model q(x) = ½xᵀ(G_S + λI)x + ∇fᵀx stops making
-   * progress, at step i with k = max(10, ⌈0.1·i⌉): i > k, q_i < 0 and
+   * When CG stops, besides ‖r‖ ≤ cgTolerance·‖∇f‖ and cgMax: 'residual' (only those,
+   * simpleNN), or 'quadratic': also when the quadratic model q(x) = ½xᵀ(G_S + λI)x + ∇fᵀx
+   * stops making progress, at step i with k = max(10, ⌈0.1·i⌉): i > k, q_i < 0 and
    * (q_i − q_{i−k})/q_i < k·cgQuadraticTolerance (Martens 2010 §4.4). q comes from
    * vectors CG has: two dot products a step, no product.
    */
@@ -135,8 +136,8 @@ export interface NewtonOptions extends MethodOptions {
   method: NewtonMethod;
   /** regularisation constant: the objective has ‖θ‖²/(2Cl), l the number of samples */
   C: number;
-  /** CG stops at ‖r‖ ≤ xi·‖∇f‖ */
-  xi: number;
+  /** CG stops at ‖r‖ ≤ cgTolerance·‖∇f‖ (simpleNN's ξ_cg, 0.1; renamed from `xi`) */
+  cgTolerance: number;
   /** at most this many CG steps per iteration */
   cgMax: number;
   /** sufficient-decrease constant of the line search */
@@ -162,7 +163,7 @@ export interface NewtonOptions extends MethodOptions {
 export const NEWTON_DEFAULTS: Omit<NewtonOptions, 'gnSize' | keyof MethodOptions> = {
   method: 'simplenn',
   C: 0.01,
-  xi: 0.1,
+  cgTolerance: 0.1,
   cgMax: 250,
   eta: 1e-4,
   lambda0: 1,
@@ -192,7 +193,7 @@ export interface IterationReport {
   gvProducts: number;
   /** ‖r‖/‖∇f‖ when CG stopped (of its final iterate) */
   cgRelResidual: number;
-  /** why CG stopped: 'residual' (‖r‖ ≤ xi‖∇f‖), 'quadratic' (cgStop), 'maxIter' (cgMax), 'curvature' */
+  /** why CG stopped: 'residual' (‖r‖ ≤ cgTolerance·‖∇f‖), 'quadratic' (cgStop), 'maxIter' (cgMax), 'curvature' */
   cgStoppedBy: CGStop;
   /** the CG step whose iterate is the direction: cgIters, or an earlier one chosen by cgKeepBest */
   cgChosenIter: number;
@@ -203,7 +204,7 @@ export interface IterationReport {
   rho: number;
   halvings: number;
   /** wall-clock seconds of this iteration */
-  seconds: number;
+  iterSeconds: number;
 }
 
 /** The run cannot go on: no step length gave sufficient decrease. */
@@ -230,6 +231,10 @@ export type NewtonSettings = Partial<NewtonOptions> & { gnSize: number };
  * (METHOD_OPTIONS[method]), then every option given (undefined ones are not given).
  */
 export function resolveNewtonOptions(given: NewtonSettings): NewtonOptions {
+  // a renamed option (RENAMED_OPTIONS in options.ts, which train() checks first) would
+  // otherwise be ignored silently
+  if ((given as { xi?: unknown }).xi !== undefined)
+    throw new TypeError("option 'xi' was renamed 'cgTolerance'");
   const defined = Object.fromEntries(
     Object.entries(given).filter(([, v]) => v !== undefined),
   ) as NewtonSettings;
@@ -360,15 +365,15 @@ export class NewtonCG {
   async step(): Promise<IterationReport> {
     const t0 = performance.now();
     const o = this.opts;
-    const { xi, cgMax, eta, drop, boost, maxHalvings } = o;
-    const C = this.regC;
+    const { cgTolerance, cgMax, eta, drop, boost, maxHalvings } = o;
+    const regC = this.regC;
     const theta = this.theta;
     const diagonal = o.preconditioner === 'diagonal';
     const data = diagonal
       ? await this.problem.lossAndGradient(theta, { gradSquares: true })
       : await this.problem.lossAndGradient(theta);
     const f = this.objective(theta, data.loss);
-    const g = lincomb(1 / C, theta, 1, data.grad);
+    const g = lincomb(1 / regC, theta, 1, data.grad);
     const gradNorm = norm(g);
     const gradNorm0 = o.gnGrowth === 'gradient' ? (this.gradNorm0 ?? gradNorm) : undefined;
     const gnSize = gradNorm0 === undefined ? o.gnSize : this.subsetSize(gradNorm, gradNorm0);
@@ -378,7 +383,7 @@ export class NewtonCG {
     const subset = rng.subset(this.problem.numSamples, gnSize);
     const G = await this.problem.gaussNewton(theta, subset);
     const lambda = this.lambda;
-    const shift = 1 / C + lambda;
+    const shift = 1 / regC + lambda;
     const cgOptions: CGOptions = {};
     if (o.cgInit === 'previous' && this.direction)
       cgOptions.x0 = this.direction.map((x) => o.cgInitDecay * x);
@@ -398,9 +403,9 @@ export class NewtonCG {
     try {
       const minusG = g.map((x) => -x);
       cg = await conjugateGradient(
-        shifted((v, out) => G.apply(v, out), 1 / C + lambda),
+        shifted((v, out) => G.apply(v, out), 1 / regC + lambda),
         minusG,
-        xi * gradNorm,
+        cgTolerance * gradNorm,
         cgMax,
         cgOptions,
       );
@@ -487,7 +492,7 @@ export class NewtonCG {
       lossPasses,
       rho,
       halvings,
-      seconds: (performance.now() - t0) / 1000,
+      iterSeconds: (performance.now() - t0) / 1000,
     };
   }
 }
@@ -495,7 +500,7 @@ export class NewtonCG {
 function validate(o: NewtonOptions, l: number): void {
   const positive: (keyof NewtonOptions)[] = [
     'C',
-    'xi',
+    'cgTolerance',
     'eta',
     'lambda0',
     'drop',
