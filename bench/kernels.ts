@@ -55,14 +55,13 @@ for (const [model, batch] of [
   const rng = new Rng(1);
   const x = Float32Array.from({ length: batch * 784 }, () => rng.normal());
   const labels = Int32Array.from({ length: batch }, () => rng.int(10));
-  const data = { x, labels, n: batch, inputShape: [28, 28, 1], numClasses: 10 };
+  const all = { x, labels, n: batch, inputShape: [28, 28, 1] }; // one chunk: all the samples
   const theta = initParams(net.layout, 1);
-  const all = { start: 0, end: batch };
   const v = Float32Array.from({ length: net.numParams }, () => rng.normal());
   let fwd = 0;
   let grad = 0;
   for (const [i, gvMethod] of methods.entries()) {
-    const ev = new ChunkEvaluator(net, data, 'ce', gvMethod);
+    const ev = new ChunkEvaluator(net, 'ce', gvMethod);
     ev.setParams(theta);
     if (i === 0) {
       fwd = median(() => ev.lossSum(all));

@@ -86,7 +86,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         : tf.train.sgd(lr);
   const rng = new Rng(o.seed + 1);
   const full = new LocalProblem(net, train, o.loss, o.bsize);
-  const testEval = new ChunkEvaluator(net, sets.test, o.loss);
+  const testEval = new ChunkEvaluator(net, o.loss);
   const flat = () => {
     const out = new Float32Array(net.numParams);
     vars.forEach((v, k) => out.set(v.dataSync() as Float32Array, net.layout.params[k].offset));

@@ -6,7 +6,15 @@ export {
   type TrainIteration,
   type IterationBoundary,
 } from './train.js';
-export { accuracy, resolveModel, prepareRun, withDefaults, TRAIN_DEFAULTS } from './run.js';
+export {
+  accuracy,
+  evaluate,
+  resolveModel,
+  prepareRun,
+  withDefaults,
+  TRAIN_DEFAULTS,
+  type EvalReport,
+} from './run.js';
 export {
   startTraining,
   TrainingHandle,
@@ -88,7 +96,7 @@ export {
 } from './transport/nats/coordinator.js';
 export { NatsWorker, type WorkerOptions } from './transport/nats/worker.js';
 export { connectNats, NatsConnectError, type NatsOptions } from './transport/nats/connect.js';
-export { ChunkEvaluator, GV_METHODS, type GvMethod, type Rows } from './autodiff/evaluator.js';
+export { ChunkEvaluator, GV_METHODS, type GvMethod } from './autodiff/evaluator.js';
 export { Linearization } from './autodiff/linearized.js';
 export type { Evaluation, EvalSets, EvalSetName } from './engine/evaluation.js';
 export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
@@ -155,6 +163,9 @@ export {
   preprocess,
   preprocessingOf,
   datasetDigest,
+  chunkSamples,
+  type Rows,
+  type Samples,
   type Dataset,
   type TrainTest,
   type Preprocessing,

@@ -6,6 +6,10 @@
  * Writability is tested with a real probe (a temporary file created and removed), not
  * with access(W_OK): that is what the write will meet (read-only mounts, ACLs), and for
  * root access() says yes to everything.
+ *
+ * `readFailure` words a failed read the same way, for the files read later, whose paths
+ * come from other files or from options checked elsewhere (a model's weights files, the
+ * NATS credentials, keys and certificates).
  */
 import { closeSync, constants, openSync, readdirSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -23,6 +27,18 @@ function statOf(path: string): Stats | null {
 }
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/**
+ * Why reading a file failed, to follow its path (`PATH: <why>: <what the file is>`):
+ * 'not found' (ENOENT), 'is a folder, not a file' (EISDIR), else 'is not readable (CODE)'
+ * (EACCES, ...; the error's message when it has no code).
+ */
+export function readFailure(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'not found';
+  if (code === 'EISDIR') return 'is a folder, not a file';
+  return `is not readable (${codeOf(e)})`;
+}
 
 /** The nearest ancestor of `path` that exists (path itself excluded). */
 function existingAncestor(path: string): { dir: string; stat: Stats } {

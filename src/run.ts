@@ -1,12 +1,13 @@
 /**
  * What a Newton run and a first-order baseline share: the options with their defaults, the
  * data, backend and network of a run (the model resolved and checked against the data),
- * and accuracy by chunks in the calling thread.
+ * and accuracy by chunks in the calling thread; beside it, `evaluate`: loss, accuracy and
+ * confusion matrix of a model on a data set (what `tfjs-newton eval` prints).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { ChunkEvaluator, GvMethod } from './autodiff/evaluator.js';
 import { initBackend, type BackendChoice } from './backend/select.js';
-import type { Dataset, Preprocessing, TrainTest } from './data/dataset.js';
+import { chunkSamples, type Dataset, type Preprocessing, type TrainTest } from './data/dataset.js';
 import { loadData } from './data/load.js';
 import { rangeChunks } from './engine/plan.js';
 import { UsageError } from './errors.js';
@@ -34,11 +35,47 @@ export function accuracy(ev: ChunkEvaluator, data: Dataset, bsize: number): numb
   if (data.n === 0) return NaN;
   let correct = 0;
   for (const rows of rangeChunks(data.n, bsize)) {
-    const pred = ev.predict(rows);
+    const pred = ev.predict(chunkSamples(data, rows));
     if ('start' in rows)
       for (let i = 0; i < pred.length; i++) if (pred[i] === data.labels[rows.start + i]) correct++;
   }
   return correct / data.n;
+}
+
+/** A model's loss, accuracy and confusion matrix on a data set (`evaluate`). */
+export interface EvalReport {
+  samples: number;
+  /** the mean loss ξ over the samples (the evaluator's loss, without the regularisation term) */
+  loss: number;
+  /** the fraction of samples whose predicted class (argmax of z) is their label */
+  accuracy: number;
+  /** confusion[true][predicted]: sample counts, numClasses × numClasses */
+  confusion: number[][];
+}
+
+/**
+ * Loss, accuracy and confusion matrix of the evaluator's network at its θ (setParams) on
+ * `d`, by chunks of `bsize` samples in the calling thread (NaN loss and accuracy for no
+ * samples).
+ */
+export function evaluate(ev: ChunkEvaluator, d: Dataset, bsize: number): EvalReport {
+  const confusion = Array.from({ length: d.numClasses }, () =>
+    new Array<number>(d.numClasses).fill(0),
+  );
+  let loss = 0;
+  let correct = 0;
+  for (const rows of rangeChunks(d.n, bsize)) {
+    const samples = chunkSamples(d, rows);
+    loss += ev.lossSum(samples);
+    const pred = ev.predict(samples);
+    const start = 'start' in rows ? rows.start : 0;
+    pred.forEach((p, i) => {
+      const y = d.labels[start + i];
+      confusion[y][p]++;
+      if (p === y) correct++;
+    });
+  }
+  return { samples: d.n, loss: loss / d.n, accuracy: correct / d.n, confusion };
 }
 
 /** The model spec from a preset name, a model.json file, or a spec; checked against the data. */

@@ -13,7 +13,7 @@ import type { Evaluation } from '../src/engine/evaluation.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { PoolProblem, type PoolOptions } from '../src/transport/threads.ts';
 import type { Task } from '../src/engine/task.ts';
-import type { Dataset } from '../src/data/dataset.ts';
+import { chunkSamples, type Dataset } from '../src/data/dataset.ts';
 import { loadData } from '../src/data/load.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
@@ -44,7 +44,7 @@ function pool(workers: number, extra: Partial<PoolOptions> = {}) {
 
 /** The main-thread accuracy train() used to compute: a ChunkEvaluator at float32 θ, `accuracy()` by chunks. */
 function oldAccuracy(theta: Float64Array, set: Dataset): number {
-  const ev = new ChunkEvaluator(net, set, 'ce');
+  const ev = new ChunkEvaluator(net, 'ce');
   try {
     ev.setParams(Float32Array.from(theta));
     return accuracy(ev, set, BSIZE);
@@ -247,9 +247,9 @@ test.serial('a worker keeps its prepared Gv chunks and θ through an accuracy ta
       state,
     );
     // the chunk's count at θ1 (the eval θ), samples 74..100
-    const ev = new ChunkEvaluator(net, testSet, 'ce');
+    const ev = new ChunkEvaluator(net, 'ce');
     ev.setParams(Float32Array.from(theta1));
-    t.is(r.scalar, ev.correctCount({ start: 74, end: 101 }));
+    t.is(r.scalar, ev.correctCount(chunkSamples(testSet, { start: 74, end: 101 })));
     ev.dispose();
     const again = [
       (await compute.run(gvTask(0), state)).vector,
@@ -282,7 +282,8 @@ test.serial(
     const local = await train({ ...opts, workers: 0 });
     t.is(tf.memory().numTensors, before, 'no leaked tensors in-process');
     const pooled = await train({ ...opts, workers: 2 });
-    const strip = (h: typeof local.history) => h.map(({ seconds: _s, elapsed: _e, ...r }) => r);
+    const strip = (h: typeof local.history) =>
+      h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r);
     t.deepEqual(strip(pooled.history), strip(local.history));
     t.is(pooled.testAcc, local.testAcc);
     t.is(local.history.length, 4);
@@ -291,11 +292,11 @@ test.serial(
       JSON.stringify(strip(local.history)),
     );
     // the same values as the old main-thread accuracy at the final θ
-    const ev = new ChunkEvaluator(local.network, sets.test, 'ce');
+    const ev = new ChunkEvaluator(local.network, 'ce');
     ev.setParams(local.params);
     t.is(local.testAcc, accuracy(ev, sets.test, 100));
     ev.dispose();
-    const vev = new ChunkEvaluator(local.network, sets.val!, 'ce');
+    const vev = new ChunkEvaluator(local.network, 'ce');
     vev.setParams(local.params);
     t.is(local.history.at(-1)!.valAcc, accuracy(vev, sets.val!, 100));
     vev.dispose();

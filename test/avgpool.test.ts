@@ -16,18 +16,17 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkEvaluator, type GvMethod } from '../src/autodiff/evaluator.ts';
 import { Linearization, type PoolRoute } from '../src/autodiff/linearized.ts';
 import { initBackend } from '../src/backend/select.ts';
-import { rangeChunks } from '../src/engine/plan.ts';
 import { initParams } from '../src/model/init.ts';
 import { kerasModel, loadModel, saveModel, specFromKeras } from '../src/model/keras.ts';
 import { avgpoolLayer } from '../src/model/layers/index.ts';
-import { curvatureState, LOSSES, type LossKind } from '../src/model/losses/index.ts';
+import { curvatureState, LOSSES } from '../src/model/losses/index.ts';
 import { Network } from '../src/model/network.ts';
 import { Rng } from '../src/rng.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
+import { evaluatorGv } from './helpers/evaluator.ts';
 import { forward64, gaussNewton64, jacobian64, loss64, relErr } from './helpers/net64.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
@@ -212,22 +211,6 @@ function makeCase(spec: ModelSpec): Case {
     v: randomVec(net.numParams, 5),
     w: randomVec(N * net.outputSize, 6),
   };
-}
-
-/** (1/N) Σ over chunks of 2 samples of the evaluator's JᵀBJv. */
-function evaluatorGv(c: Case, loss: LossKind, gv: GvMethod): Float64Array {
-  const ev = new ChunkEvaluator(c.net, c.data, loss, gv);
-  ev.setParams(c.theta);
-  const chunks = rangeChunks(N, 2);
-  ev.prepareGaussNewton(chunks);
-  const parts = ev.gaussNewton(
-    chunks.map((_, i) => i),
-    c.v,
-  );
-  ev.dispose();
-  const out = new Float64Array(c.v.length);
-  for (const p of parts) for (let i = 0; i < p.length; i++) out[i] += p[i] / N;
-  return out;
 }
 
 for (const backend of BACKENDS) {

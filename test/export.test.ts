@@ -56,9 +56,9 @@ for (const [name, model] of [
       t.is(saved.preprocessing?.mean.length, 64);
       const sets = loadData({ data: 'digits', preprocessing: saved.preprocessing });
       const before = tf.memory().numTensors;
-      const ev = new ChunkEvaluator(new Network(saved.spec), sets.test, saved.loss);
+      const ev = new ChunkEvaluator(new Network(saved.spec), saved.loss);
       ev.setParams(saved.theta);
-      const want = ev.predict({ start: 0, end: sets.test.n });
+      const want = ev.predict(sets.test);
       ev.dispose();
       t.is(tf.memory().numTensors, before, 'tensors leaked');
       const correct = want.reduce((a, c, i) => a + (c === sets.test.labels[i] ? 1 : 0), 0);

@@ -11,16 +11,16 @@
 import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { ChunkEvaluator, type GvMethod } from '../src/autodiff/evaluator.ts';
-import { rangeChunks } from '../src/engine/plan.ts';
 import { lossAndGradient } from '../src/autodiff/gauss-newton.ts';
 import { Linearization, poolArgmaxMask, type PoolRoute } from '../src/autodiff/linearized.ts';
 import { Rng } from '../src/rng.ts';
 import { initBackend } from '../src/backend/select.ts';
 import type { Dataset } from '../src/data/dataset.ts';
-import { curvatureState, LOSSES, type LossKind } from '../src/model/losses/index.ts';
+import { curvatureState, LOSSES } from '../src/model/losses/index.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
+import { evaluatorGv } from './helpers/evaluator.ts';
 import { gaussNewton64, relErr } from './helpers/net64.ts';
 import { MODELS, TIES_MODEL } from './helpers/models.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
@@ -62,22 +62,6 @@ function tieParams(spec: ModelSpec, data: Dataset, theta: Float64Array): void {
   const k2 = blocks[2]; // [1, 1, cin, 2]
   const cout = k2.shape[3];
   for (let j = 0; j < k2.size; j += cout) theta[k2.offset + j] = 0;
-}
-
-/** Σ over chunks of 2 samples of the chunk sums of JᵀBJv, divided by N. */
-function evaluatorGv(c: Case, loss: LossKind, gv: GvMethod): Float64Array {
-  const ev = new ChunkEvaluator(new Network(c.spec), c.data, loss, gv);
-  ev.setParams(c.theta);
-  const chunks = rangeChunks(N, 2);
-  ev.prepareGaussNewton(chunks);
-  const parts = ev.gaussNewton(
-    chunks.map((_, i) => i),
-    c.v,
-  );
-  ev.dispose();
-  const out = new Float64Array(c.v.length);
-  for (const p of parts) for (let i = 0; i < p.length; i++) out[i] += p[i] / N;
-  return out;
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -176,9 +160,9 @@ for (const backend of BACKENDS) {
               const got = Float64Array.from(flat.dataSync(), (a) => a / N);
               tf.dispose([flat, ...gv, ...(state ? [state] : [])]);
               const single = ((): Float64Array => {
-                const ev = new ChunkEvaluator(net, c.data, loss, 'double-vjp');
+                const ev = new ChunkEvaluator(net, loss, 'double-vjp');
                 ev.setParams(c.theta);
-                ev.prepareGaussNewton([{ start: 0, end: N }]);
+                ev.prepareGaussNewton([c.data]);
                 const [p] = ev.gaussNewton([0], c.v);
                 ev.dispose();
                 return Float64Array.from(p, (a) => a / N);
@@ -256,16 +240,9 @@ test.serial('ChunkEvaluator rejects an unknown Gv method', async (t) => {
   await onBackend(t, 'cpu', () => {
     const spec = MODELS['mlp relu/tanh'];
     const net = new Network(spec);
-    t.throws(
-      () =>
-        new ChunkEvaluator(
-          net,
-          syntheticData(2, spec.inputShape, net.outputSize),
-          'ce',
-          'forward' as GvMethod,
-        ),
-      { message: /unknown Gv method/ },
-    );
+    t.throws(() => new ChunkEvaluator(net, 'ce', 'forward' as GvMethod), {
+      message: /unknown Gv method/,
+    });
   });
 });
 
@@ -279,10 +256,9 @@ for (const backend of BACKENDS) {
         const c = makeCase(spec, false);
         const net = new Network(spec);
         const before = tf.memory().numTensors;
-        const ev = new ChunkEvaluator(net, c.data, loss);
+        const ev = new ChunkEvaluator(net, loss);
         ev.setParams(c.theta);
-        const rows = { start: 0, end: N };
-        const got = ev.lossAndGradient(rows);
+        const got = ev.lossAndGradient(c.data);
         const want = tf.tidy(() => {
           const params = net.unflatten(c.theta);
           const x = tf.tensor(c.data.x, [N, ...spec.inputShape]);

@@ -202,7 +202,7 @@ test('options: bad files and flag combinations are named (no server needed)', as
   const url = 'nats://127.0.0.1:1';
   t.is(
     await connectFailure(t, connectNats({ url, credsFile: join(dir, 'none.creds') })),
-    `cannot read the NATS credentials file ${join(dir, 'none.creds')} (--nats-creds): no such file`,
+    `${join(dir, 'none.creds')}: not found: the NATS credentials file that --nats-creds names`,
   );
   const junk = join(dir, 'junk.creds');
   writeFileSync(junk, 'hello\n');
@@ -216,7 +216,7 @@ test('options: bad files and flag combinations are named (no server needed)', as
   );
   t.regex(
     await connectFailure(t, connectNats({ url, tlsCa: join(dir, 'ca.pem') })),
-    /^cannot read the CA certificate file .*ca\.pem \(--tls-ca\): no such file$/,
+    /^.*ca\.pem: not found: the CA certificate file that --tls-ca names$/,
   );
   t.is(await connectFailure(t, connectNats({ url, tlsCert: junk })), '--tls-cert needs --tls-key');
   t.is(await connectFailure(t, connectNats({ url, user: 'a' })), '--nats-user needs --nats-pass');

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { ChunkEvaluator } from '../src/autodiff/evaluator.ts';
 import { initBackend } from '../src/backend/select.ts';
+import { chunkSamples } from '../src/data/dataset.ts';
 import {
   checkSameRun,
   LEGACY_METHOD_IDENTITY,
@@ -334,8 +335,8 @@ test('CG keeps the iterates at steps ⌈1.3^j⌉, the last `keep` of them, equal
 // ---------------------------------------------------------------- the solver, pure float64
 
 type Fixture = typeof fixture;
-type Report = Omit<IterationReport, 'seconds'>;
-const strip = ({ seconds: _s, ...r }: IterationReport): Report => r;
+type Report = Omit<IterationReport, 'iterSeconds'>;
+const strip = ({ iterSeconds: _s, ...r }: IterationReport): Report => r;
 
 async function runSolver(
   cfg: Fixture['logistic'][number]['cfg'],
@@ -616,7 +617,7 @@ test("preconditioner 'diagonal': asks for gradSquares, still solves the damped s
     gnSize: 10,
     C,
     lambda0,
-    xi: 1e-12,
+    cgTolerance: 1e-12,
     cgMax: 500,
     preconditioner: 'diagonal' as const,
   };
@@ -669,7 +670,7 @@ test('state and restore: each option continues bit for bit, through a checkpoint
   const variants: Partial<NewtonSettings>[] = [
     { method: 'hf' },
     { cgInit: 'previous' },
-    { cgStop: 'quadratic', cgMax: 40, xi: 1e-6 },
+    { cgStop: 'quadratic', cgMax: 40, cgTolerance: 1e-6 },
     { cgKeepBest: 3 },
     { preconditioner: 'diagonal' },
     { gnGrowth: 'gradient', gnGrowthPower: 2 },
@@ -715,11 +716,11 @@ test.serial(
     const theta = Float64Array.from(initParams(net.layout, 4));
     const bsize = 40; // 6 chunks, the last of 30
     // the direct computation: each chunk's gradient, squared and summed in float64, over l
-    const ev = new ChunkEvaluator(net, data, 'ce');
+    const ev = new ChunkEvaluator(net, 'ce');
     ev.setParams(Float32Array.from(theta));
     const want = new Float64Array(net.numParams);
     for (const rows of rangeChunks(data.n, bsize)) {
-      const g = ev.lossAndGradient(rows).grad;
+      const g = ev.lossAndGradient(chunkSamples(data, rows)).grad;
       for (let j = 0; j < want.length; j++) want[j] += g[j] * g[j];
     }
     for (let j = 0; j < want.length; j++) want[j] /= data.n;
@@ -759,7 +760,7 @@ const DIGITS: TrainOptions = {
   workers: 0,
 };
 const timeless = (h: TrainIteration[]) =>
-  JSON.parse(JSON.stringify(h.map(({ seconds: _s, elapsed: _e, ...r }) => r))) as Record<
+  JSON.parse(JSON.stringify(h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r))) as Record<
     string,
     unknown
   >[];

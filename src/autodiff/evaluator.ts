@@ -1,22 +1,17 @@
 /**
- * Evaluates loss, gradient and Gauss-Newton products of one network on chunks of one
- * data set, in the current thread's tfjs backend. Every result is a sum over the rows of
- * one chunk (float32), so that a caller can reduce chunks in a fixed order, whichever
- * thread computed them. Used in-process by the local problem and inside pool workers.
+ * Evaluates loss, gradient and Gauss-Newton products of one network on the samples of
+ * one chunk at a time, in the current thread's tfjs backend. The caller gathers a chunk's
+ * samples from wherever its data lives (`chunkSamples` of data/dataset.ts: views for a
+ * range of rows, copies for a list of indices); every result is a sum over them
+ * (float32), so that a caller can reduce chunks in a fixed order, whichever thread
+ * computed them. Used in-process by the local problem and inside pool workers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { sampleSize, type Dataset } from '../data/dataset.js';
+import type { Samples } from '../data/dataset.js';
 import { curvatureState, lossGradient, lossSum, type LossKind } from '../model/losses/index.js';
 import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
 import { Linearization } from './linearized.js';
-
-/** A contiguous range of samples, or an explicit list of sample indices (a chunk: see engine/plan.ts). */
-export type Rows = { start: number; end: number } | Int32Array;
-
-export function rowCount(rows: Rows): number {
-  return rows instanceof Int32Array ? rows.length : rows.end - rows.start;
-}
 
 /**
  * How Gv is computed: `linearized` (the default) runs the forward pass once per prepared
@@ -28,6 +23,9 @@ export function rowCount(rows: Rows): number {
  */
 export const GV_METHODS = ['linearized', 'double-vjp'] as const;
 export type GvMethod = (typeof GV_METHODS)[number];
+
+/** Samples whose labels are not needed (predictions, Gauss-Newton products). */
+type Inputs = Omit<Samples, 'labels'>;
 
 /** Concatenated flat values of tensors (read outside tf.tidy: see NOTES on typed arrays). */
 function readFlat(ts: tf.Tensor[]): Float32Array {
@@ -53,23 +51,21 @@ function disposeGnChunk(c: GnChunk): void {
   c.lin?.dispose();
 }
 
+/**
+ * One network at θ, on the samples given to each call; labels are classes
+ * 0..net.outputSize−1 (the caller checks its data's classes against the network).
+ */
 export class ChunkEvaluator {
   private params: tf.Tensor[] | null = null;
   private gnChunks = new Map<number, GnChunk>();
 
   constructor(
     readonly net: Network,
-    readonly data: Dataset,
     readonly loss: LossKind,
     readonly gv: GvMethod = 'linearized',
   ) {
     if (!(GV_METHODS as readonly string[]).includes(gv))
       throw new Error(`unknown Gv method '${gv}': use ${GV_METHODS.join(' or ')}`);
-    if (data.numClasses !== net.outputSize) {
-      throw new Error(
-        `the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`,
-      );
-    }
   }
 
   /** Sets θ for every following call. */
@@ -83,35 +79,20 @@ export class ChunkEvaluator {
     return this.params;
   }
 
-  private inputs(rows: Rows): tf.Tensor {
-    const m = sampleSize(this.data);
-    const shape = [rowCount(rows), ...this.data.inputShape];
-    if (!(rows instanceof Int32Array))
-      return tf.tensor(this.data.x.subarray(rows.start * m, rows.end * m), shape, 'float32');
-    const buf = new Float32Array(rows.length * m);
-    for (let i = 0; i < rows.length; i++)
-      buf.set(this.data.x.subarray(rows[i] * m, (rows[i] + 1) * m), i * m);
-    return tf.tensor(buf, shape, 'float32');
+  /** The samples' values as an [n, ...inputShape] tensor. */
+  private inputs(s: Inputs): tf.Tensor {
+    return tf.tensor(s.x, [s.n, ...s.inputShape], 'float32');
   }
 
-  private labels(rows: Rows): Int32Array {
-    return rows instanceof Int32Array
-      ? Int32Array.from(rows, (i) => this.data.labels[i])
-      : this.data.labels.subarray(rows.start, rows.end);
-  }
-
-  private oneHot(rows: Rows): tf.Tensor2D {
+  private oneHot(labels: Int32Array): tf.Tensor2D {
     return tf.tidy(
-      () =>
-        tf
-          .oneHot(tf.tensor1d(this.labels(rows), 'int32'), this.data.numClasses)
-          .toFloat() as tf.Tensor2D,
+      () => tf.oneHot(tf.tensor1d(labels, 'int32'), this.net.outputSize).toFloat() as tf.Tensor2D,
     );
   }
 
   /** The linearization of the network at θ on the chunk's samples (linearized.ts). */
-  private linearize(rows: Rows): Linearization {
-    const x = this.inputs(rows);
+  private linearize(s: Inputs): Linearization {
+    const x = this.inputs(s);
     try {
       return new Linearization(this.net, this.theta, x);
     } finally {
@@ -126,11 +107,11 @@ export class ChunkEvaluator {
    * 75 ms and 108 vs 124 ms in one run on a loaded machine); with convolutions or pooling
    * it was 5-15% slower than tfjs autodiff, which they keep.
    */
-  lossAndGradient(rows: Rows): { loss: number; grad: Float32Array } {
+  lossAndGradient(s: Samples): { loss: number; grad: Float32Array } {
     const out = this.gradientBySweep
-      ? this.lossAndGradientBySweep(rows)
+      ? this.lossAndGradientBySweep(s)
       : tf.tidy(() =>
-          lossAndGradient(this.net, this.theta, this.inputs(rows), this.oneHot(rows), this.loss),
+          lossAndGradient(this.net, this.theta, this.inputs(s), this.oneHot(s.labels), this.loss),
         );
     const loss = out.loss.dataSync()[0];
     const grad = readFlat(out.grads);
@@ -142,11 +123,11 @@ export class ChunkEvaluator {
     return this.net.layers.every((l) => l.unit.gradientBySweep);
   }
 
-  private lossAndGradientBySweep(rows: Rows): { loss: tf.Scalar; grads: tf.Tensor[] } {
-    const lin = this.linearize(rows);
+  private lossAndGradientBySweep(s: Samples): { loss: tf.Scalar; grads: tf.Tensor[] } {
+    const lin = this.linearize(s);
     try {
       return tf.tidy(() => {
-        const y = this.oneHot(rows);
+        const y = this.oneHot(s.labels);
         return {
           loss: lossSum(this.loss, lin.z, y),
           grads: lin.vjp(lossGradient(this.loss, lin.z, y)),
@@ -158,18 +139,18 @@ export class ChunkEvaluator {
   }
 
   /** Σ ξᵢ over the chunk. */
-  lossSum(rows: Rows): number {
-    const s = tf.tidy(() =>
-      lossSum(this.loss, this.net.forward(this.theta, this.inputs(rows)), this.oneHot(rows)),
+  lossSum(s: Samples): number {
+    const sum = tf.tidy(() =>
+      lossSum(this.loss, this.net.forward(this.theta, this.inputs(s)), this.oneHot(s.labels)),
     );
-    const v = s.dataSync()[0];
-    s.dispose();
+    const v = sum.dataSync()[0];
+    sum.dispose();
     return v;
   }
 
-  /** Predicted class of each sample of the chunk. */
-  predict(rows: Rows): Int32Array {
-    const p = tf.tidy(() => tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1));
+  /** Predicted class of each sample of the chunk (labels, if any, are not read). */
+  predict(s: Inputs): Int32Array {
+    const p = tf.tidy(() => tf.argMax(this.net.forward(this.theta, this.inputs(s)), 1));
     const out = p.dataSync() as Int32Array;
     p.dispose();
     return Int32Array.from(out);
@@ -179,21 +160,21 @@ export class ChunkEvaluator {
    * Caches the inputs and curvature state (softmax of z) of the Gauss-Newton chunks at
    * the current θ; they stay valid through one CG solve.
    */
-  prepareGaussNewton(chunks: Rows[]): void {
+  prepareGaussNewton(chunks: Inputs[]): void {
     this.releaseGaussNewton();
-    chunks.forEach((rows, i) => this.prepareGaussNewtonChunk(i, rows));
+    chunks.forEach((s, i) => this.prepareGaussNewtonChunk(i, s));
   }
 
-  /** Prepares one chunk, under the id later given to `gaussNewton`. */
-  prepareGaussNewtonChunk(id: number, rows: Rows): void {
+  /** Prepares one chunk's samples (labels are not read), under the id later given to `gaussNewton`. */
+  prepareGaussNewtonChunk(id: number, s: Inputs): void {
     const old = this.gnChunks.get(id);
     if (old) disposeGnChunk(old);
     if (this.gv === 'linearized') {
-      const lin = this.linearize(rows);
+      const lin = this.linearize(s);
       this.gnChunks.set(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
       return;
     }
-    const x = this.inputs(rows);
+    const x = this.inputs(s);
     const z = tf.tidy(() => this.net.forward(this.theta, x));
     const state = curvatureState(this.loss, z);
     z.dispose();
@@ -231,13 +212,13 @@ export class ChunkEvaluator {
   }
 
   /** The number of samples of the chunk whose predicted class (argmax of z) is their label. */
-  correctCount(rows: Rows): number {
+  correctCount(s: Samples): number {
     const c = tf.tidy(() =>
       tf.sum(
         tf.cast(
           tf.equal(
-            tf.argMax(this.net.forward(this.theta, this.inputs(rows)), 1),
-            tf.tensor1d(this.labels(rows), 'int32'),
+            tf.argMax(this.net.forward(this.theta, this.inputs(s)), 1),
+            tf.tensor1d(s.labels, 'int32'),
           ),
           'int32',
         ),

@@ -1,16 +1,18 @@
-/** `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set. */
+/**
+ * `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set.
+ * Parses the options, loads the model and the data, and prints what `evaluate` (run.ts)
+ * computes.
+ */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ChunkEvaluator } from '../autodiff/evaluator.js';
-import { rangeChunks } from '../engine/plan.js';
 import { initBackend, isBackendChoice } from '../backend/select.js';
 import { loadData } from '../data/load.js';
-import type { Dataset } from '../data/dataset.js';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
 import { checkDataPaths, checkInputFolder } from '../paths.js';
-import { resolveModel } from '../run.js';
+import { evaluate, resolveModel } from '../run.js';
 import { num } from './args.js';
 
 export const EVAL_HELP = `Usage: tfjs-newton eval --model DIR [data options]
@@ -26,33 +28,6 @@ DIR/best) on the test set of the data (or, with --split train|val, another part)
   --backend B         auto|wasm|cpu|tensorflow (default auto)
   --json              print JSON
 `;
-
-export interface EvalReport {
-  samples: number;
-  loss: number;
-  accuracy: number;
-  /** confusion[true][predicted] */
-  confusion: number[][];
-}
-
-export function evaluate(ev: ChunkEvaluator, d: Dataset, bsize: number): EvalReport {
-  const confusion = Array.from({ length: d.numClasses }, () =>
-    new Array<number>(d.numClasses).fill(0),
-  );
-  let loss = 0;
-  let correct = 0;
-  for (const rows of rangeChunks(d.n, bsize)) {
-    loss += ev.lossSum(rows);
-    const pred = ev.predict(rows);
-    const start = 'start' in rows ? rows.start : 0;
-    pred.forEach((p, i) => {
-      const y = d.labels[start + i];
-      confusion[y][p]++;
-      if (p === y) correct++;
-    });
-  }
-  return { samples: d.n, loss: loss / d.n, accuracy: correct / d.n, confusion };
-}
 
 export function confusionTable(c: number[][]): string {
   const w = Math.max(5, ...c.flat().map((v) => String(v).length));
@@ -111,7 +86,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const d = split === 'train' ? sets.train : sets.test;
   if (d.n === 0) throw new UsageError(`no ${split} samples: give --test FILE for file data`);
   resolveModel(saved.spec, d);
-  const ev = new ChunkEvaluator(new Network(saved.spec), d, saved.loss);
+  const ev = new ChunkEvaluator(new Network(saved.spec), saved.loss);
   ev.setParams(saved.theta);
   const r = evaluate(ev, d, num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024);
   ev.dispose();

@@ -48,6 +48,31 @@ export function takeRows(d: Dataset, rows: ArrayLike<number>): Dataset {
   return { ...d, x, labels, n: rows.length };
 }
 
+/** A contiguous range of samples, or an explicit list of sample indices (a chunk: see engine/plan.ts). */
+export type Rows = { start: number; end: number } | Int32Array;
+
+/**
+ * Labelled samples as the evaluator (autodiff/evaluator.ts) computes on them: n ×
+ * prod(inputShape) values, row-major, and n labels. A data set is one; `chunkSamples`
+ * gives a chunk's.
+ */
+export type Samples = Pick<Dataset, 'x' | 'labels' | 'n' | 'inputShape'>;
+
+/**
+ * The samples of a chunk of `d`: for a range, views of d's arrays (no copy); for a list
+ * of indices, copies of those rows (takeRows).
+ */
+export function chunkSamples(d: Dataset, rows: Rows): Samples {
+  if (rows instanceof Int32Array) return takeRows(d, rows);
+  const m = sampleSize(d);
+  return {
+    x: d.x.subarray(rows.start * m, rows.end * m),
+    labels: d.labels.subarray(rows.start, rows.end),
+    n: rows.end - rows.start,
+    inputShape: d.inputShape,
+  };
+}
+
 /**
  * simpleNN's preprocessing: pixels divided by `scale` (to [0, 1]), then the per-pixel
  * mean of the training set subtracted from both sets.

@@ -1,13 +1,15 @@
 /**
  * The compute side of a worker, whatever carries its tasks (a pool thread, the calling
- * thread, a remote worker process): owns one ChunkEvaluator over the training set (and
- * one per held-out set, for accuracy tasks) and turns a task plus the state it names into
- * a chunk result. Knows nothing of CG or Newton, nor of how tasks and state travel; holds
- * no state but caches keyed by the versions the engine sends (θ, S).
+ * thread, a remote worker process): holds the training set and the held-out sets, one
+ * ChunkEvaluator for the training set (and one per held-out set, for accuracy tasks), and
+ * turns a task plus the state it names into a chunk result: it gathers the chunk's samples
+ * (chunkSamples) and hands them to the evaluator. Knows nothing of CG or Newton, nor of how
+ * tasks and state travel; holds no state but caches keyed by the versions the engine
+ * sends (θ, S).
  */
-import { ChunkEvaluator, type GvMethod, type Rows } from '../autodiff/evaluator.js';
+import { ChunkEvaluator, type GvMethod } from '../autodiff/evaluator.js';
 import { initBackend, type BackendName } from '../backend/select.js';
-import type { Dataset } from '../data/dataset.js';
+import { chunkSamples, type Dataset, type Rows } from '../data/dataset.js';
 import type { LossKind } from '../model/loss.js';
 import { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -35,14 +37,24 @@ export interface StateSource {
   v(version: number): Float32Array;
 }
 
+/** An evaluator of `net` for the samples of `data`, whose classes must be the network's outputs. */
+function evaluatorFor(net: Network, data: Dataset, loss: LossKind, gv?: GvMethod): ChunkEvaluator {
+  if (data.numClasses !== net.outputSize)
+    throw new Error(`the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`);
+  return new ChunkEvaluator(net, loss, gv);
+}
+
 export class ChunkCompute {
   private ev: Promise<ChunkEvaluator> | null = null;
   private thetaVersion = -1;
   private gnKey = '';
   private gnPrepared = new Set<number>();
   private gnChunks: Rows[] = [];
-  /** per held-out set: its evaluator (own θ tensors, so the training evaluator's θ and prepared chunks stay) and the θ version it holds */
-  private evalEvs = new Map<EvalSetName, { ev: ChunkEvaluator; thetaVersion: number }>();
+  /** per held-out set: the set, its evaluator (own θ tensors, so the training evaluator's θ and prepared chunks stay) and the θ version it holds */
+  private evalEvs = new Map<
+    EvalSetName,
+    { set: Dataset; ev: ChunkEvaluator; thetaVersion: number }
+  >();
 
   constructor(private readonly setup: ComputeSetup) {}
 
@@ -55,28 +67,28 @@ export class ChunkCompute {
   private async createEvaluator(): Promise<ChunkEvaluator> {
     const s = this.setup;
     if (s.backend) await initBackend(s.backend);
-    return new ChunkEvaluator(new Network(s.spec), s.data, s.loss, s.gv);
+    return evaluatorFor(new Network(s.spec), s.data, s.loss, s.gv);
   }
 
-  /** The evaluator of a held-out set (created on its first task, on the training evaluator's network), at θ of `thetaVersion`. */
+  /** A held-out set and its evaluator (created on its first task, on the training evaluator's network), at θ of `thetaVersion`. */
   private evalEvaluator(
     train: ChunkEvaluator,
     name: EvalSetName,
     thetaVersion: number,
     state: StateSource,
-  ): ChunkEvaluator {
+  ): { set: Dataset; ev: ChunkEvaluator } {
     let e = this.evalEvs.get(name);
     if (!e) {
       const set = this.setup.evalSets[name];
       if (!set) throw new Error(`no ${name} set was given to the workers`);
-      e = { ev: new ChunkEvaluator(train.net, set, this.setup.loss), thetaVersion: -1 };
+      e = { set, ev: evaluatorFor(train.net, set, this.setup.loss), thetaVersion: -1 };
       this.evalEvs.set(name, e);
     }
     if (e.thetaVersion !== thetaVersion) {
       e.ev.setParams(state.evalTheta(thetaVersion));
       e.thetaVersion = thetaVersion;
     }
-    return e.ev;
+    return e;
   }
 
   async run(task: Task, state: StateSource): Promise<ChunkResult> {
@@ -92,9 +104,10 @@ export class ChunkCompute {
     const bs = this.setup.bsize;
     if (task.kind === 'accuracy') {
       // another data set and θ: the training θ and prepared Gv chunks stay as they are
-      const e = this.evalEvaluator(ev, task.set!, task.thetaVersion, state);
-      return done(e.correctCount(rangeChunk(task.chunk, e.data.n, bs)));
+      const { set, ev: e } = this.evalEvaluator(ev, task.set!, task.thetaVersion, state);
+      return done(e.correctCount(chunkSamples(set, rangeChunk(task.chunk, set.n, bs))));
     }
+    const data = this.setup.data;
     if (task.thetaVersion !== this.thetaVersion) {
       ev.setParams(state.theta(task.thetaVersion));
       this.thetaVersion = task.thetaVersion;
@@ -102,11 +115,11 @@ export class ChunkCompute {
     }
     switch (task.kind) {
       case 'f+grad': {
-        const r = ev.lossAndGradient(rangeChunk(task.chunk, this.setup.data.n, bs));
+        const r = ev.lossAndGradient(chunkSamples(data, rangeChunk(task.chunk, data.n, bs)));
         return done(r.loss, r.grad);
       }
       case 'f':
-        return done(ev.lossSum(rangeChunk(task.chunk, this.setup.data.n, bs)));
+        return done(ev.lossSum(chunkSamples(data, rangeChunk(task.chunk, data.n, bs))));
       case 'Gv': {
         const key = `${task.thetaVersion}/${task.subsetVersion}`;
         if (key !== this.gnKey) {
@@ -117,7 +130,7 @@ export class ChunkCompute {
           ev.releaseGaussNewton();
         }
         if (!this.gnPrepared.has(task.chunk)) {
-          ev.prepareGaussNewtonChunk(task.chunk, this.gnChunks[task.chunk]);
+          ev.prepareGaussNewtonChunk(task.chunk, chunkSamples(data, this.gnChunks[task.chunk]));
           this.gnPrepared.add(task.chunk);
         }
         return done(0, ev.gaussNewton([task.chunk], state.v(task.vVersion!))[0]);

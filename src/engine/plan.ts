@@ -6,7 +6,7 @@
  * everywhere, and the reduction in chunk order gives the same bits whoever computed it.
  */
 
-import type { Rows } from '../autodiff/evaluator.js';
+import type { Rows } from '../data/dataset.js';
 
 /** Checks a chunk size; a bad one would split a pass into no chunk or infinitely many. */
 export function checkBsize(bsize: number): number {

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { readFailure } from '../paths.js';
 import type { Preprocessing } from '../data/dataset.js';
 import {
   ACTIVATIONS,
@@ -280,14 +281,7 @@ export function loadModel(dir: string): SavedModel {
       try {
         return readFileSync(file);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        const why =
-          code === 'ENOENT'
-            ? 'not found'
-            : code === 'EISDIR'
-              ? 'is a folder, not a file'
-              : `cannot read (${code ?? (e as Error).message})`;
-        return fail(file, `${why}: the weights file that ${path} lists`);
+        return fail(file, `${readFailure(e)}: the weights file that ${path} lists`);
       }
     }),
   );

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/nats-core';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { UsageError } from '../../errors.js';
+import { readFailure } from '../../paths.js';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -122,16 +123,7 @@ function readFlagFile(file: string, what: string, flag: string): Uint8Array {
   try {
     return readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EACCES'
-          ? 'permission denied'
-          : code === 'EISDIR'
-            ? 'it is a directory'
-            : (e as Error).message;
-    throw new NatsConnectError(`cannot read the ${what} ${file} (${flag}): ${why}`);
+    throw new NatsConnectError(`${file}: ${readFailure(e)}: the ${what} that ${flag} names`);
   }
 }
 
