@@ -20,6 +20,7 @@ import { RunError } from '../src/errors.ts';
 import { connectNats, NatsConnectError } from '../src/transport/nats/connect.ts';
 import { decodeFrame, encodeFrame } from '../src/transport/nats/frames.ts';
 import { SUBJECTS } from '../src/transport/nats/protocol.ts';
+import { startTraining } from '../src/host/start.ts';
 import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
 import { natsTestRule, startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
 import { syntheticData } from './helpers/synthetic.ts';
@@ -216,6 +217,23 @@ natsTest(
       lines.join('\n'),
     );
     t.is(loadCheckpoint(out).state.iter, 0);
+  },
+);
+
+natsTest(
+  'startTraining with nats: the status lines reach onStatus on the host, and the run fails naming the server',
+  async (t) => {
+    const lines: string[] = [];
+    const h = startTraining({
+      ...common,
+      nats: nats({ waitForWorkersMs: 1500, onStatus: (l) => lines.push(l) }),
+    });
+    const e = await t.throwsAsync(h.result, { instanceOf: RunError });
+    t.regex(e!.message, new RegExp(`^no tfjs-newton worker on ${server!.url} for \\d+ s`));
+    t.true(
+      lines.some((l) => l.startsWith(`waiting for workers on ${server!.url}`)),
+      lines.join('\n'),
+    );
   },
 );
 

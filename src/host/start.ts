@@ -201,7 +201,12 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
   /** @internal use `startTraining` */
   constructor(options: StartOptions) {
     super();
-    const { onIteration, onProgress, signal, workers: asked, ...trainOptions } = options;
+    const { onIteration, onProgress, signal, workers: asked, nats, ...rest } = options;
+    // a function does not cross to the thread: the thread sends the status lines back
+    const { onStatus, ...natsOptions } = nats ?? {};
+    const trainOptions: WireOptions = nats
+      ? { ...rest, nats: natsOptions as WireOptions['nats'], natsStatus: onStatus !== undefined }
+      : rest;
     const mayBeNative =
       trainOptions.backend === undefined ||
       trainOptions.backend === 'auto' ||
@@ -231,6 +236,7 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
           onProgress?.(pass, done, total);
           this.emit('progress', pass, done, total);
         }),
+      natsStatus: (line) => deliver(() => onStatus?.(line)),
     };
     const onSignal = () => this.abort();
     signal?.addEventListener('abort', onSignal, { once: true });
@@ -249,7 +255,7 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
           );
         });
         const wire = await Promise.race([
-          this.remote.run({ ...(trainOptions as WireOptions), workers }, Comlink.proxy(events)),
+          this.remote.run({ ...trainOptions, workers }, Comlink.proxy(events)),
           threadGone,
         ]);
         if (this.listenerError) throw this.listenerError.error;

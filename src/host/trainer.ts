@@ -50,9 +50,17 @@ export class Trainer implements TrainerApi {
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     };
+    const { natsStatus, nats, ...trainOptions } = options;
     try {
       const { network, ...rest } = await train({
-        ...options,
+        ...trainOptions,
+        ...(nats
+          ? {
+              nats: natsStatus
+                ? { ...nats, onStatus: (line: string) => send(() => events.natsStatus(line)) }
+                : nats,
+            }
+          : {}),
         signal: this.controller.signal,
         onIteration: (it) => send(() => events.iteration(it)),
         onProgress: (pass, done, total) => send(() => events.progress(pass, done, total)),

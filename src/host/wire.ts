@@ -25,11 +25,18 @@ import { LineSearchError } from '../solver/newton.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../train.js';
 
-/** The options sent to the thread: TrainOptions without what cannot cross (callbacks, signal). */
+/**
+ * The options sent to the thread: TrainOptions without what cannot cross (callbacks,
+ * signal); `nats.onStatus`, a function, stays on the host, and `natsStatus` says the thread
+ * is to send the NATS transport's status lines back (TrainerEvents.natsStatus) for it.
+ */
 export type WireOptions = Omit<
   TrainOptions,
-  'onIteration' | 'onProgress' | 'onBoundary' | 'signal'
->;
+  'onIteration' | 'onProgress' | 'onBoundary' | 'signal' | 'nats'
+> & {
+  nats?: Omit<NonNullable<TrainOptions['nats']>, 'onStatus'>;
+  natsStatus?: boolean;
+};
 
 /**
  * A TrainResult as it crosses: the Network (a class) is rebuilt from its spec on the host;
@@ -58,6 +65,8 @@ export interface WireSnapshot {
 export interface TrainerEvents {
   iteration(it: TrainIteration): void;
   progress(...args: Parameters<ProgressFn>): void;
+  /** a status line of the NATS transport (only when the options asked for them) */
+  natsStatus(line: string): void;
 }
 
 /** The interface a training thread exposes with comlink (one training per thread). */
