@@ -20,7 +20,14 @@ import { RunError } from '../src/errors.ts';
 import { connectNats, NatsConnectError } from '../src/transport/nats/connect.ts';
 import { decodeFrame, encodeFrame } from '../src/transport/nats/frames.ts';
 import { SUBJECTS } from '../src/transport/nats/protocol.ts';
+import { PassEngine } from '../src/engine/engine.ts';
 import { startTraining } from '../src/host/start.ts';
+import { initParams } from '../src/model/init.ts';
+import { Network } from '../src/model/network.ts';
+import { presetModel } from '../src/model/presets.ts';
+import { Rng } from '../src/rng.ts';
+import { LocalProblem } from '../src/transport/in-process.ts';
+import { NatsTransport } from '../src/transport/nats/coordinator.ts';
 import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
 import { natsTestRule, startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
 import { syntheticData } from './helpers/synthetic.ts';
@@ -128,6 +135,57 @@ natsTest('2 worker processes over NATS give the in-process trajectory bit for bi
     // both took part
     for (const w of ws) t.regex(w.output(), /set up for run/);
   } finally {
+    await killAll(ws);
+  }
+});
+
+natsTest('v goes out once per CG step for all workers: the server fans it out', async (t) => {
+  const ws = [await startWorker(server!.url), await startWorker(server!.url)];
+  const data = sets.train;
+  const net = new Network(presetModel('mlp:32', data.inputShape, data.numClasses));
+  const transport = await NatsTransport.open(net, data, 'ce', {
+    url: server!.url,
+    onStatus: () => {},
+    bsize: 128,
+    backend: 'wasm',
+    gv: 'linearized',
+  });
+  const engine = new PassEngine(transport, { dim: net.numParams, numSamples: data.n, bsize: 128 });
+  try {
+    const theta = Float64Array.from(initParams(net.layout, 1));
+    const G = await engine.gaussNewton(theta, new Rng(2).subset(data.n, 512));
+    const v = Float64Array.from({ length: net.numParams }, (_, i) => Math.sin(i));
+    // until both workers take part, and once more (a later one catches up on θ and S)
+    for (let i = 0; i < 50 && transport.workers < 2; i++)
+      await G.apply(v, new Float64Array(net.numParams));
+    t.is(transport.workers, 2);
+    await G.apply(
+      v.map((x) => 3 * x),
+      new Float64Array(net.numParams),
+    );
+    const sentBefore = transport.traffic().reduce((a, w) => a + w.sent, 0);
+    const publishedBefore = transport.bytesPublished;
+    const first = await G.apply(
+      v.map((x) => 2 * x),
+      new Float64Array(net.numParams),
+    );
+    const vBytes = 4 * net.numParams;
+    const published = transport.bytesPublished - publishedBefore;
+    const sent = transport.traffic().reduce((a, w) => a + w.sent, 0) - sentBefore;
+    t.true(published >= vBytes && published < 1.2 * vBytes, `published ${published}`);
+    t.true(sent >= 2 * vBytes, `delivered ${sent}`);
+    // and the product is the in-process one
+    const local = new LocalProblem(net, data, 'ce', 128);
+    const want = await (
+      await local.gaussNewton(theta, new Rng(2).subset(data.n, 512))
+    ).apply(
+      v.map((x) => 2 * x),
+      new Float64Array(net.numParams),
+    );
+    t.deepEqual([...first], [...want]);
+    await local.close();
+  } finally {
+    await engine.close();
     await killAll(ws);
   }
 });

@@ -7,9 +7,10 @@
  *   chunks in flight fail (the engine sends them again, elsewhere). A worker that appears
  *   is set up at once (model, loss, data by content digest from the object store) and
  *   takes work from the next pass, so a pass's sticky chunks keep their worker.
- * - State goes to a worker only when a task needs a version it does not have: θ once per
+ * - State is published when a task needs a version its worker does not have: θ once per
  *   iteration, S once per CG solve, v once per CG step, each in parts of at most the
- *   server's max payload.
+ *   server's max payload, once on the run's state subject for all its workers (the server
+ *   fans it out), not once per worker.
  * - Sticky chunks (Gv chunk k) go to worker k mod workers, in the order of their ids; the
  *   others to the least busy worker. A worker holds up to 2 tasks per thread.
  * - No worker at all: says so once (onStatus), and fails the pass after
@@ -45,6 +46,7 @@ import {
   SUBJECTS,
   WORKER_TIMEOUT_MS,
   type Setup,
+  stateNeeds,
   type StateName,
   type ToWorker,
 } from './protocol.js';
@@ -120,6 +122,8 @@ export class NatsTransport implements Transport {
   private readonly subs: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private waitingSince: number | null = null;
+  /** bytes this coordinator published to workers (state once for all, tasks, setups) */
+  private published = 0;
   private readonly maxPart: number;
   private readonly url: string;
 
@@ -233,6 +237,11 @@ export class NatsTransport implements Transport {
     return [...this.known.values()].map((w) => ({ ...w.traffic }));
   }
 
+  /** Bytes this coordinator published to its workers (state goes out once for all of them). */
+  get bytesPublished(): number {
+    return this.published;
+  }
+
   private onHello(msg: Msg): void {
     let hello;
     try {
@@ -262,6 +271,7 @@ export class NatsTransport implements Transport {
   private send(w: RemoteWorker, meta: ToWorker, body?: Uint8Array): void {
     const bytes = encodeFrame(meta as unknown as Record<string, unknown>, body);
     w.traffic.sent += bytes.length;
+    this.published += bytes.length;
     this.nc.publish(SUBJECTS.worker(w.wid), bytes);
   }
 
@@ -425,44 +435,43 @@ export class NatsTransport implements Transport {
     this.publishState('v', version, f32Body(v));
   }
 
-  /** Sends a worker the state a task needs that it does not hold yet. */
+  /**
+   * Publishes the state a task needs that its worker does not hold yet, once, on the run's
+   * state subject: every worker set up for the run gets it (they all need each version of
+   * θ, and of S and v when they hold Gv chunks), and is counted as holding it. When the
+   * task's worker is the only one lacking it (it joined later), on its own subject.
+   */
   private sendState(w: RemoteWorker, task: Task): void {
-    const needs: StateName[] =
-      task.kind === 'accuracy'
-        ? ['evalTheta']
-        : task.kind === 'Gv'
-          ? ['theta', 'subset', 'v']
-          : ['theta'];
-    for (const what of needs) {
+    for (const [what, want] of stateNeeds(task)) {
       const s = this.state[what];
-      const want =
-        what === 'evalTheta' || what === 'theta'
-          ? task.thetaVersion
-          : what === 'subset'
-            ? task.subsetVersion!
-            : task.vVersion!;
       if (s.version !== want)
         throw new Error(
           `${what} version ${want} was never published (the engine publishes before it sends tasks)`,
         );
       if (w.has[what] === want) continue;
+      // the ready ones listen on the state subject (a worker subscribes before it says ready)
+      const ready = [...this.known.values()].filter((x) => x.ready && !x.failed);
+      const lacking = ready.filter((x) => x.has[what] !== want);
+      // one worker catching up (it joined later) gets it on its own subject
+      const to = lacking.length > 1 ? ready : [w];
       const parts = splitBody(s.body, this.maxPart);
-      parts.forEach((body, part) =>
-        this.send(
-          w,
-          {
-            type: 'state',
-            rid: this.rid,
-            what,
-            version: want,
-            part,
-            parts: parts.length,
-            total: s.body.length,
-          },
-          body,
-        ),
-      );
-      w.has[what] = want;
+      parts.forEach((body, part) => {
+        const meta = {
+          type: 'state' as const,
+          rid: this.rid,
+          what,
+          version: want,
+          part,
+          parts: parts.length,
+          total: s.body.length,
+        };
+        if (to.length === 1) return this.send(w, meta, body);
+        const bytes = encodeFrame(meta, body);
+        this.nc.publish(SUBJECTS.state(this.rid), bytes);
+        this.published += bytes.length;
+        for (const x of to) x.traffic.sent += bytes.length;
+      });
+      for (const x of to) x.has[what] = want;
     }
   }
 

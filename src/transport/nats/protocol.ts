@@ -7,7 +7,9 @@
  *
  * - `tfjs-newton.presence`        worker → all: `hello` (its id and threads), every second
  * - `tfjs-newton.discover`        coordinator → all: say hello now
- * - `tfjs-newton.w.<worker id>`   coordinator → one worker: setup, state parts, tasks, end
+ * - `tfjs-newton.w.<worker id>`   coordinator → one worker: setup, tasks, end
+ * - `tfjs-newton.b.<run id>`      coordinator → every worker set up for the run: state parts
+ *                                 (θ, S, v), published once whatever the number of workers
  * - `tfjs-newton.r.<run id>`      worker → the run's coordinator: ready, result parts, failures
  * - `tfjs-newton.c.<run id>`      request/reply: is the run's coordinator still there?
  */
@@ -24,6 +26,7 @@ export const SUBJECTS = {
   presence: `${PREFIX}.presence`,
   discover: `${PREFIX}.discover`,
   worker: (wid: string) => `${PREFIX}.w.${wid}`,
+  state: (rid: string) => `${PREFIX}.b.${rid}`,
   results: (rid: string) => `${PREFIX}.r.${rid}`,
   coordinator: (rid: string) => `${PREFIX}.c.${rid}`,
 };
@@ -82,6 +85,18 @@ export interface End {
 }
 
 export type ToWorker = Setup | StatePart | TaskMessage | End;
+
+/** The state versions a task computes on: what a worker must hold before it runs it. */
+export function stateNeeds(task: Task): [StateName, number][] {
+  if (task.kind === 'accuracy') return [['evalTheta', task.thetaVersion]];
+  if (task.kind === 'Gv')
+    return [
+      ['theta', task.thetaVersion],
+      ['subset', task.subsetVersion!],
+      ['v', task.vVersion!],
+    ];
+  return [['theta', task.thetaVersion]];
+}
 
 export interface Ready {
   type: 'ready';

@@ -10,7 +10,7 @@
  * drops a run when its coordinator ends it or is no longer there.
  */
 import { hostname } from 'node:os';
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { datasetDigest, type Dataset } from '../../data/dataset.js';
 import type { Task } from '../../engine/task.js';
 import { Network } from '../../model/network.js';
@@ -33,8 +33,10 @@ import {
   HEARTBEAT_MS,
   newId,
   scalarToJson,
+  stateNeeds,
   SUBJECTS,
   type Setup,
+  type StateName,
   type StatePart,
   type TaskMessage,
   type ToCoordinator,
@@ -59,6 +61,10 @@ interface RunState {
   lastHeard: number;
   /** local result slots in use (the pool writes results there until they are sent) */
   slotsBusy: boolean[];
+  /** the state versions received whole (a task waits until it has its versions) */
+  has: Record<StateName, number>;
+  /** the run's state subject, subscribed once the run is set up */
+  stateSub: Subscription | null;
   waiting: TaskMessage[];
   closed: boolean;
 }
@@ -141,13 +147,18 @@ export class NatsWorker {
     );
   }
 
-  private onMessage(msg: Msg): void {
+  /** A message on this worker's subject, or (`stateOf`) on that run's state subject. */
+  private onMessage(msg: Msg, stateOf?: string): void {
     let m, body;
     try {
       // no body a run sends is larger than its own θ; before setup, none above 64 MiB
       const f = decodeFrame(msg.data, { maxBodyBytes: 64 * 1024 * 1024 });
       m = checkToWorker(f.meta);
       body = f.body;
+      if (stateOf !== undefined && (m.type !== 'state' || m.rid !== stateOf))
+        throw new MessageError(
+          `a ${m.type} message of run ${m.rid} on run ${stateOf}'s state subject`,
+        );
     } catch (e) {
       return this.log(`rejected a message: ${(e as Error).message}`);
     }
@@ -222,12 +233,21 @@ export class NatsWorker {
       }),
       lastHeard: Date.now(),
       slotsBusy: new Array(2 * this.threads).fill(false),
+      has: { theta: 0, evalTheta: 0, subset: 0, v: 0 },
+      stateSub: null,
       waiting: [],
       closed: false,
     };
     this.runs.set(setup.rid, run);
     transport.then(
-      () => {
+      async () => {
+        // state comes once for all the run's workers: listening (at the server) before ready
+        run.stateSub = this.nc.subscribe(SUBJECTS.state(setup.rid), {
+          callback: (err, msg) => {
+            if (!err) this.onMessage(msg, setup.rid);
+          },
+        });
+        await this.nc.flush().catch(() => {});
         this.log(`set up for run ${setup.rid}`);
         this.reply(setup.rid, { type: 'ready', rid: setup.rid, wid: this.wid });
       },
@@ -241,6 +261,7 @@ export class NatsWorker {
   }
 
   private onState(run: RunState, m: StatePart, body: Uint8Array): void {
+    if (run.has[m.what] >= m.version) return; // held already (it goes to every worker of the run)
     const got = run.parts.add(`${m.what}/${m.version}`, m.part, m.parts, m.total, body);
     if (!got) return;
     // one part comes back as a view of the message, whose buffer the client reuses
@@ -261,6 +282,21 @@ export class NatsWorker {
                 : t.publishV(m.version, a))(bodyF32(whole, dim));
     // in order with the tasks: a task after this state waits for the same promise chain
     run.transport = run.transport.then((t) => (apply(t), t));
+    run.has[m.what] = m.version;
+    this.startTasks(run);
+  }
+
+  /** Whether the worker holds the state versions the task names; throws if one has gone by. */
+  private holdsStateOf(run: RunState, m: TaskMessage): boolean {
+    let holds = true;
+    for (const [what, version] of stateNeeds(m.task)) {
+      if (run.has[what] > version)
+        throw new MessageError(
+          `task ${m.id} names ${what} version ${version}, this worker holds ${run.has[what]}`,
+        );
+      if (run.has[what] < version) holds = false;
+    }
+    return holds;
   }
 
   /** Hands waiting tasks to the pool while it has free result slots. */
@@ -268,6 +304,20 @@ export class NatsWorker {
     while (run.waiting.length > 0 && !run.closed) {
       const slot = run.slotsBusy.indexOf(false);
       if (slot < 0) return;
+      const head = run.waiting[0];
+      try {
+        if (!this.holdsStateOf(run, head)) return; // its state is still on the way
+      } catch (e) {
+        run.waiting.shift();
+        this.reply(run.rid, {
+          type: 'failed',
+          rid: run.rid,
+          wid: this.wid,
+          id: head.id,
+          message: (e as Error).message,
+        });
+        continue;
+      }
       const m = run.waiting.shift()!;
       run.slotsBusy[slot] = true;
       const task: Task = { ...m.task, slot };
@@ -318,6 +368,7 @@ export class NatsWorker {
     if (run.closed) return;
     run.closed = true;
     this.runs.delete(run.rid);
+    run.stateSub?.unsubscribe();
     this.log(`run ${run.rid} ${why}`);
     try {
       await (await run.transport).close();
