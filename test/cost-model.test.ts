@@ -32,9 +32,13 @@ test('compute-bound: the speed-up grows with P until the coordinator link carrie
   const slow = { bytesPerMs: 1e5, latencyMs: 0 };
   const s = new Map(predictSpeedups(m, slow, 8));
   t.true(s.get(8)! < 1.1, `speed-up ${s.get(8)}`);
-  // the client's own throughput caps a fast link the same way
+  // the client's own throughput caps a fast link the same way; it sends the state once
+  // (61 MB at 100 MB/s, plus the first v and the last result: 20 ms) ...
   const capped = { ...m, clientBytesPerMs: 1e5 };
-  t.is(passMs(capped, 4, fast), passMs(m, 4, slow));
+  t.true(Math.abs(passMs(capped, 4, fast) - 630) < 0.01);
+  t.is(passMs(capped, 8, fast), passMs(capped, 4, fast));
+  // ... while the server's fan-out of v crosses the link once per worker: 4 MB more at 8
+  t.true(Math.abs(passMs(m, 8, slow) - passMs(m, 4, slow) - 40) < 0.01);
 });
 
 test('the fit recovers the throughput and fixed time of passes the model made', (t) => {

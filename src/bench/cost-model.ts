@@ -4,13 +4,14 @@
  * link. See docs/design.md ("Beyond one machine") for the derivation.
  *
  * One pass has K chunks; a chunk computes in c ms on one worker; its result is R bytes
- * (4·dim for f+∇f and Gv); before a pass each of P workers is sent V bytes (v for a CG
- * step, θ once per iteration for f+∇f, counted in V). Every byte goes through the
- * coordinator, whose link moves B bytes per ms, where B is the smaller of the link's rate
- * and the coordinator's own throughput (the JS client's, fitted on loopback); each round
- * trip adds the latency L. Workers compute in parallel while results stream in:
+ * (4·dim for f+∇f and Gv); before a pass each of P workers gets V bytes of state (v for a
+ * CG step, θ once per iteration for f+∇f, counted in V), which the coordinator publishes
+ * once and the server fans out. The coordinator's JS client handles K·R + V bytes at its
+ * own throughput B_c (fitted on loopback); its machine's link, where the server runs too,
+ * carries K·R + P·V at the link's rate B_l; each round trip adds the latency L, and
+ * B = min(B_l, B_c). Workers compute in parallel while results stream in:
  *
- *   T(P) = max(⌈K/P⌉·c, (K·R + P·V)/B) + (V + R)/B + 2L + t₀
+ *   T(P) = max(⌈K/P⌉·c, (K·R + V)/B_c, (K·R + P·V)/B_l) + (V + R)/B + 2L + t₀
  *
  * (the first V and the last R cannot overlap compute; t₀ is the coordinator's own work
  * per pass: reduction and CG vector updates, fitted). The speed-up is T(1)/T(P).
@@ -59,9 +60,12 @@ export function parseLink(s: string): Link {
 export function passMs(m: CostModel, P: number, link: Link): number {
   const B = Math.min(link.bytesPerMs, m.clientBytesPerMs);
   const compute = Math.ceil(m.chunks / P) * m.chunkMs;
-  const traffic = (m.chunks * m.resultBytes + P * m.perWorkerBytes) / B;
+  const results = m.chunks * m.resultBytes;
+  // state goes out of the client once; the server's fan-out crosses the link P times
+  const client = (results + m.perWorkerBytes) / m.clientBytesPerMs;
+  const wire = (results + P * m.perWorkerBytes) / link.bytesPerMs;
   return (
-    Math.max(compute, traffic) +
+    Math.max(compute, client, wire) +
     (m.perWorkerBytes + m.resultBytes) / B +
     2 * link.latencyMs +
     m.fixedMs

@@ -328,7 +328,7 @@ export function fitReport(r: ProcessScalingReport, link: Link): FittedModel[] {
 export function costModelTable(fits: FittedModel[], linkText: string): string {
   const ps = [1, 2, 4, 8, 16, 32, 64];
   const lines = [
-    `cost model (docs/design.md): T(P) = max(⌈K/P⌉·c, (K·R + P·V)/B) + (V + R)/B + 2L + t₀, B = min(link, coordinator throughput); predicted speed-ups at ${linkText}:`,
+    `cost model (docs/design.md): T(P) = max(⌈K/P⌉·c, (K·R + V)/B_c, (K·R + P·V)/B_l) + (V + R)/B + 2L + t₀, B_c the coordinator's throughput, B_l the link's, B = min(B_l, B_c); predicted speed-ups at ${linkText}:`,
     ['model', 'pass', 'c ms', 'K', 'MB/s fitted', 't₀ ms', ...ps.map((p) => `P=${p}`)].join('  '),
   ];
   for (const f of fits) {
