@@ -102,6 +102,8 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   private readonly evalTheta: VersionedTheta;
   private subsetVersion = 0;
   private vVersion = 0;
+  /** v in float32 for the transport, reused by CG step after CG step (a fresh 1 MB array cost 2.7 ms) */
+  private vBuffer: Float32Array | null = null;
   private aborted: { reason: unknown } | null = null;
   /** the passes under way: each stops sending chunks and abandons its undispatched ones */
   private readonly abortHooks = new Set<() => void>();
@@ -282,8 +284,13 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     const extra = { subsetVersion, subsetLength: subset.length };
     return {
       apply: async (v, into) => {
+        if (v.length !== this.dim)
+          throw new RangeError(`v has ${v.length} entries, the model ${this.dim}`);
         const vVersion = ++this.vVersion;
-        this.transport.publishV(vVersion, new Float32Array(v));
+        // one buffer for every CG step (passes run one at a time; see Transport.publishV)
+        const v32 = (this.vBuffer ??= new Float32Array(this.dim));
+        v32.set(v);
+        this.transport.publishV(vVersion, v32);
         const sum = await this.runAll('Gv', chunks, this.dim, { ...extra, vVersion }, into);
         return divideBy(sum.vector!, subset.length);
       },

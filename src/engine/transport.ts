@@ -29,6 +29,11 @@ export interface Transport {
   /** The θ of accuracy passes, with versions of its own. */
   publishEvalTheta(version: number, theta: Float32Array): void;
   publishSubset(version: number, subset: Int32Array): void;
+  /**
+   * v of version `version`, for the Gv pass that follows (passes run one at a time). The
+   * engine writes the next version into the same buffer once that pass has settled: keep a
+   * copy, or read it only while the pass runs.
+   */
   publishV(version: number, v: Float32Array): void;
   /**
    * One attempt of one chunk: resolves with its result, rejects if the worker failed or
