@@ -35,6 +35,7 @@ import {
   NEWTON_DEFAULTS,
   NEWTON_METHODS,
   PRECONDITIONERS,
+  RENAMED_NEWTON_OPTIONS,
 } from './solver/newton.js';
 import type { TrainOptions } from './train.js';
 import { TRAIN_DEFAULTS } from './run.js';
@@ -162,8 +163,7 @@ export const FIRST_ORDER_OPTIONS: {
  * checkRenamedFlags), never silently ignored.
  */
 export const RENAMED_OPTIONS: Readonly<Record<string, keyof TrainOptions>> = {
-  /** the CG tolerance: ξ is the loss in the same formulas */
-  xi: 'cgTolerance',
+  ...RENAMED_NEWTON_OPTIONS,
 };
 
 /** How the CLI says a flag was renamed: `--xi was renamed --cg-tolerance; use --cg-tolerance instead`. */

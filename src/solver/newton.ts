@@ -223,6 +223,12 @@ export interface NewtonState {
   gradNorm0?: number;
 }
 
+/** Newton options renamed since they were released, old key → new key (options.ts refuses them too). */
+export const RENAMED_NEWTON_OPTIONS = {
+  /** the CG tolerance: ξ is the loss in the same formulas */
+  xi: 'cgTolerance',
+} as const satisfies Readonly<Record<string, keyof NewtonOptions>>;
+
 /** The options a NewtonCG takes: gnSize, and any of the others (undefined means the default). */
 export type NewtonSettings = Partial<NewtonOptions> & { gnSize: number };
 
@@ -231,10 +237,10 @@ export type NewtonSettings = Partial<NewtonOptions> & { gnSize: number };
  * (METHOD_OPTIONS[method]), then every option given (undefined ones are not given).
  */
 export function resolveNewtonOptions(given: NewtonSettings): NewtonOptions {
-  // a renamed option (RENAMED_OPTIONS in options.ts, which train() checks first) would
-  // otherwise be ignored silently
-  if ((given as { xi?: unknown }).xi !== undefined)
-    throw new TypeError("option 'xi' was renamed 'cgTolerance'");
+  // a renamed option would otherwise be ignored silently (train() checks them first)
+  for (const [old, now] of Object.entries(RENAMED_NEWTON_OPTIONS))
+    if ((given as Record<string, unknown>)[old] !== undefined)
+      throw new TypeError(`option '${old}' was renamed '${now}'`);
   const defined = Object.fromEntries(
     Object.entries(given).filter(([, v]) => v !== undefined),
   ) as NewtonSettings;
