@@ -6,7 +6,7 @@
  * each worker per CG step and per pass come from the transport's counters. The cost model
  * (cost-model.ts) is fitted from these measurements.
  */
-import { textTable } from './table.js';
+import { percent, textTable } from './table.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,7 +258,6 @@ export function processScalingTable(r: ProcessScalingReport): string {
     'MB out/worker',
     'MB in/worker',
   ];
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const mb = (x: number) => (x / 1e6).toFixed(2);
   const body = r.rows.map((x) => [
     x.model,
@@ -269,7 +268,7 @@ export function processScalingTable(r: ProcessScalingReport): string {
     x.vsThreads.toFixed(2),
     x.speedup.toFixed(2),
     x.chunkMs.toFixed(1),
-    pct(x.outsideShare),
+    percent(x.outsideShare),
     mb(x.bytesSentPerWorker),
     mb(x.bytesReceivedPerWorker),
   ]);

@@ -8,7 +8,7 @@
  * learning rates; the best one (soonest to the highest target reached, then best accuracy)
  * is what Newton is compared with.
  */
-import { textTable } from './table.js';
+import { percent, textTable } from './table.js';
 import { join } from 'node:path';
 import { trainFirstOrder } from '../baseline.js';
 import type { NewtonMethod } from '../solver/newton.js';
@@ -177,12 +177,7 @@ const secs = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)} s`);
 
 export function raceTable(r: RaceReport): string {
   const targets = r.options.targets;
-  const head = [
-    'method',
-    ...targets.map((x) => `to ${(100 * x).toFixed(1)}%`),
-    'best test acc',
-    'final f',
-  ];
+  const head = ['method', ...targets.map((x) => `to ${percent(x)}`), 'best test acc', 'final f'];
   const body = r.entries.map((e) => [
     e.name + (e.name === r.bestAdam ? ' (best Adam)' : ''),
     ...targets.map((x) => secs(e.timeTo[String(x)])),
@@ -196,7 +191,7 @@ export function raceTable(r: RaceReport): string {
       targets.map((x) => {
         const tn = newton.timeTo[String(x)];
         const ta = adam?.timeTo[String(x)] ?? null;
-        const pct = `${(100 * x).toFixed(1)}%`;
+        const pct = percent(x);
         const who = newton.name;
         if (tn === null && ta === null)
           return `${pct}: neither ${who} nor ${r.bestAdam} within ${r.options.budget} s`;

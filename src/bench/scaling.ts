@@ -7,7 +7,7 @@
  * Each worker count is timed alternately with the first (reference) count, and speed-ups
  * are medians of the paired ratios, so slow phases of a noisy machine hit both sides.
  */
-import { textTable } from './table.js';
+import { percent, textTable } from './table.js';
 import { availableParallelism } from 'node:os';
 import type { TaskSpan } from '../engine/engine.js';
 import { PoolProblem } from '../transport/threads.js';
@@ -267,7 +267,6 @@ export function scalingTable(r: ScalingReport): string {
     'outside compute',
     'workers idle',
   ];
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const body = r.rows.map((x) => [
     x.model,
     x.pass,
@@ -275,8 +274,8 @@ export function scalingTable(r: ScalingReport): string {
     x.ms.toFixed(1),
     x.speedup.toFixed(2),
     x.efficiency.toFixed(2),
-    pct(x.outsideShare),
-    pct(x.idleShare),
+    percent(x.outsideShare),
+    percent(x.idleShare),
   ]);
   const o = r.options;
   return [

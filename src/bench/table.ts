@@ -7,3 +7,6 @@ export function textTable(head: string[], body: string[][], labels: number): str
     c.map((s, i) => (i < labels ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
   return [line(head), ...body.map(line)];
 }
+
+/** A share (0..1) as a percentage with one decimal, as the reports print it. */
+export const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
