@@ -12,7 +12,7 @@
  * No test leaves a tensor behind.
  */
 import * as tf from '@tensorflow/tfjs';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,8 @@ import { Network } from '../src/model/network.ts';
 import { Rng } from '../src/rng.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
-import { evaluatorGv } from './helpers/evaluator.ts';
+import { dot, evaluatorGv, onBackend } from './helpers/evaluator.ts';
+import { loadWithTfjs } from './helpers/models.ts';
 import { forward64, gaussNewton64, jacobian64, loss64, relErr } from './helpers/net64.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { randomVec, sampleRows, syntheticData } from './helpers/synthetic.ts';
@@ -93,24 +94,6 @@ function maxErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return got.length === want.length ? err / scale : Infinity;
 }
 
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-/** Runs body on `backend` and checks that it left no tensor behind. */
-async function noLeak(
-  t: ExecutionContext,
-  backend: string,
-  body: () => Promise<void> | void,
-): Promise<void> {
-  await initBackend(backend as (typeof BACKENDS)[number]);
-  const before = tf.memory().numTensors;
-  await body();
-  t.is(tf.memory().numTensors, before, 'tensors leaked');
-}
-
 // (a) kernels
 
 const POOLS = [
@@ -145,7 +128,7 @@ for (const { name, xs, p, s } of POOLS) {
       )(x4(x, xs));
     const want = [await on('cpu', fwd), await on('cpu', grad)];
     for (const b of COMPUTE_BACKENDS) {
-      await noLeak(t, b, async () => {
+      await onBackend(t, b, async () => {
         const e = [maxErr(await on(b, fwd), want[0]), maxErr(await on(b, grad), want[1])];
         t.true(e[0] <= 1e-5 && e[1] <= 1e-5, `${b}: avgPool ${e[0]}, AvgPoolGrad ${e[1]}`);
       });
@@ -156,7 +139,7 @@ for (const { name, xs, p, s } of POOLS) {
     test.serial(
       `the gradient of AvgPoolGrad is avgPool, its adjoint: ${name}, ${backend}`,
       async (t) => {
-        await noLeak(t, backend, async () => {
+        await onBackend(t, backend, async () => {
           new Network(MODELS['conv relu, avgpool 2x2 on an odd input']); // registers the unit's gradients
           const x = x4(rand(xs, 3), xs),
             dy = x4(rand(ys, 4), ys),
@@ -220,7 +203,7 @@ for (const backend of BACKENDS) {
         `avgpool: linearized Gv = float64 JᵀBJv = double VJP: ${name}, ${loss}, ${backend}`,
         async (t) => {
           const c = makeCase(spec);
-          await noLeak(t, backend, () => {
+          await onBackend(t, backend, () => {
             const lin = evaluatorGv(c, loss, 'linearized');
             const dbl = evaluatorGv(c, loss, 'double-vjp');
             const want = gaussNewton64(spec, loss, c.theta, sampleRows(c.data), c.v);
@@ -236,7 +219,7 @@ for (const backend of BACKENDS) {
         `avgpool: loss and gradient against float64 finite differences: ${name}, ${loss}, ${backend}`,
         async (t) => {
           const c = makeCase(spec);
-          await noLeak(t, backend, async () => {
+          await onBackend(t, backend, async () => {
             const problem = new LocalProblem(c.net, c.data, loss, 3);
             const { loss: f, grad } = await problem.lossAndGradient(c.theta);
             await problem.close();
@@ -271,7 +254,7 @@ for (const backend of BACKENDS) {
         `avgpool: J v = seed-VJP of the linearization's Jᵀ, ⟨Jv, w⟩ = ⟨v, Jᵀw⟩: ${name}, pooling by ${route}, ${backend}`,
         async (t) => {
           const c = makeCase(spec);
-          await noLeak(t, backend, () => {
+          await onBackend(t, backend, () => {
             const params = c.net.unflatten(c.theta);
             const x = tf.tensor(c.data.x, [N, ...spec.inputShape]);
             const vt = c.net.unflatten(c.v);
@@ -319,21 +302,14 @@ for (const [name, spec] of Object.entries(MODELS)) {
   test.serial(
     `avgpool: model.json + weights.bin load in plain tfjs with the same predictions, and read back exactly: ${name}`,
     async (t) => {
-      await noLeak(t, 'cpu', async () => {
+      await onBackend(t, 'cpu', async () => {
         const net = new Network(spec);
         const theta = initParams(net.layout, 3).map((x, i) => x + 0.01 * Math.cos(i));
         const dir = mkdtempSync(join(tmpdir(), 'avgpool-'));
         await saveModel(dir, { spec, theta, loss: 'ce' });
         const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
         t.true(JSON.stringify(json.modelTopology).includes('"AveragePooling2D"'));
-        const bin = readFileSync(join(dir, 'weights.bin'));
-        const model = await tf.loadLayersModel(
-          tf.io.fromMemory({
-            modelTopology: json.modelTopology,
-            weightSpecs: json.weightsManifest[0].weights,
-            weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length),
-          }),
-        );
+        const model = await loadWithTfjs(dir);
         const d = syntheticData(4, spec.inputShape, net.outputSize, 4);
         const x = tf.tensor(d.x, [4, ...spec.inputShape]);
         const theirs = tf.tidy(() => model.predict(x) as tf.Tensor);
@@ -356,7 +332,7 @@ for (const [name, spec] of Object.entries(MODELS)) {
 }
 
 test.serial('avgpool: Keras AveragePooling2D settings are read or refused by name', async (t) => {
-  await noLeak(t, 'cpu', () => {
+  await onBackend(t, 'cpu', () => {
     const topo = (pool: object) => {
       const m = tf.sequential({
         layers: [

@@ -14,19 +14,10 @@ import test from 'ava';
 import { loadCheckpoint } from '../src/checkpoint.ts';
 import { RunError } from '../src/errors.ts';
 import { train, type TrainIteration, type TrainOptions, type TrainResult } from '../src/train.ts';
+import { SMALL_DIGITS_RUN } from './helpers/runs.ts';
 
 const ITERS = 5;
-// l = 1438: 12 data chunks of 128; |S| = 719: 6 Gv chunks; 359 test samples: 3 chunks
-const common: TrainOptions = {
-  data: 'digits',
-  model: 'mlp:16',
-  C: 1,
-  bsize: 128,
-  gnRatio: 0.5,
-  seed: 2,
-  backend: 'wasm',
-  iters: ITERS,
-};
+const common: TrainOptions = { ...SMALL_DIGITS_RUN, iters: ITERS };
 
 /** The history without its times, as a checkpoint holds it (NaN → null). */
 const timeless = (h: TrainIteration[]) =>

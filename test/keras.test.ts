@@ -10,6 +10,7 @@ import { kerasModel, loadModel, saveModel, specFromKeras } from '../src/model/ke
 import { lossList } from '../src/model/losses/index.ts';
 import { Network } from '../src/model/network.ts';
 import type { ModelSpec } from '../src/model/spec.ts';
+import { loadWithTfjs } from './helpers/models.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 
 await initBackend('cpu');
@@ -65,15 +66,7 @@ for (const [name, spec] of Object.entries(SPECS)) {
       const theta = initParams(net.layout, 3).map((x, i) => x + 0.01 * Math.cos(i));
       const dir = mkdtempSync(join(tmpdir(), 'km-'));
       await saveModel(dir, { spec, theta, loss: 'mse' });
-      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-      const bin = readFileSync(join(dir, 'weights.bin'));
-      const model = await tf.loadLayersModel(
-        tf.io.fromMemory({
-          modelTopology: json.modelTopology,
-          weightSpecs: json.weightsManifest[0].weights,
-          weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length),
-        }),
-      );
+      const model = await loadWithTfjs(dir);
       const d = syntheticData(5, spec.inputShape, net.outputSize, 4);
       const x = tf.tensor(d.x, [5, ...spec.inputShape]);
       const theirs = (model.predict(x) as tf.Tensor).dataSync();

@@ -8,7 +8,7 @@
  * (d) no tensor left behind by prepare + products + release (every test).
  * tensorflow: where tfjs-node is installed or required (test/helpers/native.ts).
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { ChunkEvaluator, type GvMethod } from '../src/autodiff/evaluator.ts';
 import { lossAndGradient } from '../src/autodiff/gauss-newton.ts';
@@ -20,7 +20,7 @@ import { curvatureState, LOSSES } from '../src/model/losses/index.ts';
 import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { layoutOf, type ModelSpec } from '../src/model/spec.ts';
-import { evaluatorGv } from './helpers/evaluator.ts';
+import { dot, evaluatorGv, onBackend } from './helpers/evaluator.ts';
 import { gaussNewton64, relErr } from './helpers/net64.ts';
 import { MODELS, TIES_MODEL } from './helpers/models.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
@@ -62,23 +62,6 @@ function tieParams(spec: ModelSpec, data: Dataset, theta: Float64Array): void {
   const k2 = blocks[2]; // [1, 1, cin, 2]
   const cout = k2.shape[3];
   for (let j = 0; j < k2.size; j += cout) theta[k2.offset + j] = 0;
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-async function onBackend(
-  t: ExecutionContext,
-  backend: (typeof BACKENDS)[number],
-  body: () => void,
-): Promise<void> {
-  await initBackend(backend);
-  const before = tf.memory().numTensors;
-  body();
-  t.is(tf.memory().numTensors, before, 'tensors leaked');
 }
 
 const cases: [string, ModelSpec, boolean][] = [

@@ -53,52 +53,18 @@ import { LocalProblem } from '../src/transport/in-process.ts';
 import { PoolProblem } from '../src/transport/threads.ts';
 import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
 import fixture from './fixtures/simplenn-trajectory.json' with { type: 'json' };
+import { matvec, solve, spd } from './helpers/dense.ts';
 import { logisticProblem } from './helpers/logistic.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 
 // ---------------------------------------------------------------- small dense algebra
 
-/** A random SPD matrix A = MᵀM + shift·I. */
-function spd(n: number, seed: number, shift = 0.1): Float64Array[] {
-  const rng = new Rng(seed);
-  const M = Array.from({ length: n }, () => Float64Array.from({ length: n }, () => rng.normal()));
-  return Array.from({ length: n }, (_, i) =>
-    Float64Array.from(
-      { length: n },
-      (_, j) => M.reduce((s, row) => s + row[i] * row[j], 0) + (i === j ? shift : 0),
-    ),
-  );
-}
-const matvec = (A: Float64Array[], v: Float64Array) =>
-  Float64Array.from(A, (row) => row.reduce((s, a, j) => s + a * v[j], 0));
 const op =
   (A: Float64Array[]): Apply =>
   async (v) =>
     matvec(A, v);
 const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) =>
   Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])));
-
-/** Gaussian elimination with partial pivoting, float64. */
-function solve(A: Float64Array[], b: Float64Array): Float64Array {
-  const n = b.length;
-  const M = A.map((r, i) => [...r, b[i]]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
-    [M[c], M[p]] = [M[p], M[c]];
-    for (let r = c + 1; r < n; r++) {
-      const f = M[r][c] / M[c][c];
-      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
-    }
-  }
-  const x = new Float64Array(n);
-  for (let r = n - 1; r >= 0; r--) {
-    let s = M[r][n];
-    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
-    x[r] = s / M[r][r];
-  }
-  return x;
-}
 
 /** An ill-conditioned SPD matrix: D A D with D spanning four orders of magnitude. */
 function badlyScaled(n: number, seed: number): Float64Array[] {

@@ -40,20 +40,10 @@ import { loadModel } from '../src/model/keras.ts';
 import { train, type TrainIteration, type TrainResult } from '../src/train.ts';
 import { WITH_NATIVE } from './helpers/native.ts';
 import { syntheticData } from './helpers/synthetic.ts';
+import { SMALL_DIGITS_RUN } from './helpers/runs.ts';
 
 const ITERS = 5;
-// l = 1438: 12 data chunks of 128; |S| = 719: 6 Gv chunks per CG iteration
-const small: StartOptions = {
-  data: 'digits',
-  model: 'mlp:16',
-  C: 1,
-  bsize: 128,
-  gnRatio: 0.5,
-  seed: 2,
-  backend: 'wasm',
-  iters: ITERS,
-  workers: 2,
-};
+const small: StartOptions = { ...SMALL_DIGITS_RUN, iters: ITERS, workers: 2 };
 
 /** The history without its times, as a checkpoint holds it (NaN → null). */
 const timeless = (h: TrainIteration[]) =>

@@ -1,5 +1,8 @@
-/** The evaluator's Gauss-Newton product over a whole small data set (linearized.test.ts, avgpool.test.ts). */
+/** What the evaluator tests share (linearized.test.ts, avgpool.test.ts): the whole-set Gv, a dot product, a leak check. */
+import * as tf from '@tensorflow/tfjs';
+import type { ExecutionContext } from 'ava';
 import { ChunkEvaluator, type GvMethod } from '../../src/autodiff/evaluator.ts';
+import { initBackend, type BackendName } from '../../src/backend/select.ts';
 import { chunkSamples, type Dataset } from '../../src/data/dataset.ts';
 import { rangeChunks } from '../../src/engine/plan.ts';
 import type { LossKind } from '../../src/model/loss.ts';
@@ -24,4 +27,22 @@ export function evaluatorGv(
   const out = new Float64Array(c.v.length);
   for (const p of parts) for (let i = 0; i < p.length; i++) out[i] += p[i] / c.data.n;
   return out;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Runs body on `backend` and checks that it left no tensor behind. */
+export async function onBackend(
+  t: ExecutionContext,
+  backend: BackendName,
+  body: () => Promise<void> | void,
+): Promise<void> {
+  await initBackend(backend);
+  const before = tf.memory().numTensors;
+  await body();
+  t.is(tf.memory().numTensors, before, 'tensors leaked');
 }

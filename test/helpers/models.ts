@@ -2,6 +2,9 @@
  * Small models for the Gauss-Newton tests (gauss-newton.test.ts, linearized.test.ts):
  * every layer type, both paddings, strided convolutions, odd and even pooling, all activations.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../../src/model/spec.ts';
 
 export const MODELS: Record<string, ModelSpec> = {
@@ -76,3 +79,16 @@ export const TIES_MODEL: ModelSpec = {
     { type: 'dense', units: 3, activation: 'linear' },
   ],
 };
+
+/** A model folder that saveModel wrote (model.json + weights.bin), loaded by tfjs itself. */
+export async function loadWithTfjs(dir: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+  const bin = readFileSync(join(dir, 'weights.bin'));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0].weights,
+      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length),
+    }),
+  );
+}
