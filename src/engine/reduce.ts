@@ -86,17 +86,6 @@ export function meanOf(
   return sum.squares ? { ...mean, gradSquares: divideBy(sum.squares, n) } : mean;
 }
 
-/** The mean loss and mean gradient of a full pass, from per-chunk sums in chunk order. */
-export function meanOfChunks(
-  parts: { loss: number; grad: Float32Array }[],
-  n: number,
-  dim: number,
-): { loss: number; grad: Float64Array } {
-  const sum = new OrderedSum(dim);
-  parts.forEach((p, k) => sum.add(k, { loss: p.loss, vector: p.grad }));
-  return meanOf(sum, n);
-}
-
 /**
  * The fraction of correctly classified samples of a pass over n samples, from the in-order
  * sum of per-chunk counts (carried in the scalar channel, `loss`); NaN for n = 0. The
@@ -104,11 +93,4 @@ export function meanOfChunks(
  */
 export function fractionOf(sum: OrderedSum, n: number): number {
   return n === 0 ? NaN : sum.loss / n;
-}
-
-/** The fraction of correctly classified samples of a pass, from per-chunk counts in chunk order. */
-export function fractionOfChunks(counts: number[], n: number): number {
-  const sum = new OrderedSum(0);
-  counts.forEach((c, k) => sum.add(k, { loss: c }));
-  return fractionOf(sum, n);
 }

@@ -42,18 +42,6 @@ export interface ChunkResult {
 }
 
 /**
- * The state of the training passes, as published by the engine: θ by version, the subset
- * by version, v by version, and the θ of accuracy passes (its own versions, so that an
- * accuracy pass leaves a CG solve's prepared chunks valid).
- */
-export interface PassState {
-  theta: { version: number; values: Float32Array };
-  evalTheta: { version: number; values: Float32Array };
-  subset: { version: number; values: Int32Array };
-  v: { version: number; values: Float32Array };
-}
-
-/**
  * Makes workers fail on purpose, for tests: on `kind` chunk `chunk`, at attempts <
  * `attempts`, from θ version `fromThetaVersion` on (default 0: always). `exit` ends the
  * worker (its thread or process), `throw` fails the task.
