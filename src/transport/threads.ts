@@ -25,6 +25,7 @@ import { sampleSize, type Dataset } from '../data/dataset.js';
 import { PassEngine, PassError } from '../engine/engine.js';
 import { evalSizesOf, type EvalSetName, type EvalSets } from '../engine/evaluation.js';
 import { checkBsize } from '../engine/plan.js';
+import { stickyWorker } from '../engine/placement.js';
 import type { ChunkResult, FaultPlan, Task } from '../engine/task.js';
 import type { RunOptions, Transport } from '../engine/transport.js';
 import type { LossKind } from '../model/loss.js';
@@ -133,9 +134,8 @@ const affinityBalancer: Balancer = (task, workers) => {
       ? null
       : free.reduce((a, b) => (b.currentUsage < a.currentUsage ? b : a));
   }
-  if (live.length === 0) return null;
-  const w = live.sort((a, b) => a.id - b.id)[want % live.length];
-  return w.currentUsage < TASKS_PER_WORKER ? w : null;
+  const w = stickyWorker(want, live, (x) => x.id);
+  return w && w.currentUsage < TASKS_PER_WORKER ? w : null;
 };
 
 export class ThreadTransport implements Transport {

@@ -22,6 +22,7 @@ import type { BackendName } from '../../backend/select.js';
 import { datasetDigest, type Dataset } from '../../data/dataset.js';
 import type { EvalSetName, EvalSets } from '../../engine/evaluation.js';
 import type { ChunkResult, Task } from '../../engine/task.js';
+import { stickyWorker } from '../../engine/placement.js';
 import type { RunOptions, Transport } from '../../engine/transport.js';
 import type { LossKind } from '../../model/loss.js';
 import type { Network } from '../../model/network.js';
@@ -488,7 +489,7 @@ export class NatsTransport implements Transport {
     if (this.active.length === 0) return null;
     const free = (w: RemoteWorker) => w.inFlight.size < TASKS_PER_THREAD * w.threads;
     if (p.options.sticky) {
-      const w = this.active[p.task.chunk % this.active.length];
+      const w = stickyWorker(p.task.chunk, this.active, (x) => x.wid)!;
       return free(w) ? w : null;
     }
     const candidates = this.active.filter(free);

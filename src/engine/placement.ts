@@ -1,0 +1,22 @@
+/**
+ * Where a sticky chunk goes, written once for every transport with several workers: Gv
+ * chunk k of a CG solve goes to worker k mod workers, the workers taken in the order of
+ * their ids. So every CG step sends chunk k to the worker that prepared its linearization
+ * at the first step, and no chunk is prepared (or held) twice, while the workers stay the
+ * same.
+ */
+
+/** The worker of sticky chunk `chunk`: `workers` sorted by `id`, then chunk mod their count; null when there is none. */
+export function stickyWorker<W>(
+  chunk: number,
+  workers: readonly W[],
+  id: (w: W) => number | string,
+): W | null {
+  if (workers.length === 0) return null;
+  const inOrder = [...workers].sort((a, b) => {
+    const x = id(a);
+    const y = id(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  return inOrder[chunk % inOrder.length];
+}
