@@ -11,6 +11,7 @@ import { initBackend } from '../src/backend/select.ts';
 import { ChunkCompute, type StateSource } from '../src/engine/compute.ts';
 import type { Evaluation } from '../src/engine/evaluation.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
+import { withFaults } from '../src/transport/faults.ts';
 import { PoolProblem, type PoolOptions } from '../src/transport/threads.ts';
 import type { Task } from '../src/engine/task.ts';
 import { chunkSamples, type Dataset } from '../src/data/dataset.ts';
@@ -19,8 +20,8 @@ import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
 import type { GaussNewtonProblem } from '../src/solver/problem.ts';
-import { accuracy } from '../src/run.ts';
-import { train } from '../src/train.ts';
+import { accuracy } from '../src/run/evaluate.ts';
+import { train } from '../src/run/train.ts';
 import { randomVec, syntheticData } from './helpers/synthetic.ts';
 
 const data = syntheticData(300, [6, 6, 1], 4, 21);
@@ -139,7 +140,7 @@ test.serial('an accuracy chunk whose worker dies runs again with the same count'
   const before = tf.memory().numTensors;
   const want = [oldAccuracy(theta1, testSet), oldAccuracy(theta1, valSet)];
   for (const mode of ['exit', 'throw'] as const) {
-    const p = pool(2, { faults: { kind: 'accuracy', chunk: 1, attempts: 1, mode } });
+    const p = pool(2, withFaults({}, { kind: 'accuracy', chunk: 1, attempts: 1, mode }));
     try {
       t.deepEqual([await p.accuracy(theta1, 'test'), await p.accuracy(theta1, 'val')], want, mode);
       t.is(p.stats.retries, 2, `${mode}: chunk 1 of each set once`);

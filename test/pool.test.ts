@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
+import { withFaults } from '../src/transport/faults.ts';
 import { PoolError, PoolProblem, type PoolOptions } from '../src/transport/threads.ts';
 import type { GaussNewtonProblem } from '../src/solver/problem.ts';
 import { initParams } from '../src/model/init.ts';
@@ -73,7 +74,7 @@ test.serial(
     const want = await G.apply(v);
     await clean.close();
     for (const mode of ['exit', 'throw'] as const) {
-      const faulty = pool(2, { faults: { kind: 'Gv', chunk: 1, attempts: 1, mode } });
+      const faulty = pool(2, withFaults({}, { kind: 'Gv', chunk: 1, attempts: 1, mode }));
       try {
         const G2 = await faulty.gaussNewton(theta0, all);
         const got = await G2.apply(v);
@@ -112,10 +113,10 @@ test.serial(
 
 test.serial('a chunk that keeps failing ends the pass with its name and cause', async (t) => {
   const before = tf.memory().numTensors;
-  const p = pool(2, {
-    faults: { kind: 'f+grad', chunk: 4, attempts: 99, mode: 'throw' },
-    maxAttempts: 3,
-  });
+  const p = pool(
+    2,
+    withFaults({ maxAttempts: 3 }, { kind: 'f+grad', chunk: 4, attempts: 99, mode: 'throw' }),
+  );
   try {
     await t.throwsAsync(() => p.lossAndGradient(theta0), {
       instanceOf: PoolError,

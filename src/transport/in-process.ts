@@ -4,19 +4,20 @@
  * event loop (so timers, signals and an AbortSignal's listeners run during long passes);
  * once stopped, no further chunk starts.
  *
- * `LocalProblem` is the pass engine over this transport.
+ * `inProcess` is its unit (registry.ts); `LocalProblem` the pass engine over it.
  */
 import type { GvMethod } from '../autodiff/evaluator.js';
 import { ChunkCompute, type StateSource } from '../engine/compute.js';
 import { PassEngine } from '../engine/engine.js';
 import { checkBsize } from '../engine/plan.js';
-import { evalSizesOf, type EvalSets } from '../engine/evaluation.js';
+import type { EvalSets } from '../engine/evaluation.js';
 import type { ChunkResult, Task } from '../engine/task.js';
 import type { RunOptions, Transport } from '../engine/transport.js';
 import type { Dataset } from '../data/dataset.js';
 import { AbortError } from '../errors.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
+import { engineOptionsOf, type TransportUnit } from './unit.js';
 
 export class InProcessTransport implements Transport, StateSource {
   readonly workers = 0;
@@ -91,6 +92,14 @@ export class InProcessTransport implements Transport, StateSource {
   }
 }
 
+/** The in-process transport as a unit of the registry (registry.ts). */
+export const inProcess: TransportUnit = {
+  name: 'in-process',
+  description: 'chunks computed in the calling thread, one at a time (no worker)',
+  open: async (s) =>
+    new InProcessTransport(s.net, s.data, s.loss, checkBsize(s.bsize), s.evalSets, s.gv),
+};
+
 /** The Gauss-Newton problem (and accuracy passes) evaluated in the calling thread. */
 export class LocalProblem extends PassEngine {
   constructor(
@@ -101,12 +110,7 @@ export class LocalProblem extends PassEngine {
     evalSets: EvalSets = {},
     gv: GvMethod = 'linearized',
   ) {
-    const sizes = evalSizesOf(evalSets, data);
-    super(new InProcessTransport(net, data, loss, checkBsize(bsize), evalSets, gv), {
-      dim: net.numParams,
-      numSamples: data.n,
-      bsize,
-      evalSizes: sizes,
-    });
+    const engine = engineOptionsOf({ net, data, bsize, evalSets });
+    super(new InProcessTransport(net, data, loss, bsize, evalSets, gv), engine);
   }
 }

@@ -12,7 +12,7 @@
  * in one CG solve. A task whose worker dies rejects (Piscina replaces the thread), and
  * the engine sends it again.
  *
- * `PoolProblem` is the pass engine over this transport.
+ * `threads` is its unit (registry.ts); `PoolProblem` the pass engine over it.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -23,7 +23,7 @@ import type { GvMethod } from '../autodiff/evaluator.js';
 import { oneTensorflowThreadPerContext, type BackendName } from '../backend/select.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import { PassEngine, PassError } from '../engine/engine.js';
-import { evalSizesOf, type EvalSetName, type EvalSets } from '../engine/evaluation.js';
+import type { EvalSetName, EvalSets } from '../engine/evaluation.js';
 import { checkBsize } from '../engine/plan.js';
 import { stickyWorker } from '../engine/placement.js';
 import type { ChunkResult, FaultPlan, Task } from '../engine/task.js';
@@ -31,6 +31,8 @@ import type { RunOptions, Transport } from '../engine/transport.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
+import { FAULTS, faultsOf, withFaults } from './faults.js';
+import { engineOptionsOf, type TransportUnit } from './unit.js';
 
 /** A data set in shared memory. */
 export interface SharedData {
@@ -69,6 +71,7 @@ export interface SharedSetup {
 /** A worker's answer: the result without its vector, which is in the task's slot. */
 export type ThreadResult = Omit<ChunkResult, 'vector'> & { hasVector: boolean };
 
+/** Options of the threads transport (a fault plan for tests goes under the FAULTS symbol: `withFaults`, faults.ts). */
 export interface ThreadOptions {
   /** worker threads (default: available parallelism), each with its own backend */
   workers?: number;
@@ -79,8 +82,6 @@ export interface ThreadOptions {
   slots?: number;
   /** held-out sets for accuracy passes (copied into shared memory once) */
   evalSets?: EvalSets;
-  /** testing hook: make workers fail on a chunk */
-  faults?: FaultPlan;
 }
 
 /** The worker entry: compiled JS next to dist/, or the TypeScript sources through tsx. */
@@ -176,7 +177,7 @@ export class ThreadTransport implements Transport {
       subset: shared(data.n * 4),
       dim,
       results: shared(this.capacity * dim * 4),
-      faults: opts.faults,
+      faults: faultsOf(opts),
     };
     this.pool = new Piscina<Task, ThreadResult>({
       filename: workerFile(),
@@ -240,6 +241,24 @@ export class ThreadTransport implements Transport {
   }
 }
 
+/** The threads transport as a unit of the registry (registry.ts): `workers` threads. */
+export const threads: TransportUnit = {
+  name: 'threads',
+  description:
+    'a pool of worker threads in this process (Piscina), data and state in shared memory',
+  async open(s, o) {
+    const opts: ThreadOptions = {
+      workers: o.workers,
+      bsize: s.bsize,
+      backend: s.backend,
+      gv: s.gv,
+      evalSets: s.evalSets,
+    };
+    const faults = o[FAULTS];
+    return new ThreadTransport(s.net, s.data, s.loss, faults ? withFaults(opts, faults) : opts);
+  },
+};
+
 /** Options of `PoolProblem`: the threads transport's and the engine's. */
 export interface PoolOptions extends ThreadOptions {
   /** attempts per chunk before the pass fails (default 3) */
@@ -251,13 +270,15 @@ export class PoolProblem extends PassEngine {
   declare readonly transport: ThreadTransport;
 
   constructor(net: Network, data: Dataset, loss: LossKind, opts: PoolOptions) {
-    const sizes = evalSizesOf(opts.evalSets ?? {}, data);
+    const engine = engineOptionsOf({
+      net,
+      data,
+      bsize: opts.bsize ?? 1024,
+      evalSets: opts.evalSets ?? {},
+    });
     super(new ThreadTransport(net, data, loss, opts), {
-      dim: net.numParams,
-      numSamples: data.n,
-      bsize: opts.bsize,
+      ...engine,
       maxAttempts: opts.maxAttempts,
-      evalSizes: sizes,
     });
   }
 

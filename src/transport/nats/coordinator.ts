@@ -26,6 +26,8 @@ import { stickyWorker } from '../../engine/placement.js';
 import type { RunOptions, Transport } from '../../engine/transport.js';
 import type { LossKind } from '../../model/loss.js';
 import type { Network } from '../../model/network.js';
+import { UsageError } from '../../errors.js';
+import type { TransportUnit } from '../unit.js';
 import { connectNats, redact, type NatsOptions } from './connect.js';
 import { putDataset } from './datastore.js';
 import {
@@ -541,3 +543,20 @@ export class NatsTransport implements Transport {
     await this.nc.close().catch(() => {});
   }
 }
+
+/** The NATS transport as a unit of the registry (registry.ts): it needs `options.nats`. */
+export const nats: TransportUnit = {
+  name: 'nats',
+  description: 'worker processes anywhere a NATS server reaches (tfjs-newton worker --nats URL)',
+  async open(s, o) {
+    if (!o.nats)
+      throw new UsageError("the nats transport needs options.nats (the server's url at least)");
+    return NatsTransport.open(s.net, s.data, s.loss, {
+      ...o.nats,
+      bsize: s.bsize,
+      backend: s.backend,
+      gv: s.gv,
+      evalSets: s.evalSets,
+    });
+  },
+};
