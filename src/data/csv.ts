@@ -18,31 +18,46 @@ export function parseCsv(text: string, file: string, opts: CsvOptions = {}): Dat
   const split = (s: string) => s.split(',').map((c) => c.trim());
   let header: string[] | null = null;
   const first = split(lines[0].text);
-  const numberLike = (c: string) => c !== '' && (!Number.isNaN(Number(c)) || /^[-+]?(nan|inf|infinity)$/i.test(c));
+  const numberLike = (c: string) =>
+    c !== '' && (!Number.isNaN(Number(c)) || /^[-+]?(nan|inf|infinity)$/i.test(c));
   if (!first.every(numberLike)) {
     header = first;
     lines.shift();
-    if (lines.length === 0) throw new DataError(file, 'line 2', 'the file has a header and no data');
+    if (lines.length === 0)
+      throw new DataError(file, 'line 2', 'the file has a header and no data');
   }
   const width = header?.length ?? first.length;
-  if (width < 2) throw new DataError(file, `line ${lines[0]?.line ?? 1}`, 'expected at least 2 columns (features and a label)');
+  if (width < 2)
+    throw new DataError(
+      file,
+      `line ${lines[0]?.line ?? 1}`,
+      'expected at least 2 columns (features and a label)',
+    );
   let col: number;
   const want = opts.labelCol ?? -1;
   if (typeof want === 'string' && !/^-?\d+$/.test(want)) {
-    if (!header) throw new DataError(file, 'line 1', `no header line, so no column named '${want}'`);
+    if (!header)
+      throw new DataError(file, 'line 1', `no header line, so no column named '${want}'`);
     col = header.indexOf(want);
-    if (col < 0) throw new DataError(file, 'line 1', `no column named '${want}' (columns: ${header.join(', ')})`);
+    if (col < 0)
+      throw new DataError(
+        file,
+        'line 1',
+        `no column named '${want}' (columns: ${header.join(', ')})`,
+      );
   } else {
     const n = Number(want);
     col = n < 0 ? width + n : n;
-    if (col < 0 || col >= width) throw new DataError(file, 'line 1', `label column ${want} is outside the ${width} columns`);
+    if (col < 0 || col >= width)
+      throw new DataError(file, 'line 1', `label column ${want} is outside the ${width} columns`);
   }
   const m = width - 1;
   const x = new Float32Array(lines.length * m);
   const labels = new Int32Array(lines.length);
   lines.forEach(({ line, text: t }, i) => {
     const cells = split(t);
-    if (cells.length !== width) throw new DataError(file, `line ${line}`, `expected ${width} values, found ${cells.length}`);
+    if (cells.length !== width)
+      throw new DataError(file, `line ${line}`, `expected ${width} values, found ${cells.length}`);
     let k = 0;
     cells.forEach((c, j) => {
       const where = `line ${line}, column ${j + 1}`;

@@ -77,7 +77,11 @@ export function chunkSamples(d: Dataset, rows: Rows): Samples {
  * simpleNN's preprocessing: pixels divided by `scale` (to [0, 1]), then the per-pixel
  * mean of the training set subtracted from both sets.
  */
-export function normalise(train: Dataset, test: Dataset, scale: number): { train: Dataset; test: Dataset; preprocessing: Preprocessing } {
+export function normalise(
+  train: Dataset,
+  test: Dataset,
+  scale: number,
+): { train: Dataset; test: Dataset; preprocessing: Preprocessing } {
   const p = preprocessingOf(train, scale);
   return { train: preprocess(train, p), test: preprocess(test, p), preprocessing: p };
 }
@@ -86,7 +90,8 @@ export function normalise(train: Dataset, test: Dataset, scale: number): { train
 export function preprocessingOf(train: Dataset, scale: number): Preprocessing {
   const m = sampleSize(train);
   const mean = new Float64Array(m);
-  for (let i = 0; i < train.n; i++) for (let j = 0; j < m; j++) mean[j] += train.x[i * m + j] / scale;
+  for (let i = 0; i < train.n; i++)
+    for (let j = 0; j < m; j++) mean[j] += train.x[i * m + j] / scale;
   for (let j = 0; j < m; j++) mean[j] /= train.n;
   return { scale, mean };
 }
@@ -94,9 +99,11 @@ export function preprocessingOf(train: Dataset, scale: number): Preprocessing {
 /** A data set of raw values preprocessed by `p` (its feature count must match). */
 export function preprocess(d: Dataset, p: Preprocessing): Dataset {
   const m = sampleSize(d);
-  if (p.mean.length !== m) throw new Error(`the preprocessing is for ${p.mean.length} features, the samples have ${m}`);
+  if (p.mean.length !== m)
+    throw new Error(`the preprocessing is for ${p.mean.length} features, the samples have ${m}`);
   const x = new Float32Array(d.x.length);
-  for (let i = 0; i < d.n; i++) for (let j = 0; j < m; j++) x[i * m + j] = d.x[i * m + j] / p.scale - p.mean[j];
+  for (let i = 0; i < d.n; i++)
+    for (let j = 0; j < m; j++) x[i * m + j] = d.x[i * m + j] / p.scale - p.mean[j];
   return { ...d, x };
 }
 

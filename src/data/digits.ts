@@ -36,11 +36,20 @@ export function parseDigitsCsv(text: string, file: string): Dataset {
   const labels = new Int32Array(lines.length);
   lines.forEach((line, i) => {
     const cells = line.split(',');
-    if (cells.length !== 65) throw new DataError(file, `line ${i + 1}`, `expected 65 comma-separated values, found ${cells.length}`);
+    if (cells.length !== 65)
+      throw new DataError(
+        file,
+        `line ${i + 1}`,
+        `expected 65 comma-separated values, found ${cells.length}`,
+      );
     for (let j = 0; j < 65; j++) {
       const v = Number(cells[j]);
       if (!Number.isInteger(v) || v < 0 || v > 16 || (j === 64 && v > 9)) {
-        throw new DataError(file, `line ${i + 1}, column ${j + 1}`, `expected an integer in 0..${j === 64 ? 9 : 16}, found '${cells[j]}'`);
+        throw new DataError(
+          file,
+          `line ${i + 1}, column ${j + 1}`,
+          `expected an integer in 0..${j === 64 ? 9 : 16}, found '${cells[j]}'`,
+        );
       }
       if (j < 64) x[i * 64 + j] = v;
       else labels[i] = v;
@@ -54,7 +63,10 @@ export function readDigits(file = digitsPath()): { train: Dataset; test: Dataset
   const all = parseDigitsCsv(gunzipSync(readFileSync(file)).toString('utf8'), file);
   const perm = new Rng(SPLIT_SEED).permutation(all.n);
   const nTest = Math.round(all.n * TEST_FRACTION);
-  return { test: takeRows(all, perm.subarray(0, nTest)), train: takeRows(all, perm.subarray(nTest)) };
+  return {
+    test: takeRows(all, perm.subarray(0, nTest)),
+    train: takeRows(all, perm.subarray(nTest)),
+  };
 }
 
 export const DIGITS_SCALE = 16;

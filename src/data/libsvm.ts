@@ -30,8 +30,18 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
   for (const { line, text: t } of numberedLines(text)) {
     const parts = t.trim().split(/\s+/);
     const label = finite(parts[0], file, `line ${line}, label`);
-    if (!Number.isInteger(label)) throw new DataError(file, `line ${line}, label`, `expected an integer class label, found '${parts[0]}'`);
-    if (Math.abs(label) >= LABEL_LIMIT) throw new DataError(file, `line ${line}, label`, `class label ${parts[0]} out of range ${-(LABEL_LIMIT - 1)}..${LABEL_LIMIT - 1}`);
+    if (!Number.isInteger(label))
+      throw new DataError(
+        file,
+        `line ${line}, label`,
+        `expected an integer class label, found '${parts[0]}'`,
+      );
+    if (Math.abs(label) >= LABEL_LIMIT)
+      throw new DataError(
+        file,
+        `line ${line}, label`,
+        `class label ${parts[0]} out of range ${-(LABEL_LIMIT - 1)}..${LABEL_LIMIT - 1}`,
+      );
     const idx: number[] = [];
     const val: number[] = [];
     let prev = 0;
@@ -40,9 +50,16 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
       const where = `line ${line}, item ${k + 1}`;
       if (!m) throw new DataError(file, where, `expected index:value, found '${parts[k]}'`);
       const i = Number(m[1]);
-      if (i > MAX_INDEX) throw new DataError(file, where, `index ${m[1]} out of range 1..${MAX_INDEX}`);
-      if (i < 1 || i <= prev) throw new DataError(file, where, `indices must start at 1 and increase, found ${i} after ${prev}`);
-      if (opts.features !== undefined && i > opts.features) throw new DataError(file, where, `index ${i} exceeds the ${opts.features} features`);
+      if (i > MAX_INDEX)
+        throw new DataError(file, where, `index ${m[1]} out of range 1..${MAX_INDEX}`);
+      if (i < 1 || i <= prev)
+        throw new DataError(
+          file,
+          where,
+          `indices must start at 1 and increase, found ${i} after ${prev}`,
+        );
+      if (opts.features !== undefined && i > opts.features)
+        throw new DataError(file, where, `index ${i} exceeds the ${opts.features} features`);
       prev = i;
       idx.push(i - 1);
       val.push(finite(m[2], file, where));
@@ -56,19 +73,36 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
   if (rows.length === 0) throw new DataError(file, 'line 1', 'the file has no data');
   const m = opts.features ?? maxIdx;
   if (rows.length * m > MAX_VALUES) {
-    throw new DataError(file, maxAt, `index ${maxIdx} makes the dense data ${rows.length} samples × ${m} features, more than ${MAX_VALUES} values`);
+    throw new DataError(
+      file,
+      maxAt,
+      `index ${maxIdx} makes the dense data ${rows.length} samples × ${m} features, more than ${MAX_VALUES} values`,
+    );
   }
-  const classLabels = opts.classLabels ?? [...new Set(rows.map((r) => r.label))].sort((a, b) => a - b);
+  const classLabels =
+    opts.classLabels ?? [...new Set(rows.map((r) => r.label))].sort((a, b) => a - b);
   const classOf = new Map(classLabels.map((l, c) => [l, c]));
   const x = new Float32Array(rows.length * m);
   const labels = new Int32Array(rows.length);
   rows.forEach((r, i) => {
     const c = classOf.get(r.label);
-    if (c === undefined) throw new DataError(file, `line ${r.line}, label`, `label ${r.label} is not one of the training labels (${classLabels.join(', ')})`);
+    if (c === undefined)
+      throw new DataError(
+        file,
+        `line ${r.line}, label`,
+        `label ${r.label} is not one of the training labels (${classLabels.join(', ')})`,
+      );
     labels[i] = c;
     r.idx.forEach((j, k) => (x[i * m + j] = r.val[k]));
   });
-  return { x, labels, n: rows.length, inputShape: [m], numClasses: classLabels.length, classLabels };
+  return {
+    x,
+    labels,
+    n: rows.length,
+    inputShape: [m],
+    numClasses: classLabels.length,
+    classLabels,
+  };
 }
 
 export function readLibsvm(file: string, opts: LibsvmOptions = {}): LibsvmDataset {

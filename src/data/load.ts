@@ -8,7 +8,15 @@ import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { readCsv } from './csv.js';
-import { preprocess, preprocessingOf, sampleSize, takeRows, type Dataset, type Preprocessing, type TrainTest } from './dataset.js';
+import {
+  preprocess,
+  preprocessingOf,
+  sampleSize,
+  takeRows,
+  type Dataset,
+  type Preprocessing,
+  type TrainTest,
+} from './dataset.js';
 import { DIGITS_SCALE, readDigits } from './digits.js';
 import { DataError } from './errors.js';
 import { readMnistDir } from './idx.js';
@@ -55,7 +63,9 @@ function formatOf(file: string): FileFormat {
   if (base.endsWith('.csv')) return 'csv';
   if (/\.(libsvm|svm|svmlight)$/.test(base)) return 'libsvm';
   const first = readText(file).split('\n', 1)[0];
-  return /^\s*[-+]?[\d.eE+-]+\s+\d+:/.test(first) || /^\s*[-+]?\d+\s*$/.test(first) ? 'libsvm' : 'csv';
+  return /^\s*[-+]?[\d.eE+-]+\s+\d+:/.test(first) || /^\s*[-+]?\d+\s*$/.test(first)
+    ? 'libsvm'
+    : 'csv';
 }
 
 /** Reads a training file and the files that must match it (same format, same classes). */
@@ -71,9 +81,19 @@ function readFiles(o: DataOptions): { train: Dataset; others: (Dataset | undefin
   const others = extra.map((f) => {
     if (!f) return undefined;
     const d = readCsv(f, { labelCol: o.labelCol });
-    if (sampleSize(d) !== sampleSize(train)) throw new DataError(f, 'line 1', `${sampleSize(d)} features per sample, the training file ${o.data} has ${sampleSize(train)}`);
+    if (sampleSize(d) !== sampleSize(train))
+      throw new DataError(
+        f,
+        'line 1',
+        `${sampleSize(d)} features per sample, the training file ${o.data} has ${sampleSize(train)}`,
+      );
     const bad = d.labels.findIndex((c) => c >= train.numClasses);
-    if (bad >= 0) throw new DataError(f, `sample ${bad + 1}`, `label ${d.labels[bad]} out of range 0..${train.numClasses - 1} (the classes of ${o.data})`);
+    if (bad >= 0)
+      throw new DataError(
+        f,
+        `sample ${bad + 1}`,
+        `label ${d.labels[bad]} out of range 0..${train.numClasses - 1} (the classes of ${o.data})`,
+      );
     return { ...d, numClasses: train.numClasses };
   });
   return { train, others };
@@ -82,7 +102,12 @@ function readFiles(o: DataOptions): { train: Dataset; others: (Dataset | undefin
 function reshape(d: Dataset, shape: number[] | undefined, file: string): Dataset {
   if (!shape) return d;
   const want = shape.reduce((a, b) => a * b, 1);
-  if (want !== sampleSize(d)) throw new DataError(file, 'shape', `--shape ${shape.join(',')} holds ${want} values, the samples have ${sampleSize(d)}`);
+  if (want !== sampleSize(d))
+    throw new DataError(
+      file,
+      'shape',
+      `--shape ${shape.join(',')} holds ${want} values, the samples have ${sampleSize(d)}`,
+    );
   return { ...d, inputShape: shape };
 }
 
@@ -104,7 +129,9 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
   } else if (o.data === 'fashion-mnist' || (existsSync(o.data) && statSync(o.data).isDirectory())) {
     const dir = o.data === 'fashion-mnist' ? fashionDir(o.dataDir) : o.data;
     if (!existsSync(dir)) {
-      throw new UsageError(`Fashion-MNIST folder ${dir} not found: pass --data-dir DIR or set TFJS_NEWTON_DATA (on Debian/Ubuntu: apt-get install dataset-fashion-mnist)`);
+      throw new UsageError(
+        `Fashion-MNIST folder ${dir} not found: pass --data-dir DIR or set TFJS_NEWTON_DATA (on Debian/Ubuntu: apt-get install dataset-fashion-mnist)`,
+      );
     }
     raw = builtIn(readMnistDir(dir, o.data));
     scale = 255;
@@ -113,7 +140,9 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     raw = { train, test: others[0], val: others[1] };
     scale = 1;
   } else {
-    throw new UsageError(`unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`);
+    throw new UsageError(
+      `unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`,
+    );
   }
   if (o.data !== 'digits') oneClass(raw.train, o.data);
   const shaped = {
@@ -123,22 +152,31 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
   };
   if (o.valSplit !== undefined) {
     if (o.val) throw new UsageError('give --val or --val-split, not both');
-    if (!(o.valSplit > 0 && o.valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got ${o.valSplit}`);
+    if (!(o.valSplit > 0 && o.valSplit < 1))
+      throw new UsageError(`--val-split must be between 0 and 1, got ${o.valSplit}`);
     const perm = new Rng(o.seed ?? 1).permutation(shaped.train.n);
     const nVal = Math.max(1, Math.round(o.valSplit * shaped.train.n));
     const left = shaped.train.n - nVal;
     if (left < 2) {
-      throw new UsageError(`--val-split ${o.valSplit} leaves ${left} training sample${left === 1 ? '' : 's'} of ${shaped.train.n} (${nVal} for validation): use a smaller fraction`);
+      throw new UsageError(
+        `--val-split ${o.valSplit} leaves ${left} training sample${left === 1 ? '' : 's'} of ${shaped.train.n} (${nVal} for validation): use a smaller fraction`,
+      );
     }
     shaped.val = takeRows(shaped.train, perm.subarray(0, nVal).sort());
     shaped.train = takeRows(shaped.train, perm.subarray(nVal).sort());
   }
   const given = o.preprocessing;
   if (given && given.mean.length !== sampleSize(shaped.train)) {
-    throw new UsageError(`${o.data}: the samples have ${sampleSize(shaped.train)} features, the model's preprocessing is for ${given.mean.length}`);
+    throw new UsageError(
+      `${o.data}: the samples have ${sampleSize(shaped.train)} features, the model's preprocessing is for ${given.mean.length}`,
+    );
   }
   const p = given ?? preprocessingOf(shaped.train, o.scale ?? scale);
-  const [train, test, val] = [shaped.train, shaped.test ?? emptyLike(shaped.train), shaped.val ?? emptyLike(shaped.train)].map((d) => preprocess(d, p));
+  const [train, test, val] = [
+    shaped.train,
+    shaped.test ?? emptyLike(shaped.train),
+    shaped.val ?? emptyLike(shaped.train),
+  ].map((d) => preprocess(d, p));
   return { name, train, test, val: shaped.val ? val : undefined, preprocessing: p };
 }
 
@@ -148,7 +186,9 @@ function oneClass(d: Dataset, file: string): void {
   const first = d.labels[0];
   if (d.labels.some((c) => c !== first)) return;
   const label = (d as Partial<LibsvmDataset>).classLabels?.[first] ?? first;
-  throw new UsageError(`${file}: all ${d.n} samples have label ${label}: a classifier needs at least 2 classes`);
+  throw new UsageError(
+    `${file}: all ${d.n} samples have label ${label}: a classifier needs at least 2 classes`,
+  );
 }
 
 function emptyLike(d: Dataset): Dataset {

@@ -8,13 +8,21 @@ export function readText(file: string): string {
   try {
     buf = readFileSync(file);
   } catch (e) {
-    throw new DataError(file, 'file', `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new DataError(
+      file,
+      'file',
+      `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
       buf = gunzipSync(buf);
     } catch (e) {
-      throw new DataError(file, 'gzip stream', `cannot decompress (${(e as Error).message}): the file is truncated or corrupt`);
+      throw new DataError(
+        file,
+        'gzip stream',
+        `cannot decompress (${(e as Error).message}): the file is truncated or corrupt`,
+      );
     }
   }
   return buf.toString('utf8');
@@ -32,8 +40,10 @@ export function numberedLines(text: string): { line: number; text: string }[] {
 /** A finite number, or a DataError naming where. */
 export function finite(cell: string, file: string, where: string): number {
   const v = Number(cell);
-  if (cell.trim() === '' || Number.isNaN(v)) throw new DataError(file, where, `expected a number, found '${cell}'`);
-  if (!Number.isFinite(v)) throw new DataError(file, where, `expected a finite number, found '${cell}'`);
+  if (cell.trim() === '' || Number.isNaN(v))
+    throw new DataError(file, where, `expected a number, found '${cell}'`);
+  if (!Number.isFinite(v))
+    throw new DataError(file, where, `expected a finite number, found '${cell}'`);
   return v;
 }
 
@@ -43,7 +53,9 @@ export const LABEL_LIMIT = 2 ** 31;
 /** A class label: an integer in 0..2^31-1. */
 export function classLabel(cell: string, file: string, where: string): number {
   const v = finite(cell, file, where);
-  if (!Number.isInteger(v) || v < 0) throw new DataError(file, where, `expected a class label (an integer ≥ 0), found '${cell}'`);
-  if (v >= LABEL_LIMIT) throw new DataError(file, where, `class label ${cell} out of range 0..${LABEL_LIMIT - 1}`);
+  if (!Number.isInteger(v) || v < 0)
+    throw new DataError(file, where, `expected a class label (an integer ≥ 0), found '${cell}'`);
+  if (v >= LABEL_LIMIT)
+    throw new DataError(file, where, `class label ${cell} out of range 0..${LABEL_LIMIT - 1}`);
   return v;
 }
