@@ -3,16 +3,17 @@
  * (`tfjs-newton worker --nats URL`) anywhere the server reaches. It moves state, tasks and
  * results, nothing else (protocol.ts says what travels where):
  *
- * - Workers announce themselves every second; one not heard from for 4 s is gone, and its
- *   chunks in flight fail (the engine sends them again, elsewhere). A worker that appears
- *   is set up at once (model, loss, data by content digest from the object store) and
- *   takes work from the next pass, so a pass's sticky chunks keep their worker.
+ * - Which workers take chunks is membership.ts's: workers announce themselves every second;
+ *   one not heard from for 4 s is gone, and its chunks in flight fail (the engine sends
+ *   them again, elsewhere). A worker that appears is set up at once (model, loss, data by
+ *   content digest from the object store) and takes work from the next pass, so a pass's
+ *   sticky chunks keep their worker.
  * - State is published when a task needs a version its worker does not have: θ once per
  *   iteration, S once per CG solve, v once per CG step, each in parts of at most the
  *   server's max payload, once on the run's state subject for all its workers (the server
  *   fans it out), not once per worker.
- * - Sticky chunks (Gv chunk k) go to worker k mod workers, in the order of their ids; the
- *   others to the least busy worker. A worker holds up to 2 tasks per thread.
+ * - Sticky chunks (Gv chunk k) go to worker k mod workers, in the order of their ids
+ *   (src/engine/placement.ts); the others to the least busy worker. A worker holds up to 2 tasks per thread.
  * - No worker at all: says so once (onStatus), and fails the pass after
  *   `waitForWorkersMs`. The server gone for good: every pass fails, naming it.
  */
@@ -41,18 +42,19 @@ import {
   Reassembler,
   splitBody,
 } from './frames.js';
+import { Membership, type RemoteWorker as Member, type WorkerTraffic } from './membership.js';
 import {
-  checkHello,
   checkToCoordinator,
   newId,
   scalarOf,
   SUBJECTS,
-  WORKER_TIMEOUT_MS,
   type Setup,
   stateNeeds,
   type StateName,
   type ToWorker,
 } from './protocol.js';
+
+export type { WorkerTraffic } from './membership.js';
 
 export interface NatsRunOptions extends NatsOptions {
   /** how long a pass waits while no worker is there before it fails (default 60 000 ms) */
@@ -72,15 +74,6 @@ export class NatsRunError extends Error {
   readonly fatal = true;
 }
 
-/** Bytes a worker was sent and sent back, for the scaling study. */
-export interface WorkerTraffic {
-  worker: string;
-  threads: number;
-  sent: number;
-  received: number;
-  tasks: number;
-}
-
 interface Pending {
   id: number;
   task: Task;
@@ -90,26 +83,13 @@ interface Pending {
   worker?: RemoteWorker;
 }
 
-interface RemoteWorker {
-  wid: string;
-  threads: number;
-  lastSeen: number;
-  /** set up for this run (resolves), or failed to */
-  ready: boolean;
-  failed: boolean;
-  /** the state versions it holds */
-  has: Record<StateName, number>;
-  inFlight: Map<number, Pending>;
-  traffic: WorkerTraffic;
-}
+type RemoteWorker = Member<Pending>;
 
 const TASKS_PER_THREAD = 2;
 
 export class NatsTransport implements Transport {
   readonly rid = newId('run');
-  /** workers taking tasks now (ids in order); joiners wait for the next pass */
-  private active: RemoteWorker[] = [];
-  private readonly known = new Map<string, RemoteWorker>();
+  private readonly members: Membership<Pending>;
   private readonly queue: Pending[] = [];
   private nextId = 0;
   private stopped = false;
@@ -124,7 +104,6 @@ export class NatsTransport implements Transport {
   private readonly results = new Reassembler({ maxBytes: 0, maxPending: 1 });
   private readonly subs: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private waitingSince: number | null = null;
   /** bytes this coordinator published to workers (state once for all, tasks, setups) */
   private published = 0;
   private readonly maxPart: number;
@@ -138,6 +117,17 @@ export class NatsTransport implements Transport {
     this.url = redact(opts.url);
     this.maxPart = maxBodyPart(nc.info?.max_payload ?? 1024 * 1024);
     this.results = new Reassembler({ maxBytes: setup.dim * 4, maxPending: 4096 });
+    this.members = new Membership(this.url, opts.waitForWorkersMs ?? 60_000, {
+      joined: (w) => this.send(w, this.setup),
+      dropped: (w, why) => {
+        for (const p of w.inFlight.values()) {
+          this.results.drop(`${w.wid}/${p.id}`);
+          p.reject(new Error(why));
+        }
+        w.inFlight.clear();
+      },
+      status: (line) => this.status(line),
+    });
   }
 
   /**
@@ -197,7 +187,7 @@ export class NatsTransport implements Transport {
     this.subs.push(
       nc.subscribe(SUBJECTS.presence, {
         callback: (err, msg) => {
-          if (!err) this.onHello(msg);
+          if (!err) this.members.hello(msg.data);
         },
       }),
     );
@@ -225,50 +215,24 @@ export class NatsTransport implements Transport {
   }
 
   get workers(): number {
-    return this.active.length;
+    return this.members.active.length;
   }
 
   get capacity(): number {
     return Math.max(
       2,
-      this.active.reduce((a, w) => a + TASKS_PER_THREAD * w.threads, 0),
+      this.members.active.reduce((a, w) => a + TASKS_PER_THREAD * w.threads, 0),
     );
   }
 
   /** Per worker ever set up: bytes sent to it and received from it, tasks done. */
   traffic(): WorkerTraffic[] {
-    return [...this.known.values()].map((w) => ({ ...w.traffic }));
+    return this.members.all().map((w) => ({ ...w.traffic }));
   }
 
   /** Bytes this coordinator published to its workers (state goes out once for all of them). */
   get bytesPublished(): number {
     return this.published;
-  }
-
-  private onHello(msg: Msg): void {
-    let hello;
-    try {
-      hello = checkHello(decodeFrame(msg.data).meta);
-    } catch (e) {
-      return this.status(`ignored a malformed hello: ${(e as Error).message}`);
-    }
-    const w = this.known.get(hello.wid);
-    if (w) {
-      w.lastSeen = Date.now();
-      return;
-    }
-    const worker: RemoteWorker = {
-      wid: hello.wid,
-      threads: hello.threads,
-      lastSeen: Date.now(),
-      ready: false,
-      failed: false,
-      has: { theta: 0, evalTheta: 0, subset: 0, v: 0 },
-      inFlight: new Map(),
-      traffic: { worker: hello.wid, threads: hello.threads, sent: 0, received: 0, tasks: 0 },
-    };
-    this.known.set(hello.wid, worker);
-    this.send(worker, this.setup);
   }
 
   private send(w: RemoteWorker, meta: ToWorker, body?: Uint8Array): void {
@@ -278,63 +242,22 @@ export class NatsTransport implements Transport {
     this.nc.publish(SUBJECTS.worker(w.wid), bytes);
   }
 
-  /** Workers become active between passes (or at once when there is none). */
-  private admit(): void {
-    const busy = this.active.some((w) => w.inFlight.size > 0);
-    if (busy && this.active.length > 0) return;
-    const ready = [...this.known.values()].filter(
-      (w) => w.ready && !w.failed && !this.active.includes(w),
-    );
-    if (ready.length === 0) return;
-    this.active = [...this.active, ...ready].sort((a, b) => (a.wid < b.wid ? -1 : 1));
-    if (this.waitingSince !== null)
-      this.status(
-        `${this.active.length} worker${this.active.length > 1 ? 's' : ''} on ${this.url}: going on`,
-      );
-    this.waitingSince = null;
-  }
-
   private checkWorkers(): void {
     const now = Date.now();
-    for (const w of [...this.known.values()]) {
-      if (now - w.lastSeen > WORKER_TIMEOUT_MS)
-        this.drop(
-          w,
-          `worker ${w.wid} went away (not heard from for ${Math.round((now - w.lastSeen) / 1000)} s)`,
-        );
-    }
-    this.admit();
+    this.members.expire(now);
+    this.members.admit();
     this.dispatch();
-    if (this.queue.length > 0 && this.active.length === 0 && !this.stopped) {
-      if (this.waitingSince === null) {
-        this.waitingSince = now;
-        this.status(
-          `waiting for workers on ${this.url} (start one with: tfjs-newton worker --nats ${this.url})`,
-        );
-      } else if (now - this.waitingSince > (this.opts.waitForWorkersMs ?? 60_000)) {
-        const e = new NatsRunError(
-          `no tfjs-newton worker on ${this.url} for ${Math.round((now - this.waitingSince) / 1000)} s: start one with tfjs-newton worker --nats ${this.url}`,
-        );
-        for (const p of this.queue.splice(0)) p.reject(e);
-        this.waitingSince = null;
-      }
+    const why = this.members.starved(now, this.queue.length > 0 && !this.stopped);
+    if (why) {
+      const e = new NatsRunError(why);
+      for (const p of this.queue.splice(0)) p.reject(e);
     }
-  }
-
-  private drop(w: RemoteWorker, why: string): void {
-    this.known.delete(w.wid);
-    this.active = this.active.filter((x) => x !== w);
-    for (const p of w.inFlight.values()) {
-      this.results.drop(`${w.wid}/${p.id}`);
-      p.reject(new Error(why));
-    }
-    w.inFlight.clear();
   }
 
   private die(message: string): void {
     this.fatal ??= new NatsRunError(message);
     for (const p of this.queue.splice(0)) p.reject(this.fatal);
-    for (const w of this.known.values()) {
+    for (const w of this.members.all()) {
       for (const p of w.inFlight.values()) p.reject(this.fatal);
       w.inFlight.clear();
     }
@@ -351,20 +274,15 @@ export class NatsTransport implements Transport {
     } catch (e) {
       return this.status(`ignored a malformed message from a worker: ${(e as Error).message}`);
     }
-    const w = this.known.get(m.wid);
+    const w = this.members.heard(m.wid, msg.data.length);
     if (!w) return; // a worker already given up on
-    w.lastSeen = Date.now();
-    w.traffic.received += msg.data.length;
     switch (m.type) {
       case 'ready':
-        w.ready = true;
-        this.admit();
+        this.members.ready(w);
         this.dispatch();
         return;
       case 'setupFailed':
-        w.failed = true;
-        this.status(`worker ${w.wid} cannot take this run: ${m.message}`);
-        this.drop(w, `worker ${w.wid} cannot take this run: ${m.message}`);
+        this.members.setupFailed(w, m.message);
         return;
       case 'failed': {
         const p = w.inFlight.get(m.id);
@@ -417,7 +335,7 @@ export class NatsTransport implements Transport {
   }
 
   private afterSettle(): void {
-    this.admit();
+    this.members.admit();
     this.dispatch();
   }
 
@@ -453,7 +371,7 @@ export class NatsTransport implements Transport {
         );
       if (w.has[what] === want) continue;
       // the ready ones listen on the state subject (a worker subscribes before it says ready)
-      const ready = [...this.known.values()].filter((x) => x.ready && !x.failed);
+      const ready = this.members.setUp();
       const lacking = ready.filter((x) => x.has[what] !== want);
       // one worker catching up (it joined later) gets it on its own subject
       const to = lacking.length > 1 ? ready : [w];
@@ -482,19 +400,19 @@ export class NatsTransport implements Transport {
     if (this.fatal) return Promise.reject(this.fatal);
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, task, options, resolve, reject });
-      this.admit();
+      this.members.admit();
       this.dispatch();
     });
   }
 
   private pick(p: Pending): RemoteWorker | null {
-    if (this.active.length === 0) return null;
+    const active = this.members.active;
     const free = (w: RemoteWorker) => w.inFlight.size < TASKS_PER_THREAD * w.threads;
     if (p.options.sticky) {
-      const w = stickyWorker(p.task.chunk, this.active, (x) => x.wid)!;
-      return free(w) ? w : null;
+      const w = stickyWorker(p.task.chunk, active, (x) => x.wid);
+      return w && free(w) ? w : null;
     }
-    const candidates = this.active.filter(free);
+    const candidates = active.filter(free);
     if (candidates.length === 0) return null;
     return candidates.reduce((a, b) =>
       b.inFlight.size / b.threads < a.inFlight.size / a.threads ? b : a,
@@ -535,7 +453,7 @@ export class NatsTransport implements Transport {
     for (const t of this.timers) clearInterval(t);
     for (const p of this.queue.splice(0)) p.reject(new NatsRunError('the run was closed'));
     try {
-      for (const w of this.known.values()) this.send(w, { type: 'end', rid: this.rid });
+      for (const w of this.members.all()) this.send(w, { type: 'end', rid: this.rid });
       await this.nc.flush();
     } catch {
       // the server is gone: nothing to tell anyone
