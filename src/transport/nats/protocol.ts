@@ -17,7 +17,7 @@ import type { GvMethod } from '../../autodiff/evaluator.js';
 import type { BackendName } from '../../backend/select.js';
 import type { EvalSetName } from '../../engine/evaluation.js';
 import type { Task, TaskKind } from '../../engine/task.js';
-import type { LossKind } from '../../model/loss.js';
+import { isLoss, type LossKind } from '../../model/loss.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { MessageError } from './frames.js';
 
@@ -195,7 +195,7 @@ export function checkToWorker(m: Record<string, unknown>): ToWorker {
   switch (m.type) {
     case 'setup':
       need(m.spec !== null && typeof m.spec === 'object', 'setup', 'spec', m.spec);
-      need(m.loss === 'ce' || m.loss === 'mse', 'setup', 'loss', m.loss);
+      need(isLoss(m.loss), 'setup', 'loss', m.loss);
       need(
         ['wasm', 'cpu', 'tensorflow'].includes(m.backend as string),
         'setup',
