@@ -294,6 +294,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
         const sum = await this.runAll('Gv', chunks, this.dim, { ...extra, vVersion }, into);
         return divideBy(sum.vector!, subset.length);
       },
+      // nothing here to free: workers drop a solve's prepared chunks at the next θ or S
       release: async () => {},
     };
   }

@@ -65,6 +65,11 @@ export interface LossAndGradient {
 export interface LinearOperator {
   /** G v; written into `out` (and returned) when given, else into a new vector */
   apply(v: Float64Array, out?: Float64Array): Promise<Float64Array>;
-  /** frees what the operator cached (tensors, worker state) */
+  /**
+   * Says the operator will not be applied again (the solver calls it when its CG solve
+   * ends); an implementation that caches something for the operator alone may free it here.
+   * The pass engine frees nothing: each worker keeps the prepared Gv chunks of the last
+   * solve until the next θ or subset replaces them, or the problem is closed.
+   */
   release(): Promise<void>;
 }
