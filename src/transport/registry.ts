@@ -51,8 +51,8 @@ export function transportUnit(name: string): TransportUnit {
   );
 }
 
-/** Opens the transport of that name; the caller closes it. */
-export function openTransport(
+/** Opens the transport of that name (an unknown one rejects); the caller closes it. */
+export async function openTransport(
   name: string,
   setup: TransportSetup,
   options: TransportOptions,
