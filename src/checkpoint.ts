@@ -19,7 +19,13 @@ import { join } from 'node:path';
 import type { Preprocessing } from './data/dataset.js';
 import type { LossKind } from './model/loss.js';
 import type { ModelSpec } from './model/spec.js';
-import type { MethodOptions, NewtonMethod, NewtonState } from './solver/newton.js';
+import type { NewtonState } from './solver/newton.js';
+import {
+  LEGACY_METHOD_IDENTITY,
+  SOLVER_IDENTITY_OPTIONS,
+  type MethodOptions,
+  type NewtonMethod,
+} from './solver/options.js';
 import { UsageError } from './errors.js';
 
 export interface Checkpoint {
@@ -52,42 +58,35 @@ export interface RunIdentity extends Partial<MethodOptions> {
   gv: string;
   data: string;
   /**
-   * The Newton method and its options (methodIdentity in src/solver/newton.ts: a remedy's
+   * The Newton method and its options (methodIdentity in src/solver/options.ts: a remedy's
    * parameter only when the remedy is on). Absent in checkpoints written before the method
    * options: those runs were 'simplenn' (LEGACY_METHOD_IDENTITY).
    */
   method?: NewtonMethod;
 }
 
-/** The option names a user sets each field of RunIdentity with (for messages). */
-export const RUN_IDENTITY_OPTIONS: Record<keyof RunIdentity, string> = {
-  C: '--C',
+/**
+ * The option names a user sets each field of RunIdentity with (for messages), in the order
+ * a mismatch is looked for. The solver's (C, the method and the remedies') come from their
+ * rows (SOLVER_IDENTITY_OPTIONS in src/solver/options.ts); C keeps its place first.
+ */
+export const RUN_IDENTITY_OPTIONS = {
+  C: SOLVER_IDENTITY_OPTIONS.C,
   seed: '--seed',
   gnSize: '--gn-size/--gn-ratio',
   bsize: '--bsize',
   gv: '--gv',
   data: '--data (and its preprocessing: --scale, --val-split, --shape, ...)',
-  method: '--method',
-  cgInit: '--cg-init (or --method)',
-  cgInitDecay: '--cg-init-decay',
-  cgStop: '--cg-stop (or --method)',
-  cgQuadraticTolerance: '--cg-quadratic-tolerance',
-  cgKeepBest: '--cg-keep-best (or --method)',
-  preconditioner: '--preconditioner (or --method)',
-  preconditionerExponent: '--preconditioner-exponent',
-  gnGrowth: '--gn-growth (or --method)',
-  gnGrowthPower: '--gn-growth-power',
-};
+  ...SOLVER_IDENTITY_OPTIONS,
+} as Readonly<Record<keyof RunIdentity, string>>;
 
-/** What a checkpoint without a method record ran: simpleNN's algorithm, every remedy off. */
-export const LEGACY_METHOD_IDENTITY: Partial<RunIdentity> = {
-  method: 'simplenn',
-  cgInit: 'zero',
-  cgStop: 'residual',
-  cgKeepBest: 0,
-  preconditioner: 'none',
-  gnGrowth: 'fixed',
-};
+/**
+ * What a checkpoint without a method record ran: simpleNN's algorithm, every remedy off
+ * (the defaults of the method's 'always' identity rows). A checkpoint that lacks one of
+ * these fields (written before the method options, or before a remedy existed) is read
+ * as having it.
+ */
+export { LEGACY_METHOD_IDENTITY };
 
 interface CheckpointJson {
   format: 'tfjs-newton-checkpoint';
@@ -358,13 +357,13 @@ function currentNames(rec: Record<string, unknown>): Record<string, unknown> {
 /**
  * Refuses to resume the checkpoint in `dir` (made with `saved`) as a run with `now`,
  * naming the first setting that differs and both values. Older checkpoints without the
- * record are resumed unchecked; those without the method record were 'simplenn' runs
- * (LEGACY_METHOD_IDENTITY).
+ * record are resumed unchecked; those without the method record were 'simplenn' runs, and
+ * a remedy's switch missing from the record was off (LEGACY_METHOD_IDENTITY).
  */
 export function checkSameRun(dir: string, saved: RunIdentity | undefined, now: RunIdentity): void {
   if (saved === undefined) return;
-  const was: RunIdentity =
-    saved.method === undefined ? { ...LEGACY_METHOD_IDENTITY, ...saved } : saved;
+  // a field the checkpoint predates: the run had that remedy off
+  const was: RunIdentity = { ...LEGACY_METHOD_IDENTITY, ...saved };
   const show = (v: unknown) => (v === undefined ? 'not used' : JSON.stringify(v));
   for (const k of Object.keys(RUN_IDENTITY_OPTIONS) as (keyof RunIdentity)[]) {
     if (was[k] !== now[k]) {
