@@ -1,20 +1,25 @@
-/** tfjs-newton's public API. */
+/**
+ * tfjs-newton: what a user calls. Training (`train`, `startTraining` for a service, the
+ * first-order baselines), evaluation, data, models, the options and their checks, the
+ * registries a user extends (transports), and the errors. The machinery beneath (the
+ * solver, the pass engine, problems, autodiff, checkpoints, the NATS worker) is
+ * `tfjs-newton/advanced`.
+ */
 export {
   train,
   type TrainOptions,
   type TrainResult,
   type TrainIteration,
   type IterationBoundary,
-} from './train.js';
+} from './run/train.js';
 export {
-  accuracy,
-  evaluate,
-  resolveModel,
-  prepareRun,
-  withDefaults,
-  TRAIN_DEFAULTS,
-  type EvalReport,
-} from './run.js';
+  trainFirstOrder,
+  OPTIMS,
+  type Optim,
+  type FirstOrderOptions,
+  type FirstOrderResult,
+  type EpochReport,
+} from './run/baseline.js';
 export {
   startTraining,
   TrainingHandle,
@@ -26,126 +31,35 @@ export {
   type SavedSnapshot,
   type ComputeWorkerUsage,
 } from './host/start.js';
+export { evaluate, accuracy, type EvalReport } from './run/evaluate.js';
+export { readLogRecord, type LogRecord } from './run/records.js';
 export {
-  trainFirstOrder,
-  OPTIMS,
-  type Optim,
-  type FirstOrderOptions,
-  type FirstOrderResult,
-  type EpochReport,
-} from './baseline.js';
+  validateOptions,
+  workersWarning,
+  defaultC,
+  withDefaults,
+  TRAIN_DEFAULTS,
+  NEWTON_OPTIONS,
+  FIRST_ORDER_OPTIONS,
+  type OptionError,
+} from './run/options.js';
+export type { OptionSpec, OptionKind, Range } from './run/schema.js';
+export { NEWTON_METHODS, LineSearchError, type NewtonMethod } from './solver/newton.js';
 export {
-  NewtonCG,
-  NEWTON_DEFAULTS,
-  NEWTON_METHODS,
-  HF_METHOD,
-  SIMPLENN_METHOD,
-  METHOD_OPTIONS,
-  resolveNewtonOptions,
-  methodIdentity,
-  LineSearchError,
-  type NewtonOptions,
-  type NewtonSettings,
-  type NewtonMethod,
-  type MethodOptions,
-  type IterationReport,
-  type NewtonState,
-} from './solver/newton.js';
-export {
-  conjugateGradient,
-  shifted,
-  quadraticValue,
-  quadraticStalled,
-  type Apply,
-  type CGResult,
-  type CGOptions,
-  type CGStop,
-  type SavedIterate,
-} from './solver/cg.js';
-export type {
-  GaussNewtonProblem,
-  LinearOperator,
-  ProgressFn,
-  LossAndGradient,
-  LossAndGradientOptions,
-} from './solver/problem.js';
-export {
-  PassEngine,
-  PassError,
-  type EngineOptions,
-  type PassStats,
-  type TaskSpan,
-} from './engine/engine.js';
-export type { Transport, RunOptions } from './engine/transport.js';
-export type { Task, TaskKind, ChunkResult } from './engine/task.js';
-export { ChunkCompute, type ComputeSetup, type StateSource } from './engine/compute.js';
-export { rangeChunks, listChunks, chunkCount } from './engine/plan.js';
-export { LocalProblem, InProcessTransport } from './transport/in-process.js';
-export {
-  PoolProblem,
-  PoolError,
-  ThreadTransport,
-  type PoolOptions,
-  type ThreadOptions,
-} from './transport/threads.js';
-export {
-  NatsTransport,
-  NatsRunError,
-  type NatsRunOptions,
-  type WorkerTraffic,
-} from './transport/nats/coordinator.js';
-export { NatsWorker, type WorkerOptions } from './transport/nats/worker.js';
-export { connectNats, NatsConnectError, type NatsOptions } from './transport/nats/connect.js';
-export { ChunkEvaluator, GV_METHODS, type GvMethod } from './autodiff/evaluator.js';
-export { Linearization } from './autodiff/linearized.js';
-export type { Evaluation, EvalSets, EvalSetName } from './engine/evaluation.js';
-export { gaussNewtonProduct, jvp, vjp, lossAndGradient } from './autodiff/gauss-newton.js';
-export { Network } from './model/network.js';
+  registerTransport,
+  transportNames,
+  type TransportUnit,
+  type TransportSetup,
+  type TransportOptions,
+} from './transport/registry.js';
+export type { NatsRunOptions } from './transport/nats/coordinator.js';
+export { loadData, type DataOptions } from './data/load.js';
+export { loadDigits } from './data/digits.js';
+export type { Dataset, TrainTest, Preprocessing } from './data/dataset.js';
 export { presetModel } from './model/presets.js';
-export {
-  layoutOf,
-  type ModelSpec,
-  type LayerSpec,
-  type Activation,
-  type ModelLayout,
-} from './model/spec.js';
-export {
-  LAYERS,
-  LAYER_TYPES,
-  layerUnit,
-  type LayerUnit,
-  type LayerType,
-  type LinearizedLayer,
-  type KerasLayer,
-} from './model/layers/index.js';
-export { initParams } from './model/init.js';
-export {
-  applyB,
-  curvatureState,
-  lossSum,
-  lossUnit,
-  lossList,
-  LOSSES,
-  type LossKind,
-  type LossUnit,
-} from './model/loss.js';
-export {
-  saveModel,
-  loadModel,
-  layersModel,
-  specFromKeras,
-  kerasModel,
-  type SavedModel,
-} from './model/keras.js';
-export { Rng } from './rng.js';
-export {
-  saveCheckpoint,
-  loadCheckpoint,
-  checkSameRun,
-  LEGACY_METHOD_IDENTITY,
-  type Checkpoint,
-  type RunIdentity,
-} from './checkpoint.js';
+export type { ModelSpec, LayerSpec, Activation } from './model/spec.js';
+export { LOSSES, type LossKind } from './model/loss.js';
+export { saveModel, loadModel, layersModel, type SavedModel } from './model/keras.js';
 export {
   initBackend,
   nativeUnavailable,
@@ -153,23 +67,11 @@ export {
   type BackendChoice,
   type BackendName,
 } from './backend/select.js';
-export { registerNewtonKernels } from './backend/kernels.js';
-export { loadData, type DataOptions } from './data/load.js';
-export { loadDigits } from './data/digits.js';
-export { loadMnistDir, parseIdx } from './data/idx.js';
-export { parseCsv, readCsv } from './data/csv.js';
-export { parseLibsvm, readLibsvm } from './data/libsvm.js';
-export {
-  preprocess,
-  preprocessingOf,
-  datasetDigest,
-  chunkSamples,
-  type Rows,
-  type Samples,
-  type Dataset,
-  type TrainTest,
-  type Preprocessing,
-} from './data/dataset.js';
 export { UsageError, RunError, AbortError } from './errors.js';
-export { validateOptions, workersWarning, defaultC } from './options.js';
 export { DataError } from './data/errors.js';
+
+/**
+ * Until 0.3, the advanced names are also exported from here, as they were before the two
+ * tiers (deprecated: import them from 'tfjs-newton/advanced').
+ */
+export * from './advanced.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { ITERATION_FIELDS, readJsonl } from './helpers/jsonl.ts';
-import { trainFirstOrder } from '../src/baseline.ts';
+import { trainFirstOrder } from '../src/run/baseline.ts';
 import { initBackend } from '../src/backend/select.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { loadDigits } from '../src/data/digits.ts';

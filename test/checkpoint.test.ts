@@ -6,7 +6,7 @@ import test from 'ava';
 import { loadCheckpoint, saveCheckpoint } from '../src/checkpoint.ts';
 import { RunError } from '../src/errors.ts';
 import { loadDigits } from '../src/data/digits.ts';
-import { train } from '../src/train.ts';
+import { train } from '../src/run/train.ts';
 
 const spec = {
   inputShape: [3],

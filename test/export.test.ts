@@ -18,7 +18,7 @@ import { loadData } from '../src/data/load.ts';
 import { loadModel } from '../src/model/keras.ts';
 import { Network } from '../src/model/network.ts';
 import type { ModelSpec } from '../src/model/spec.ts';
-import { train } from '../src/train.ts';
+import { train } from '../src/run/train.ts';
 
 const CNN: ModelSpec = {
   inputShape: [8, 8, 1],

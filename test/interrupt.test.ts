@@ -13,7 +13,12 @@ import { withFaults } from '../src/transport/faults.ts';
 import test from 'ava';
 import { loadCheckpoint } from '../src/checkpoint.ts';
 import { RunError } from '../src/errors.ts';
-import { train, type TrainIteration, type TrainOptions, type TrainResult } from '../src/train.ts';
+import {
+  train,
+  type TrainIteration,
+  type TrainOptions,
+  type TrainResult,
+} from '../src/run/train.ts';
 import { SMALL_DIGITS_RUN } from './helpers/runs.ts';
 
 const ITERS = 5;

@@ -12,7 +12,7 @@ import { withFaults } from '../src/transport/faults.ts';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import type { TrainTest } from '../src/data/dataset.ts';
-import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
+import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
 import { WITH_NATIVE } from './helpers/native.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 

@@ -28,7 +28,7 @@ import { presetModel } from '../src/model/presets.ts';
 import { Rng } from '../src/rng.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { NatsTransport } from '../src/transport/nats/coordinator.ts';
-import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
+import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
 import { natsTestRule, startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 

@@ -10,16 +10,15 @@ import { loadData } from '../src/data/load.ts';
 import { NEWTON_DEFAULTS, NewtonCG, resolveNewtonOptions } from '../src/solver/newton.ts';
 import {
   checkRenamedFlags,
-  closestKey,
   defaultC,
-  describeRange,
   FIRST_ORDER_OPTIONS,
   NEWTON_OPTIONS,
   RENAMED_OPTIONS,
   validateOptions,
   workersWarning,
   type OptionError,
-} from '../src/options.ts';
+} from '../src/run/options.ts';
+import { closestKey, describeRange } from '../src/run/schema.ts';
 
 type Case = [
   name: string,
@@ -529,8 +528,8 @@ test('defaultC: 1 for the embedded digits (also the default data), simpleNN’s 
 });
 
 test('train() and trainFirstOrder() check their options before loading anything', async (t) => {
-  const { train } = await import('../src/train.ts');
-  const { trainFirstOrder } = await import('../src/baseline.ts');
+  const { train } = await import('../src/run/train.ts');
+  const { trainFirstOrder } = await import('../src/run/baseline.ts');
   for (const [o, cls, msg] of [
     [{ itres: 2 }, TypeError, /unknown option 'itres' \(did you mean 'iters'\?\)/],
     [{ xi: 0.1 }, TypeError, /^option 'xi' was renamed 'cgTolerance'$/],

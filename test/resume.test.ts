@@ -12,7 +12,7 @@ import test from 'ava';
 import { loadCheckpoint } from '../src/checkpoint.ts';
 import { loadDigits } from '../src/data/digits.ts';
 import { UsageError } from '../src/errors.ts';
-import { train, type TrainOptions } from '../src/train.ts';
+import { train, type TrainOptions } from '../src/run/train.ts';
 
 const base: TrainOptions = {
   data: 'digits',

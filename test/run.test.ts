@@ -7,7 +7,7 @@ import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import { kerasModel } from '../src/model/keras.ts';
 import { presetModel } from '../src/model/presets.ts';
-import { train } from '../src/train.ts';
+import { train } from '../src/run/train.ts';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 const base = [

@@ -30,7 +30,7 @@ import { initParams } from '../src/model/init.ts';
 import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
 import { Rng } from '../src/rng.ts';
-import { validateOptions } from '../src/options.ts';
+import { validateOptions } from '../src/run/options.ts';
 import {
   conjugateGradient,
   quadraticStalled,
@@ -51,7 +51,7 @@ import type { GaussNewtonProblem } from '../src/solver/problem.ts';
 import { dot } from '../src/solver/vec.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { PoolProblem } from '../src/transport/threads.ts';
-import { train, type TrainIteration, type TrainOptions } from '../src/train.ts';
+import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
 import fixture from './fixtures/simplenn-trajectory.json' with { type: 'json' };
 import { matvec, solve, spd } from './helpers/dense.ts';
 import { logisticProblem } from './helpers/logistic.ts';

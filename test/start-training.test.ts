@@ -37,7 +37,7 @@ import {
 } from '../src/host/start.ts';
 import { Comlink, errorFromWire, errorToWire } from '../src/host/wire.ts';
 import { loadModel } from '../src/model/keras.ts';
-import { train, type TrainIteration, type TrainResult } from '../src/train.ts';
+import { train, type TrainIteration, type TrainResult } from '../src/run/train.ts';
 import { WITH_NATIVE } from './helpers/native.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 import { SMALL_DIGITS_RUN } from './helpers/runs.ts';

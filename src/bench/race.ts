@@ -10,9 +10,9 @@
  */
 import { percent, textTable } from './table.js';
 import { join } from 'node:path';
-import { trainFirstOrder } from '../baseline.js';
+import { trainFirstOrder } from '../run/baseline.js';
 import type { NewtonMethod } from '../solver/newton.js';
-import { train, type TrainOptions } from '../train.js';
+import { train, type TrainOptions } from '../run/train.js';
 import { chart, type Series } from '../charts/svg.js';
 
 export interface RaceOptions {

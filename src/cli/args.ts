@@ -1,6 +1,14 @@
-/** Number options of the CLI, parsed with a one-line error for bad values. */
+/**
+ * What several commands share on the command line: the data flags (train, worker), the
+ * option subsets of the benchmarks, and numbers of a command's own flags (which are no
+ * library option) parsed with a one-line error for bad values.
+ */
 import { UsageError } from '../errors.js';
+import { NEWTON_OPTIONS, type TrainOptions } from '../run/options.js';
+import type { OptionSpec } from '../run/schema.js';
+import { flagsOf, optionsFromFlags } from './flags.js';
 
+/** A number of a command's own flag, checked here (the library's options are checked by validateOptions). */
 export function num(
   value: string | undefined,
   flag: string,
@@ -18,28 +26,32 @@ export function num(
   return v;
 }
 
-/** The flags that say which data set a run loads (train, worker), for node:util parseArgs. */
-export const DATA_FLAGS = {
-  data: { type: 'string' },
-  'data-dir': { type: 'string' },
-  test: { type: 'string' },
-  val: { type: 'string' },
-  'val-split': { type: 'string' },
-  'label-col': { type: 'string' },
-  shape: { type: 'string' },
-  scale: { type: 'string' },
-} as const;
+/** The rows of the run's option table for `keys`, in that order. */
+export function runOptionRows<K extends keyof TrainOptions>(
+  keys: readonly K[],
+): Record<K, OptionSpec> {
+  return Object.fromEntries(keys.map((k) => [k, NEWTON_OPTIONS[k]])) as Record<K, OptionSpec>;
+}
 
-/** The data options of DATA_FLAGS' values, numbers parsed with one-line errors. */
-export function dataOptionsFromFlags(values: Partial<Record<keyof typeof DATA_FLAGS, string>>) {
-  return {
-    data: values.data,
-    dataDir: values['data-dir'],
-    test: values.test,
-    val: values.val,
-    valSplit: num(values['val-split'], '--val-split', { min: 0, max: 1 }),
-    labelCol: values['label-col'],
-    shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
-    scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
-  };
+/** The options that say which data set a run loads (train, worker). */
+export const DATA_OPTIONS = runOptionRows([
+  'data',
+  'dataDir',
+  'test',
+  'val',
+  'valSplit',
+  'labelCol',
+  'shape',
+  'scale',
+  'seed',
+] as const);
+
+/** The data flags, for node:util parseArgs. */
+export const DATA_FLAGS = flagsOf(DATA_OPTIONS);
+
+/** The data options of DATA_FLAGS' values (checked by validateOptions, in the flags' words). */
+export function dataOptionsFromFlags(
+  values: Readonly<Record<string, string | boolean | undefined>>,
+): Pick<TrainOptions, keyof typeof DATA_OPTIONS> {
+  return optionsFromFlags(values, DATA_OPTIONS);
 }

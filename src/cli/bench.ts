@@ -5,7 +5,7 @@ import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
 import { initBackend, isBackendChoice, type BackendChoice } from '../backend/select.js';
 import { raceChart, raceTable, runRace } from '../bench/race.js';
 import type { LossKind } from '../model/loss.js';
-import { validateOptions } from '../options.js';
+import { validateOptions, type TrainOptions } from '../run/options.js';
 import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
 import { lineChart } from '../charts/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
@@ -18,7 +18,23 @@ import {
 import { parseLink } from '../bench/cost-model.js';
 import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
-import { num } from './args.js';
+import { num, runOptionRows } from './args.js';
+import { flagsOf, optionsFromFlags } from './flags.js';
+
+/** The run options the race takes, as for train. */
+const RACE_OPTIONS = runOptionRows([
+  'data',
+  'dataDir',
+  'model',
+  'loss',
+  'C',
+  'gnRatio',
+  'bsize',
+  'seed',
+  'backend',
+  'workers',
+  'gv',
+] as const);
 
 export const RACE_HELP = `Usage: tfjs-newton bench race [options]
 
@@ -214,17 +230,7 @@ async function raceCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      data: { type: 'string' },
-      'data-dir': { type: 'string' },
-      model: { type: 'string' },
-      loss: { type: 'string' },
-      C: { type: 'string' },
-      'gn-ratio': { type: 'string' },
-      bsize: { type: 'string' },
-      seed: { type: 'string' },
-      backend: { type: 'string' },
-      workers: { type: 'string' },
-      gv: { type: 'string' },
+      ...flagsOf(RACE_OPTIONS),
       methods: { type: 'string' },
       budget: { type: 'string' },
       targets: { type: 'string' },
@@ -242,18 +248,10 @@ async function raceCommand(argv: string[]): Promise<void> {
   }
   const list = (s: string, flag: string, min: number, max?: number) =>
     s.split(',').map((x) => num(x, flag, { min, max })!);
-  const common = {
-    data: values.data ?? 'fashion-mnist',
-    dataDir: values['data-dir'],
-    model: values.model ?? 'mlp:256,256',
-    loss: values.loss as LossKind | undefined,
-    C: num(values.C, '--C', { min: Number.MIN_VALUE }),
-    gnRatio: num(values['gn-ratio'], '--gn-ratio', { min: Number.MIN_VALUE, max: 1 }),
-    bsize: num(values.bsize, '--bsize', { int: true, min: 1 }),
-    seed: num(values.seed, '--seed', { int: true }),
-    backend: (values.backend ?? 'auto') as BackendChoice,
-    workers: num(values.workers, '--workers', { int: true, min: 0 }),
-    gv: values.gv as GvMethod | undefined,
+  const common: TrainOptions = {
+    data: 'fashion-mnist',
+    model: 'mlp:256,256',
+    ...optionsFromFlags(values, RACE_OPTIONS),
   };
   validateOptions(common, 'newton', 'cli');
   if (values['log-dir']) mkdirSync(values['log-dir'], { recursive: true });

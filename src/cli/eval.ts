@@ -12,7 +12,8 @@ import { UsageError } from '../errors.js';
 import { loadModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
 import { checkDataPaths, checkInputFolder } from '../paths.js';
-import { evaluate, resolveModel } from '../run.js';
+import { evaluate } from '../run/evaluate.js';
+import { resolveModel } from '../run/prepare.js';
 import { num } from './args.js';
 
 export const EVAL_HELP = `Usage: tfjs-newton eval --model DIR [data options]

@@ -6,6 +6,7 @@ import { chart, type Panel } from '../charts/svg.js';
 import { DataError } from '../data/errors.js';
 import { UsageError } from '../errors.js';
 import { checkInputFile, checkOutputFile } from '../paths.js';
+import { readLogRecord, type LogRecord } from '../run/records.js';
 
 export const PLOT_HELP = `Usage: tfjs-newton plot RUN.jsonl [--vs OTHER.jsonl ...] -o FILE.svg
 
@@ -17,13 +18,7 @@ since training started (their elapsedSeconds; 'seconds' in logs written before t
   -o, --out FILE the SVG to write
 `;
 
-interface Rec {
-  iter: number;
-  f: number;
-  /** wall-clock seconds since training started */
-  elapsedSeconds: number;
-  testAcc: number | null;
-}
+type Rec = LogRecord;
 
 export function readRun(file: string): Rec[] {
   let text: string;
@@ -47,22 +42,15 @@ export function readRun(file: string): Rec[] {
           `line ${i + 1}`,
           'expected one JSON object per line (a train --log file)',
         );
-      let r: Rec & { seconds?: unknown };
+      let parsed: unknown;
       try {
-        r = JSON.parse(l) as Rec;
+        parsed = JSON.parse(l);
       } catch {
         throw notObject();
       }
-      if (typeof r !== 'object' || r === null) throw notObject();
-      // logs written before the rename call the cumulative time `seconds`
-      if (r.elapsedSeconds === undefined && typeof r.seconds === 'number') {
-        r.elapsedSeconds = r.seconds;
-        delete r.seconds;
-      }
-      for (const k of ['iter', 'f', 'elapsedSeconds'] as const) {
-        if (typeof r[k] !== 'number')
-          throw new DataError(file, `line ${i + 1}`, `field '${k}' missing or not a number`);
-      }
+      const r = readLogRecord(parsed);
+      if (r === 'not an object') throw notObject();
+      if (typeof r === 'string') throw new DataError(file, `line ${i + 1}`, r);
       return r;
     });
   if (recs.length === 0) throw new DataError(file, 'line 1', 'no records');

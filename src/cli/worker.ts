@@ -6,6 +6,7 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { NatsWorker } from '../transport/nats/worker.js';
 import { loadData } from '../data/load.js';
 import type { Dataset } from '../data/dataset.js';
+import { validateOptions } from '../run/options.js';
 import { DATA_FLAGS, dataOptionsFromFlags, num } from './args.js';
 
 export const WORKER_HELP = `Usage: tfjs-newton worker --nats URL [options]
@@ -34,7 +35,6 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
       ...NATS_FLAGS,
       threads: { type: 'string' },
       ...DATA_FLAGS,
-      seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -49,19 +49,17 @@ export async function workerCommand(argv: string[]): Promise<number | void> {
     );
   const threads = num(values.threads, '--threads', { int: true, min: 1 }) ?? 1;
   let localData: Dataset[] | undefined;
-  if (values.data !== undefined) {
-    const sets = loadData({
-      ...dataOptionsFromFlags(values),
-      data: values.data,
-      seed: num(values.seed, '--seed', { int: true }),
-    });
+  const { data, ...options } = dataOptionsFromFlags(values);
+  if (typeof data === 'string') {
+    validateOptions(options, 'newton', 'cli'); // the library's check, in the flags' words
+    const sets = loadData({ ...options, data });
     localData = [sets.train, sets.test, ...(sets.val ? [sets.val] : [])];
   }
   const worker = await NatsWorker.start({
     ...nats,
     threads,
     localData,
-    localDataSource: values.data,
+    localDataSource: typeof data === 'string' ? data : undefined,
   });
   let stopping = false;
   const stop = () => {

@@ -41,9 +41,9 @@ import { nativeUnavailable } from '../backend/select.js';
 import { RunError } from '../errors.js';
 import { layersModel, saveModel, type SavedModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
-import { validateOptions } from '../options.js';
+import { validateOptions } from '../run/options.js';
 import type { ProgressFn } from '../solver/problem.js';
-import type { TrainIteration, TrainOptions, TrainResult } from '../train.js';
+import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
 import {
   Comlink,
   type TrainerApi,

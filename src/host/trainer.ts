@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../errors.js';
 import { saveModel } from '../model/keras.js';
-import { train, type IterationBoundary } from '../train.js';
+import { train, type IterationBoundary } from '../run/train.js';
 import {
   Comlink,
   type TrainerApi,

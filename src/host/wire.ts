@@ -23,7 +23,7 @@ import type { LossKind } from '../model/loss.js';
 import type { ModelSpec } from '../model/spec.js';
 import { LineSearchError } from '../solver/newton.js';
 import type { ProgressFn } from '../solver/problem.js';
-import type { TrainIteration, TrainOptions, TrainResult } from '../train.js';
+import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
 
 /**
  * The options sent to the thread: TrainOptions without what cannot cross (callbacks,

@@ -1,5 +1,5 @@
 /** A small run on the embedded digits that the interrupt and startTraining tests share. */
-import type { TrainOptions } from '../../src/train.ts';
+import type { TrainOptions } from '../../src/run/options.ts';
 
 /**
  * l = 1438: 12 data chunks of 128; |S| = 719: 6 Gv chunks per CG iteration; 359 test

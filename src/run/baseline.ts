@@ -1,59 +1,33 @@
 /**
  * First-order baselines on the same objective, f = ‖θ‖²/(2Cl) + (1/l) Σ ξᵢ, with tfjs's
- * own optimisers (Adam, SGD with optional momentum), logged in the same JSONL shape as
- * Newton (one record per epoch), so that both can be plotted on one figure (simpleNN
- * compares them the same way). Runs in the calling thread.
+ * own optimisers (Adam, SGD with optional momentum), logged in the same JSONL record as
+ * Newton (one per epoch, src/run/records.ts), so that both can be plotted on one figure
+ * (simpleNN compares them the same way). Runs in the calling thread; f, ∇f and the test
+ * accuracy after each epoch are passes of the same in-process engine as Newton's.
  */
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChunkEvaluator } from './autodiff/evaluator.js';
-import { LocalProblem } from './transport/in-process.js';
-import { sampleSize } from './data/dataset.js';
-import { initParams } from './model/init.js';
-import { saveModel } from './model/keras.js';
-import { lossSum } from './model/loss.js';
-import { Rng } from './rng.js';
-import { defaultC, validateOptions } from './options.js';
-import { checkRunPaths } from './paths.js';
-import { accuracy, prepareRun, withDefaults } from './run.js';
-import type { TrainOptions } from './train.js';
+import { sampleSize } from '../data/dataset.js';
+import { initParams } from '../model/init.js';
+import { saveModel } from '../model/keras.js';
+import { lossSum } from '../model/loss.js';
+import { checkRunPaths } from '../paths.js';
+import { Rng } from '../rng.js';
+import { LocalProblem } from '../transport/in-process.js';
+import {
+  defaultC,
+  FIRST_ORDER_DEFAULTS,
+  FIRST_ORDER_LR,
+  validateOptions,
+  withDefaults,
+  type EpochReport,
+  type FirstOrderOptions,
+} from './options.js';
+import { prepareRun } from './prepare.js';
+import { epochRecord } from './records.js';
 
-export const OPTIMS = ['adam', 'sgd'] as const;
-export type Optim = (typeof OPTIMS)[number];
-
-export interface FirstOrderOptions extends TrainOptions {
-  optim: Optim;
-  /** learning rate (default: adam 1e-3, sgd 1e-2) */
-  lr?: number;
-  /** minibatch size (default 128) */
-  batch?: number;
-  epochs?: number;
-  /** SGD momentum (default 0) */
-  momentum?: number;
-  /**
-   * stop once this many seconds were spent in minibatch steps (evaluation not counted),
-   * after evaluating the partial epoch: a time budget for races against Newton
-   */
-  maxTrainSeconds?: number;
-  onEpoch?: (e: EpochReport) => void;
-}
-
-export interface EpochReport {
-  /** the epoch, 1-based */
-  iter: number;
-  f: number;
-  gradNorm: number;
-  /** the learning rate */
-  alpha: number;
-  /** wall-clock seconds since training started, the evaluations after each epoch included */
-  elapsedSeconds: number;
-  /** wall-clock seconds of this epoch: its minibatch steps and the evaluation after them */
-  iterSeconds: number;
-  /** seconds spent in minibatch steps so far (wall time less the evaluation after each epoch) */
-  trainSeconds: number;
-  testAcc: number;
-}
+export { OPTIMS, type EpochReport, type FirstOrderOptions, type Optim } from './options.js';
 
 export interface FirstOrderResult {
   params: Float32Array;
@@ -63,10 +37,10 @@ export interface FirstOrderResult {
 
 export async function trainFirstOrder(options: FirstOrderOptions): Promise<FirstOrderResult> {
   validateOptions(options, 'first-order'); // names, types and ranges, before anything else
-  const o = withDefaults(options) as ReturnType<typeof withDefaults> & FirstOrderOptions;
-  const lr = o.lr ?? (o.optim === 'adam' ? 1e-3 : 1e-2);
-  const batch = o.batch ?? 128;
-  const epochs = o.epochs ?? 10;
+  const o = withDefaults(options);
+  const lr = o.lr ?? FIRST_ORDER_LR[o.optim];
+  const batch = o.batch ?? FIRST_ORDER_DEFAULTS.batch;
+  const epochs = o.epochs ?? FIRST_ORDER_DEFAULTS.epochs;
   checkRunPaths(o); // every path, before data loading and compute
   const { sets, spec, net } = await prepareRun(o);
   const train = sets.train;
@@ -85,8 +59,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         ? tf.train.momentum(lr, o.momentum)
         : tf.train.sgd(lr);
   const rng = new Rng(o.seed + 1);
-  const full = new LocalProblem(net, train, o.loss, o.bsize);
-  const testEval = new ChunkEvaluator(net, o.loss);
+  const full = new LocalProblem(net, train, o.loss, o.bsize, { test: sets.test });
   const flat = () => {
     const out = new Float32Array(net.numParams);
     vars.forEach((v, k) => out.set(v.dataSync() as Float32Array, net.layout.params[k].offset));
@@ -138,8 +111,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
       trainMs += performance.now() - t0;
       const theta = flat();
       const { f, gradNorm } = await fullObjective(theta);
-      testEval.setParams(theta);
-      const testAcc = accuracy(testEval, sets.test, o.bsize);
+      const testAcc = await full.accuracy(Float64Array.from(theta), 'test');
       const now = performance.now();
       const rep: EpochReport = {
         iter: epoch,
@@ -152,19 +124,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         testAcc,
       };
       history.push(rep);
-      if (o.log) {
-        appendFileSync(
-          o.log,
-          JSON.stringify({
-            ...rep,
-            testAcc: Number.isNaN(rep.testAcc) ? null : rep.testAcc,
-            lambda: null,
-            cgIters: 0,
-            optim: o.optim,
-            batch,
-          }) + '\n',
-        );
-      }
+      if (o.log) appendFileSync(o.log, JSON.stringify(epochRecord(rep, o.optim, batch)) + '\n');
       o.onEpoch?.(rep);
     }
     const params = flat();
@@ -180,6 +140,5 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
     tf.dispose(vars);
     optimizer.dispose();
     await full.close();
-    testEval.dispose();
   }
 }

@@ -1,0 +1,62 @@
+/**
+ * What a Newton run and a first-order baseline share before they compute: the backend, the
+ * data (loaded, or as given) and the network, its model resolved and checked against the
+ * data.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { initBackend } from '../backend/select.js';
+import type { Dataset, Preprocessing } from '../data/dataset.js';
+import { loadData } from '../data/load.js';
+import { UsageError } from '../errors.js';
+import { specFromKeras } from '../model/keras.js';
+import { LOSSES, lossList } from '../model/loss.js';
+import { Network } from '../model/network.js';
+import { presetModel } from '../model/presets.js';
+import { layoutOf, type ModelSpec } from '../model/spec.js';
+import type { ResolvedOptions } from './options.js';
+
+/** The model spec from a preset name, a model.json file, or a spec; checked against the data. */
+export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpec {
+  let spec: ModelSpec;
+  let source = 'the model';
+  if (typeof model !== 'string') spec = model;
+  else if (model.endsWith('.json')) {
+    if (!existsSync(model)) throw new UsageError(`${model}: model file not found`);
+    spec = specFromKeras(readFileSync(model, 'utf8'), model);
+    source = model;
+  } else spec = presetModel(model, data.inputShape, data.numClasses);
+  if (spec.inputShape.join() !== data.inputShape.join()) {
+    const hint = spec.inputShape.length === 3 ? ` (pass --shape ${spec.inputShape.join(',')})` : '';
+    throw new UsageError(
+      `${source} expects samples of shape [${spec.inputShape}], the data has [${data.inputShape}]${hint}`,
+    );
+  }
+  const out = layoutOf(spec).outputSize;
+  if (out !== data.numClasses)
+    throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
+  return spec;
+}
+
+/** Data, backend and network of a run: shared by Newton and the first-order baselines. */
+export async function prepareRun(o: ResolvedOptions, preprocessing?: Preprocessing) {
+  if (!(LOSSES as readonly string[]).includes(o.loss))
+    throw new UsageError(`unknown loss '${o.loss}': use ${lossList()}`);
+  const backend = await initBackend(o.backend);
+  const sets =
+    typeof o.data === 'string'
+      ? loadData({
+          data: o.data,
+          dataDir: o.dataDir,
+          test: o.test,
+          val: o.val,
+          valSplit: o.valSplit,
+          labelCol: o.labelCol,
+          shape: o.shape,
+          scale: o.scale,
+          seed: o.seed,
+          preprocessing,
+        })
+      : o.data;
+  const spec = resolveModel(o.model, sets.train);
+  return { backend, sets, spec, net: new Network(spec) };
+}

@@ -1,0 +1,85 @@
+/**
+ * The one record a run logs per iteration (Newton) or epoch (a first-order baseline), one
+ * JSON object per line of `--log`, and what reads it back (`plot`, the race). Fields a
+ * method does not have are null (a baseline's λ) or absent (its ρ); NaN accuracies are null.
+ */
+import type { EpochReport, Optim, TrainIteration } from './options.js';
+
+export interface LogRecord {
+  iter: number;
+  f: number;
+  gradNorm: number;
+  /** the step length (Newton), the learning rate (a baseline) */
+  alpha: number;
+  /** the damping λ used (null for a baseline) */
+  lambda: number | null;
+  /** CG steps (0 for a baseline) */
+  cgIters: number;
+  /** wall-clock seconds since training started, over resumes */
+  elapsedSeconds: number;
+  /** wall-clock seconds of this iteration (or epoch) */
+  iterSeconds: number;
+  testAcc: number | null;
+  /** Newton only, from here */
+  valAcc?: number | null;
+  rho?: number;
+  gnSize?: number;
+  gvProducts?: number;
+  lossPasses?: number;
+  /** a baseline only, from here: seconds in minibatch steps so far */
+  trainSeconds?: number;
+  optim?: Optim;
+  batch?: number;
+}
+
+const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+/** The record of one Newton iteration. */
+export function logRecord(it: TrainIteration): LogRecord {
+  return {
+    iter: it.iter,
+    f: it.f,
+    gradNorm: it.gradNorm,
+    alpha: it.alpha,
+    lambda: it.lambda,
+    cgIters: it.cgIters,
+    elapsedSeconds: it.elapsedSeconds,
+    testAcc: finiteOrNull(it.testAcc),
+    valAcc: finiteOrNull(it.valAcc),
+    rho: it.rho,
+    iterSeconds: it.iterSeconds,
+    gnSize: it.gnSize,
+    gvProducts: it.gvProducts,
+    lossPasses: it.lossPasses,
+  };
+}
+
+/** The record of one epoch of a first-order baseline. */
+export function epochRecord(e: EpochReport, optim: Optim, batch: number): LogRecord {
+  return {
+    ...e,
+    testAcc: Number.isNaN(e.testAcc) ? null : e.testAcc,
+    lambda: null,
+    cgIters: 0,
+    optim,
+    batch,
+  };
+}
+
+/**
+ * A parsed line of a log as a record, or why it is not one ('not an object', or the first
+ * of iter, f, elapsedSeconds that is missing or not a number). Logs written before the
+ * rename call the cumulative time `seconds`: read as elapsedSeconds.
+ */
+export function readLogRecord(parsed: unknown): LogRecord | string {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return 'not an object';
+  const r = parsed as Record<string, unknown>;
+  if (r.elapsedSeconds === undefined && typeof r.seconds === 'number') {
+    r.elapsedSeconds = r.seconds;
+    delete r.seconds;
+  }
+  for (const k of ['iter', 'f', 'elapsedSeconds'] as const)
+    if (typeof r[k] !== 'number') return `field '${k}' missing or not a number`;
+  return r as unknown as LogRecord;
+}

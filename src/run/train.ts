@@ -1,0 +1,382 @@
+/**
+ * `train`: data + model + Newton-CG, with per-iteration reports, checkpoints, validation
+ * and model export. The library entry point behind the CLI's `train` command, in four
+ * phases: prepare (options, data, model, the run's identity, the checkpoint to resume),
+ * open the transport (the passes' engine), iterate (step, measure, commit, checkpoint, log),
+ * finish (the last model and the final test accuracy).
+ */
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  checkCheckpoint,
+  checkSameRun,
+  loadCheckpoint,
+  saveCheckpoint,
+  type Checkpoint,
+  type RunIdentity,
+} from '../checkpoint.js';
+import { datasetDigest } from '../data/dataset.js';
+import type { BackendName } from '../backend/select.js';
+import type { PassEngine } from '../engine/engine.js';
+import { AbortError, RunError, UsageError } from '../errors.js';
+import { initParams } from '../model/init.js';
+import { saveModel } from '../model/keras.js';
+import type { Network } from '../model/network.js';
+import { checkRunPaths } from '../paths.js';
+import {
+  LineSearchError,
+  methodIdentity,
+  NewtonCG,
+  resolveNewtonOptions,
+  type NewtonSettings,
+  type NewtonState,
+} from '../solver/newton.js';
+import { solverOptionsOf } from '../solver/options.js';
+import { faultsOf, FAULTS } from '../transport/faults.js';
+import { openProblem } from '../transport/registry.js';
+import {
+  defaultC,
+  validateOptions,
+  withDefaults,
+  type ResolvedOptions,
+  type TrainIteration,
+  type TrainOptions,
+} from './options.js';
+import { prepareRun } from './prepare.js';
+import { logRecord } from './records.js';
+
+export type { IterationBoundary, TrainIteration, TrainOptions } from './options.js';
+
+export interface TrainResult {
+  network: Network;
+  /** the last parameters */
+  params: Float32Array;
+  /** the parameters of the best iteration by validation accuracy (the last without validation) */
+  bestParams: Float32Array;
+  bestIter: number;
+  history: TrainIteration[];
+  testAcc: number;
+  backend: BackendName;
+  /** compute worker threads used (0: in-process) */
+  workers: number;
+  /** why training ended before `iters`, if it did ('interrupted after iteration k' on abort) */
+  stopped?: string;
+  /** true when `signal` stopped the run; `params`, `history` and the checkpoint are those of the last completed iteration */
+  interrupted?: boolean;
+}
+
+export async function train(options: TrainOptions = {}): Promise<TrainResult> {
+  const run = await prepare(options);
+  const problem = await openRunProblem(run, options);
+  const signal = run.o.signal;
+  const onAbort = () => problem.abort?.(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const state = startState(run, problem);
+    if (signal?.aborted) onAbort();
+    const ended = await iterate(run, problem, state);
+    return await finish(run, problem, state, ended);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await problem.close();
+  }
+}
+
+/** A run's options, data, model and identity, checked before anything computes. */
+type Prepared = Awaited<ReturnType<typeof prepare>>;
+
+/**
+ * Phase 1: the options checked (names, types and ranges, then paths and the checkpoint to
+ * resume), the data loaded (preprocessed as the checkpointed run was, on a resume), the
+ * model resolved, the solver's options and the run's identity, which a resume must match.
+ */
+async function prepare(options: TrainOptions) {
+  validateOptions(options, 'newton'); // names, types and ranges, before anything else
+  const o = withDefaults(options);
+  // every path (and the checkpoint to resume) checked before data loading and compute
+  checkRunPaths(o, checkCheckpoint);
+  const resumed = o.resume ? loadCheckpoint(o.resume) : null;
+  // a resume preprocesses the data as the checkpointed run did (the same numbers on any machine)
+  const { backend, sets, spec, net } = await prepareRun(o, resumed?.preprocessing);
+  const l = sets.train.n;
+  const gnSize = o.gnSize ?? Math.max(1, Math.round(o.gnRatio * l));
+  if (!Number.isInteger(gnSize) || gnSize < 1 || gnSize > l) {
+    throw new UsageError(
+      `--gn-size must be an integer in 1..${l} (the training set size), got ${gnSize}`,
+    );
+  }
+  const C = o.C ?? defaultC(o.data);
+  const solverOptions: NewtonSettings = { ...solverOptionsOf(o), C, gnSize, seed: o.seed + 1 };
+  // everything besides model and loss that fixes the trajectory: a resume must match it
+  const identity: RunIdentity = {
+    C,
+    seed: o.seed,
+    gnSize,
+    bsize: o.bsize,
+    gv: o.gv,
+    data: datasetDigest(sets.train),
+    ...methodIdentity(resolveNewtonOptions(solverOptions)),
+  };
+  if (resumed) checkResume(o, resumed, spec, identity);
+  return {
+    o,
+    resumed,
+    backend,
+    sets,
+    spec,
+    net,
+    solverOptions,
+    identity,
+    /** where checkpoints and models go */
+    out: o.out ?? o.resume,
+  };
+}
+
+/** A resume must be of the same model, loss, preprocessing and identity. */
+function checkResume(
+  o: ResolvedOptions,
+  resumed: Checkpoint,
+  spec: Prepared['spec'],
+  identity: RunIdentity,
+): void {
+  if (JSON.stringify(resumed.spec) !== JSON.stringify(spec)) {
+    throw new UsageError(
+      `${o.resume}: the checkpoint is of another model; resume with the same --model and data`,
+    );
+  }
+  if (resumed.loss !== o.loss) {
+    throw new UsageError(
+      `${o.resume}: --loss differs from the checkpointed run (${resumed.loss} there, ${o.loss} now): resume with the same settings, or start a new run`,
+    );
+  }
+  const pre = resumed.preprocessing;
+  if (pre && o.scale !== undefined && o.scale !== pre.scale) {
+    throw new UsageError(
+      `${o.resume}: --scale differs from the checkpointed run (${pre.scale} there, ${o.scale} now): resume with the same settings, or start a new run`,
+    );
+  }
+  checkSameRun(o.resume!, resumed.run, identity);
+}
+
+/**
+ * Phase 2: the engine of the run's passes over its transport, chosen by name (the
+ * `transport` option, else nats with `nats`, in-process with `workers: 0`, else threads).
+ * Test and validation accuracy are passes of the same engine.
+ */
+async function openRunProblem(run: Prepared, options: TrainOptions): Promise<PassEngine> {
+  const { o, sets } = run;
+  const workers = o.workers ?? availableParallelism();
+  const name = o.transport ?? (o.nats ? 'nats' : workers === 0 ? 'in-process' : 'threads');
+  const problem = await openProblem(
+    name,
+    {
+      net: run.net,
+      data: sets.train,
+      loss: o.loss,
+      bsize: o.bsize,
+      backend: run.backend,
+      gv: o.gv,
+      evalSets: { test: sets.test, val: sets.val },
+    },
+    { workers, nats: o.nats, [FAULTS]: faultsOf(options) },
+  );
+  problem.onProgress = o.onProgress;
+  return problem;
+}
+
+/** What the iterations change: the solver, the history and the best iteration so far. */
+interface RunState {
+  solver: NewtonCG;
+  history: TrainIteration[];
+  best: { iter: number; valAcc: number };
+  bestParams: Float32Array | null;
+  /**
+   * the solver state that goes with `history` and `best`: that of the last iteration whose
+   * report is in the history (the solver's own state is one iteration ahead while that
+   * iteration's accuracy passes run)
+   */
+  committed: NewtonState;
+}
+
+/** The solver at the initial (or resumed) state. */
+function startState(run: Prepared, problem: PassEngine): RunState {
+  const { o, net, resumed } = run;
+  let solver: NewtonCG;
+  try {
+    solver = new NewtonCG(
+      problem,
+      Float64Array.from(initParams(net.layout, o.seed)),
+      run.solverOptions,
+    );
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (resumed) solver.restore(resumed.state);
+  return {
+    solver,
+    history: (resumed?.history as unknown as TrainIteration[] | undefined) ?? [],
+    best: resumed?.best ?? { iter: 0, valAcc: -1 },
+    bestParams: null,
+    committed: solver.state,
+  };
+}
+
+/** Writes the committed state into `dir`. */
+function checkpoint(run: Prepared, s: RunState, dir: string): void {
+  saveCheckpoint(dir, {
+    spec: run.spec,
+    loss: run.o.loss,
+    state: s.committed,
+    history: s.history as unknown as Record<string, unknown>[],
+    best: s.best,
+    run: run.identity,
+    preprocessing: run.sets.preprocessing,
+  });
+}
+
+/** A failed pass (a chunk failing 3 times): the last good state is written first, and named. */
+function failed(run: Prepared, s: RunState, e: unknown): RunError {
+  const dir = run.out ?? mkdtempSync(join(tmpdir(), 'tfjs-newton-'));
+  checkpoint(run, s, dir);
+  return new RunError(
+    `${(e as Error).message}; the last good parameters (after iteration ${s.committed.iter}) are in ${dir}`,
+    { cause: e },
+  );
+}
+
+const isAbort = (run: Prepared, e: unknown) =>
+  e instanceof AbortError && run.o.signal?.aborted === true;
+
+/** How the iterations ended: all done, a failed line search, or the signal. */
+interface Ended {
+  stopped?: string;
+  interrupted: boolean;
+}
+
+/**
+ * Phase 3: iterations until `iters`: a step, its accuracies, then the commit (best model,
+ * checkpoint, log line, onIteration) and the boundary (onBoundary, awaited: a pause).
+ */
+async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise<Ended> {
+  const { o, spec, sets, out } = run;
+  const signal = o.signal;
+  // the log holds exactly the checkpointed history (a run killed between its checkpoint
+  // and its log line loses nothing)
+  if (o.log)
+    writeFileSync(o.log, s.history.map((h) => JSON.stringify(logRecord(h)) + '\n').join(''));
+  const elapsedSeconds0 = s.history.at(-1)?.elapsedSeconds ?? 0;
+  const start = performance.now();
+  /** ms spent waiting in onBoundary (a pause): not training time */
+  let waitedMs = 0;
+  const boundary = async () => {
+    if (!o.onBoundary) return;
+    const t0 = performance.now();
+    await o.onBoundary({
+      iter: s.committed.iter,
+      params: Float32Array.from(s.committed.theta),
+      spec,
+      loss: o.loss,
+      preprocessing: sets.preprocessing,
+    });
+    waitedMs += performance.now() - t0;
+  };
+  await boundary();
+  while (s.committed.iter < o.iters) {
+    if (signal?.aborted) return interrupted(run, s);
+    let it: TrainIteration;
+    try {
+      const rep = await s.solver.step();
+      it = {
+        ...rep,
+        testAcc: await problem.accuracy(s.solver.params, 'test'),
+        valAcc: await problem.accuracy(s.solver.params, 'val'),
+        elapsedSeconds: elapsedSeconds0 + (performance.now() - start - waitedMs) / 1000,
+      };
+    } catch (e) {
+      if (e instanceof LineSearchError) return { stopped: e.message, interrupted: false };
+      if (isAbort(run, e)) return interrupted(run, s);
+      throw failed(run, s, e);
+    }
+    const params = Float32Array.from(s.solver.params);
+    s.history.push(it);
+    const better = sets.val !== undefined && it.valAcc > s.best.valAcc;
+    if (better) {
+      s.best = { iter: it.iter, valAcc: it.valAcc };
+      s.bestParams = params;
+    }
+    s.committed = s.solver.state;
+    if (better && out)
+      await saveModel(join(out, 'best'), {
+        spec,
+        theta: params,
+        loss: o.loss,
+        preprocessing: sets.preprocessing,
+      });
+    if (out) checkpoint(run, s, out);
+    if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
+    o.onIteration?.(it);
+    await boundary();
+  }
+  return { interrupted: false };
+}
+
+/** The signal stopped the run: the last completed iteration's state is written (also when none completed in this run). */
+function interrupted(run: Prepared, s: RunState): Ended {
+  if (run.out) checkpoint(run, s, run.out);
+  return { stopped: `interrupted after iteration ${s.committed.iter}`, interrupted: true };
+}
+
+/**
+ * Phase 4: the last parameters checked finite and saved (`last/`), and the test accuracy
+ * at the last iterate: computed after it, unless the run was interrupted.
+ */
+async function finish(
+  run: Prepared,
+  problem: PassEngine,
+  s: RunState,
+  ended: Ended,
+): Promise<TrainResult> {
+  const { o, spec, sets, out } = run;
+  const params = Float32Array.from(s.committed.theta);
+  const bad = params.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0)
+    throw failed(
+      run,
+      s,
+      new Error(
+        `θ[${bad}] is ${params[bad]} after iteration ${s.committed.iter}: the model is not finite`,
+      ),
+    );
+  if (out)
+    await saveModel(join(out, 'last'), {
+      spec,
+      theta: params,
+      loss: o.loss,
+      preprocessing: sets.preprocessing,
+    });
+  const lastTestAcc = s.history.at(-1)?.testAcc ?? NaN;
+  let testAcc: number;
+  if (ended.interrupted) testAcc = lastTestAcc;
+  else {
+    try {
+      testAcc = await problem.accuracy(s.committed.theta, 'test');
+    } catch (e) {
+      if (!isAbort(run, e)) throw failed(run, s, e);
+      testAcc = lastTestAcc;
+    }
+  }
+  return {
+    network: run.net,
+    params,
+    bestParams: s.bestParams ?? params,
+    bestIter: sets.val ? s.best.iter : s.committed.iter,
+    history: s.history,
+    testAcc,
+    backend: run.backend,
+    workers: problem.workers,
+    stopped: ended.stopped,
+    interrupted: ended.interrupted,
+  };
+}
