@@ -15,7 +15,7 @@ import type { Transport } from '../engine/transport.js';
 import type { LossKind } from '../model/loss.js';
 import type { Network } from '../model/network.js';
 import { FAULTS } from './faults.js';
-import type { NatsRunOptions } from './nats/coordinator.js';
+import type { NatsRunOptions } from './nats/connect.js';
 
 /** What a run computes on, whichever transport carries its chunks. */
 export interface TransportSetup {

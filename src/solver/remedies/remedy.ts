@@ -14,7 +14,7 @@
  * algorithm runs the solver's phases alone. The registry is remedies/index.ts.
  */
 import type { CGOptions, CGResult } from '../cg.js';
-import type { NewtonState } from '../newton.js';
+import type { NewtonState } from '../report.js';
 import type { OptionsOf, SolverOption } from '../option-table.js';
 import type { GaussNewtonProblem } from '../problem.js';
 

@@ -46,6 +46,19 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const README_HINT = '(see README: Running on several machines)';
 
 /** The flags `natsOptionsFromFlags` reads, for node:util parseArgs. */
+/** How a run uses a NATS server: the connection, and what the coordinator does with it. */
+export interface NatsRunOptions extends NatsOptions {
+  /** how long a pass waits while no worker is there before it fails (default 60 000 ms) */
+  waitForWorkersMs?: number;
+  /**
+   * false: the data sets are not uploaded (data that may not leave its machines); every
+   * worker must then hold them locally (`tfjs-newton worker --data ...`), checked by digest
+   */
+  upload?: boolean;
+  /** where the transport's few status lines go (default: stderr) */
+  onStatus?: (line: string) => void;
+}
+
 export const NATS_FLAGS = {
   nats: { type: 'string' },
   'nats-token': { type: 'string' },

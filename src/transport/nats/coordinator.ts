@@ -29,7 +29,7 @@ import type { LossKind } from '../../model/loss.js';
 import type { Network } from '../../model/network.js';
 import { UsageError } from '../../errors.js';
 import type { TransportUnit } from '../unit.js';
-import { connectNats, redact, type NatsOptions } from './connect.js';
+import { connectNats, redact, type NatsRunOptions } from './connect.js';
 import { putDataset } from './datastore.js';
 import {
   bodyF32,
@@ -55,18 +55,7 @@ import {
 } from './protocol.js';
 
 export type { WorkerTraffic } from './membership.js';
-
-export interface NatsRunOptions extends NatsOptions {
-  /** how long a pass waits while no worker is there before it fails (default 60 000 ms) */
-  waitForWorkersMs?: number;
-  /**
-   * false: the data sets are not uploaded (data that may not leave its machines); every
-   * worker must then hold them locally (`tfjs-newton worker --data ...`), checked by digest
-   */
-  upload?: boolean;
-  /** where the transport's few status lines go (default: stderr) */
-  onStatus?: (line: string) => void;
-}
+export type { NatsRunOptions } from './connect.js';
 
 /** A failure no retry can mend: no worker, or no server. The engine does not retry it. */
 export class NatsRunError extends Error {
