@@ -1,6 +1,6 @@
 /** The `train` command end to end on the embedded digits set. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -178,4 +178,10 @@ test('the README example runs against the built package and reaches 95% on digit
   t.is(r.status, 0, r.stderr);
   const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
   t.true(acc >= 95, r.stdout);
+});
+
+test("the README's table of train options is the one the option tables write (npm run docs:options)", async (t) => {
+  const { withOptionTable } = await import('../scripts/readme-options.ts');
+  const readme = readFileSync('README.md', 'utf8');
+  t.is(await withOptionTable(readme), readme, 'run npm run docs:options');
 });
