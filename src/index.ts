@@ -23,14 +23,12 @@ export {
 export {
   startTraining,
   TrainingHandle,
-  setComputeWorkerCap,
-  computeWorkerUsage,
   type StartOptions,
   type TrainingEvents,
   type ModelSnapshot,
   type SavedSnapshot,
-  type ComputeWorkerUsage,
 } from './host/start.js';
+export { setComputeWorkerCap, computeWorkerUsage, type ComputeWorkerUsage } from './host/budget.js';
 export { evaluate, accuracy, type EvalReport } from './run/evaluate.js';
 export { readLogRecord, type LogRecord } from './run/records.js';
 export {

@@ -28,13 +28,8 @@ import { nativeUnavailable } from '../src/backend/select.ts';
 import { loadCheckpoint } from '../src/checkpoint.ts';
 import { DataError } from '../src/data/errors.ts';
 import { AbortError, RunError, UsageError } from '../src/errors.ts';
-import {
-  computeWorkerUsage,
-  setComputeWorkerCap,
-  startTraining,
-  type StartOptions,
-  type TrainingHandle,
-} from '../src/host/start.ts';
+import { computeWorkerUsage, setComputeWorkerCap } from '../src/host/budget.ts';
+import { startTraining, type StartOptions, type TrainingHandle } from '../src/host/start.ts';
 import { Comlink, errorFromWire, errorToWire } from '../src/host/wire.ts';
 import { loadModel } from '../src/model/keras.ts';
 import { train, type TrainIteration, type TrainResult } from '../src/run/train.ts';

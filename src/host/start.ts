@@ -31,13 +31,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { nativeUnavailable } from '../backend/select.js';
+import { budget } from './budget.js';
 import { RunError } from '../errors.js';
 import { layersModel, saveModel, type SavedModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
@@ -82,81 +82,6 @@ export interface SavedSnapshot {
   iter: number;
   params: Float32Array;
   dir: string;
-}
-
-/** How many compute threads the trainings of this process may use, and use. */
-export interface ComputeWorkerUsage {
-  cap: number;
-  /** compute threads granted to running trainings */
-  inUse: number;
-  /** trainings waiting for a compute thread */
-  waiting: number;
-}
-
-/** The host-wide budget of compute threads (see the module comment). */
-class ComputeBudget {
-  cap = availableParallelism();
-  inUse = 0;
-  private readonly queue: { want: number; grant: (n: number) => void }[] = [];
-
-  /** Resolves with the slots granted (1..want), or 0 if `signal` aborts while waiting. */
-  acquire(want: number, signal: AbortSignal): Promise<number> {
-    return new Promise((resolve) => {
-      const entry = {
-        want,
-        grant: (n: number) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(n);
-        },
-      };
-      const onAbort = () => {
-        const i = this.queue.indexOf(entry);
-        if (i < 0) return;
-        this.queue.splice(i, 1);
-        entry.grant(0);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(entry);
-      this.drain();
-      if (signal.aborted) onAbort();
-    });
-  }
-
-  release(n: number): void {
-    this.inUse -= n;
-    this.drain();
-  }
-
-  drain(): void {
-    while (this.queue.length > 0 && this.inUse < this.cap) {
-      const e = this.queue.shift()!;
-      const n = Math.min(e.want, this.cap - this.inUse);
-      this.inUse += n;
-      e.grant(n);
-    }
-  }
-
-  get usage(): ComputeWorkerUsage {
-    return { cap: this.cap, inUse: this.inUse, waiting: this.queue.length };
-  }
-}
-
-const budget = new ComputeBudget();
-
-/**
- * Sets the host-wide cap on compute threads (an integer ≥ 1). Trainings already running
- * keep what they have; waiting ones start as the new cap allows.
- */
-export function setComputeWorkerCap(cap: number): void {
-  if (!Number.isInteger(cap) || cap < 1)
-    throw new RangeError(`the compute worker cap must be an integer ≥ 1, got ${cap}`);
-  budget.cap = cap;
-  budget.drain();
-}
-
-/** The host-wide compute budget: its cap, the threads in use, the trainings waiting. */
-export function computeWorkerUsage(): ComputeWorkerUsage {
-  return budget.usage;
 }
 
 /** The thread entry: compiled JS next to dist/, or the TypeScript sources through tsx. */
