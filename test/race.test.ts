@@ -1,27 +1,89 @@
 /**
- * `bench race` on digits, briefly: every method's time to a target is the training time of
- * its first report at or above it; Adam's budget holds; the best Adam is the one that gets
- * to the highest target soonest; JSONL logs and the SVG are written.
+ * `bench race` on digits, briefly: each entry in a process of its own with its threads;
+ * every entry's time to a target is the training time of its first report at or above it;
+ * Adam's budget holds; the best entries per objective; JSONL logs and the SVG are written.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { raceChart, raceTable, runRace } from '../src/bench/race.ts';
+import {
+  entryEnv,
+  NO_REGULARISATION_C,
+  raceChart,
+  raceEntries,
+  raceTable,
+  runRace,
+} from '../src/bench/race.ts';
 
-test('a short race on digits: times to targets, the budget, the best Adam, logs and plot', async (t) => {
+const common = {
+  data: 'digits',
+  model: 'mlp:16',
+  C: 1,
+  backend: 'wasm',
+  bsize: 512,
+} as const;
+
+test('the entries: Newton over methods × subsets, Adam and plain tfjs at each rate, per objective, the same cores each', (t) => {
+  const specs = raceEntries({
+    common,
+    budget: 10,
+    targets: [0.9],
+    lrs: [1e-2, 1e-3],
+    methods: ['simplenn', 'hf'],
+    gnRatios: [0.05, 0.1],
+    objectives: ['regularised', 'none'],
+    threads: 2,
+  });
+  t.deepEqual(
+    specs.map((s) => [s.kind, s.objective]),
+    [
+      ...Array(4).fill(['newton', 'regularised']),
+      ...Array(2).fill(['adam', 'regularised']),
+      ...Array(4).fill(['newton', 'none']),
+      ...Array(2).fill(['adam', 'none']),
+      ...Array(2).fill(['tfjs', 'none']),
+    ],
+  );
+  t.true(specs.every((s) => s.threads === 2 && s.budget === 10));
+  t.deepEqual(
+    specs.filter((s) => s.kind !== 'tfjs').map((s) => s.C),
+    [...Array(6).fill(1), ...Array(6).fill(NO_REGULARISATION_C)],
+  );
+  // Newton's pool contexts one TensorFlow thread each; Adam's and plain tfjs's one context all of them
+  const newton = specs.find((s) => s.kind === 'newton')!;
+  const adam = specs.find((s) => s.kind === 'adam')!;
+  const plain = specs.find((s) => s.kind === 'tfjs')!;
+  t.is(newton.threads, 2);
+  t.is(entryEnv(newton).TF_NUM_INTRAOP_THREADS, '1');
+  t.is(entryEnv(adam).TF_NUM_INTRAOP_THREADS, '2');
+  t.is(entryEnv(plain).TF_NUM_INTEROP_THREADS, '2');
+});
+
+test('a short race on digits, each entry in its own process: times to targets, the budget, the best entries, logs and plot', async (t) => {
   const logDir = mkdtempSync(join(tmpdir(), 'race-'));
   const targets = [0.8, 0.9];
   const r = await runRace({
-    common: { data: 'digits', model: 'mlp:16', C: 1, backend: 'wasm', workers: 0, bsize: 512 },
+    common,
     budget: 1.5,
     targets,
     lrs: [1e-2, 1e-4],
+    threads: 1,
     logDir,
   });
   t.deepEqual(
     r.entries.map((e) => e.name),
-    ['newton', 'adam lr 0.01', 'adam lr 0.0001'],
+    [
+      'newton simplenn |S| 5% C 1',
+      'adam lr 0.01 C 1',
+      'adam lr 0.0001 C 1',
+      'tfjs model.fit adam lr 0.01',
+      'tfjs model.fit adam lr 0.0001',
+    ],
+  );
+  t.deepEqual(
+    r.entries.map((e) => e.threads),
+    ['1 worker', '1 thread (wasm)', '1 thread (wasm)', '1 thread (wasm)', '1 thread (wasm)'],
   );
   for (const e of r.entries) {
     t.true(e.points.length > 0, e.name);
@@ -31,19 +93,27 @@ test('a short race on digits: times to targets, the budget, the best Adam, logs 
     }
     t.is(e.bestAcc, Math.max(...e.points.map((p) => p.testAcc)));
     // times only grow
-    t.true(e.points.every((p, i) => i === 0 || p.t >= e.points[i - 1].t));
+    t.true(
+      e.points.every((p, i) => i === 0 || p.t >= e.points[i - 1].t),
+      e.name,
+    );
   }
-  const adam = r.entries.filter((e) => e.method === 'adam');
-  // Adam stops at its budget (the last minibatch may end just past it)
-  for (const e of adam) t.true(e.points.at(-1)!.t < 1.5 + 0.5, `${e.name}: ${e.points.at(-1)!.t}`);
-  // lr 1e-2 gets to 90% on digits long before lr 1e-4 does
-  t.is(r.bestAdam, 'adam lr 0.01');
-  t.regex(raceTable(r), /^race: digits, mlp:16, backend wasm/);
+  // Adam stops at its budget (the last minibatch may end just past it), evaluated within epochs
+  for (const e of r.entries.filter((e) => e.kind !== 'newton')) {
+    t.true(e.points.at(-1)!.t < 1.5 + 0.5, `${e.name}: ${e.points.at(-1)!.t}`);
+    t.true(e.points.length >= 3, `${e.name}: ${e.points.length} evaluations`);
+  }
+  // lr 1e-2 gets to 90% on digits long before lr 1e-4 does (the regularised objective's best)
+  t.deepEqual(r.best.regularised, {
+    newton: 'newton simplenn |S| 5% C 1',
+    firstOrder: 'adam lr 0.01 C 1',
+  });
+  t.regex(raceTable(r), /^race: digits, mlp:16, backend wasm, 1 cores' worth/);
   t.regex(raceChart(r), /<svg[^>]*>[\s\S]*test accuracy[\s\S]*<\/svg>/);
-  for (const f of ['newton.jsonl', 'adam-0.01.jsonl', 'adam-0.0001.jsonl'])
+  for (const f of ['newton-simplenn-S-5-C-1.jsonl', 'adam-lr-0.01-C-1.jsonl'])
     t.true(existsSync(join(logDir, f)), f);
   t.is(
-    readFileSync(join(logDir, 'newton.jsonl'), 'utf8').trim().split('\n').length,
+    readFileSync(join(logDir, 'newton-simplenn-S-5-C-1.jsonl'), 'utf8').trim().split('\n').length,
     r.entries[0].points.length,
   );
 });

@@ -1,49 +1,77 @@
 /**
- * The race: Newton and first-order baselines on the same data, model and backend, each for
- * the same training-time budget, compared by the time each first reaches given test
- * accuracies. The clock of every method counts its training work only: Newton's
- * iterations (f, ∇f, CG, line search: everything the method needs), Adam's minibatch
- * steps; the test-accuracy passes and Adam's full-objective evaluation after each epoch
- * are measurements, not training, and are left out of both. Adam runs at several
- * learning rates; the best one (soonest to the highest target reached, then best accuracy)
- * is what Newton is compared with.
+ * The race: Newton and first-order training on the same data, model and backend, each for
+ * the same training-time budget and the same cores, compared by the time each first
+ * reaches given test accuracies. The clock of every method counts its training work only:
+ * Newton's iterations (f, ∇f, CG, line search: everything the method needs), Adam's
+ * minibatch steps; the test-accuracy passes and the objective's evaluation are
+ * measurements, not training, and are left out of both.
+ *
+ * Entries: Newton over a small grid (methods × subset fractions), Adam on the same
+ * objective (trainFirstOrder) at several learning rates, and plain tfjs (`model.fit` with
+ * Adam, what a tfjs user runs) at the same rates; each objective asked for: simpleNN's
+ * regularised one, and none (C = NO_REGULARISATION_C; plain tfjs is always unregularised).
+ * Every entry runs in a process of its own with `threads` cores' worth of compute: Newton
+ * `threads` pool workers, Adam and plain tfjs `threads` TensorFlow threads (wasm computes on
+ * one thread in Node, whatever is asked), so that no setting made for one method's threads
+ * slows another. The best Newton is compared with the best first-order entry per objective.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { percent, textTable } from './table.js';
-import { join } from 'node:path';
-import { trainFirstOrder } from '../run/baseline.js';
-import type { NewtonMethod } from '../solver/newton.js';
-import { train, type TrainOptions } from '../run/train.js';
 import { chart, type Series } from '../charts/svg.js';
+import { defaultC, type TrainOptions } from '../run/options.js';
+import type { NewtonMethod } from '../solver/options.js';
+import { runEntry, type EntryKind, type EntrySpec, type RacePoint } from './race-entry.js';
+
+export type { RacePoint } from './race-entry.js';
+
+/** C of "no regularisation": ‖θ‖²/(2Cl) is then below 1e-12 for any θ of norm below 1e3·√l. */
+export const NO_REGULARISATION_C = 1e12;
+
+export const OBJECTIVES = ['regularised', 'none'] as const;
+export type Objective = (typeof OBJECTIVES)[number];
 
 export interface RaceOptions {
-  /** data, model, backend, workers, C, bsize, seed and Newton's own options, as for train */
+  /** data, model, backend, C, bsize, seed and Newton's own options, as for train */
   common: TrainOptions;
-  /** training seconds per method */
+  /** training seconds per entry */
   budget: number;
   targets: number[];
-  /** Adam's learning rates */
+  /** Adam's learning rates (for Adam on the objective and plain tfjs alike) */
   lrs: number[];
-  /** Newton's methods, one entry each (default: the one in `common`, else simplenn) */
+  /** Newton's methods (default: the one in `common`, else simplenn) */
   methods?: NewtonMethod[];
+  /** Newton's subset fractions |S|/l (default: common's gnRatio, else 0.05) */
+  gnRatios?: number[];
+  /** the objectives raced (default: regularised) */
+  objectives?: Objective[];
+  /** the kinds of entry (default: newton, adam, tfjs) */
+  kinds?: EntryKind[];
+  /** cores each entry computes on (default: common.workers, else the available parallelism) */
+  threads?: number;
   /** Adam's minibatch (default 128) */
   batch?: number;
-  /** folder for one JSONL per method (as train --log writes) */
+  /** Adam (both kinds): evaluate every this many training seconds (default: budget / 40) */
+  evalEvery?: number;
+  /** folder for one JSONL per Newton and Adam entry (as train --log writes) */
   logDir?: string;
+  /** each entry in a process of its own (default true: the fair race); false for quick tests */
+  isolate?: boolean;
   log?: (line: string) => void;
-}
-
-export interface RacePoint {
-  /** training seconds */
-  t: number;
-  f: number;
-  gradNorm: number;
-  testAcc: number;
 }
 
 export interface RaceEntry {
   name: string;
-  method: 'newton' | 'adam';
+  kind: EntryKind;
+  objective: Objective;
+  /** how the entry computes: `2 workers`, `2 TensorFlow threads`, `1 thread (wasm)` */
+  threads: string;
   lr?: number;
+  method?: NewtonMethod;
+  gnRatio?: number;
   points: RacePoint[];
   /** training seconds to first reach each target (null: not within the budget) */
   timeTo: Record<string, number | null>;
@@ -52,35 +80,18 @@ export interface RaceEntry {
 
 export interface RaceReport {
   entries: RaceEntry[];
-  /** the Adam entry Newton is compared with */
-  bestAdam: string;
-  options: Omit<RaceOptions, 'log' | 'common'> & {
+  /** per objective raced: the best Newton entry and the best first-order one (names) */
+  best: Partial<Record<Objective, { newton?: string; firstOrder?: string }>>;
+  options: Omit<RaceOptions, 'log' | 'common' | 'isolate'> & {
     data: string;
     model: string;
     backend: string;
-    workers: number | undefined;
+    threads: number;
   };
 }
 
 function timeTo(points: RacePoint[], target: number): number | null {
   return points.find((p) => p.testAcc >= target)?.t ?? null;
-}
-
-function entry(
-  name: string,
-  method: 'newton' | 'adam',
-  points: RacePoint[],
-  targets: number[],
-  lr?: number,
-): RaceEntry {
-  return {
-    name,
-    method,
-    lr,
-    points,
-    timeTo: Object.fromEntries(targets.map((x) => [String(x), timeTo(points, x)])),
-    bestAcc: Math.max(-Infinity, ...points.map((p) => p.testAcc)),
-  };
 }
 
 /** Better: reaches a higher target; at the same one, sooner; then the better best accuracy. */
@@ -96,117 +107,224 @@ function better(a: RaceEntry, b: RaceEntry, targets: number[]): boolean {
   return a.bestAcc > b.bestAcc;
 }
 
-export async function runRace(o: RaceOptions): Promise<RaceReport> {
-  const entries: RaceEntry[] = [];
-  const say = o.log ?? (() => {});
-  // Newton: stopped once its training clock passes the budget (the iteration in flight ends)
+const best = (entries: RaceEntry[], targets: number[]) =>
+  entries.reduce<RaceEntry | undefined>((a, b) => (!a || better(b, a, targets) ? b : a), undefined)
+    ?.name;
+
+/** The entries of a race, in the order they run: Newton's grid, then Adam, then plain tfjs. */
+export function raceEntries(o: RaceOptions): (EntrySpec & { objective: Objective })[] {
+  const threads = o.threads ?? o.common.workers ?? availableParallelism();
+  const kinds = o.kinds ?? ['newton', 'adam', 'tfjs'];
+  const objectives = o.objectives ?? ['regularised'];
   const methods = o.methods ?? [o.common.method ?? 'simplenn'];
-  for (const method of methods) {
-    const name = methods.length > 1 ? `newton ${method}` : 'newton';
-    const controller = new AbortController();
-    const points: RacePoint[] = [];
-    let t = 0;
-    say(`${name}: up to ${o.budget} s of training`);
-    await train({
-      ...o.common,
-      method,
-      iters: 100_000,
-      signal: controller.signal,
-      log: o.logDir ? join(o.logDir, `${name.replace(' ', '-')}.jsonl`) : undefined,
-      onIteration: (it) => {
-        t += it.iterSeconds;
-        points.push({ t, f: it.f, gradNorm: it.gradNorm, testAcc: it.testAcc });
-        say(`${name} iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
-        if (t >= o.budget) controller.abort(new Error('budget'));
-      },
-    });
-    entries.push(entry(name, 'newton', points, o.targets));
+  const ratios = o.gnRatios ?? [o.common.gnRatio ?? 0.05];
+  const C = (objective: Objective) =>
+    objective === 'none' ? NO_REGULARISATION_C : (o.common.C ?? defaultC(o.common.data));
+  const cName = (objective: Objective) => (objective === 'none' ? 'C none' : `C ${C(objective)}`);
+  const evalEvery = o.evalEvery ?? o.budget / 40;
+  const log = (name: string) =>
+    o.logDir ? join(o.logDir, `${name.replace(/[ |/%]+/g, '-')}.jsonl`) : undefined;
+  const base = { common: o.common, budget: o.budget, threads };
+  const out: (EntrySpec & { objective: Objective })[] = [];
+  for (const objective of objectives) {
+    if (kinds.includes('newton'))
+      for (const method of methods)
+        for (const gnRatio of ratios) {
+          const name = `newton ${method} |S| ${100 * gnRatio}% ${cName(objective)}`;
+          const spec = { ...base, name, kind: 'newton' as const, method, gnRatio, objective };
+          out.push({ ...spec, C: C(objective), log: log(name) });
+        }
+    if (kinds.includes('adam'))
+      for (const lr of o.lrs) {
+        const name = `adam lr ${lr} ${cName(objective)}`;
+        const spec = { ...base, name, kind: 'adam' as const, lr, objective, evalEvery };
+        out.push({ ...spec, C: C(objective), batch: o.batch, log: log(name) });
+      }
   }
-  for (const lr of o.lrs) {
-    const name = `adam lr ${lr}`;
-    say(`${name}: up to ${o.budget} s of training`);
-    const r = await trainFirstOrder({
-      ...o.common,
-      optim: 'adam',
-      lr,
-      batch: o.batch,
-      epochs: 100_000,
-      maxTrainSeconds: o.budget,
-      log: o.logDir ? join(o.logDir, `adam-${lr}.jsonl`) : undefined,
-      onEpoch: (e) =>
-        say(
-          `${name} epoch ${e.iter}: ${e.trainSeconds.toFixed(1)} s, test ${(100 * e.testAcc).toFixed(2)}%`,
-        ),
-    });
-    entries.push(
-      entry(
-        name,
-        'adam',
-        r.history.map((e) => ({
-          t: e.trainSeconds,
-          f: e.f,
-          gradNorm: e.gradNorm,
-          testAcc: e.testAcc,
-        })),
-        o.targets,
+  if (kinds.includes('tfjs'))
+    for (const lr of o.lrs)
+      out.push({
+        ...base,
+        name: `tfjs model.fit adam lr ${lr}`,
+        kind: 'tfjs',
+        objective: 'none',
         lr,
-      ),
-    );
+        batch: o.batch,
+        evalEvery,
+      });
+  return out;
+}
+
+/** The entry file of a race entry's process: compiled JS beside dist/, else the sources. */
+function entryCommand(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const built = join(here, '..', '..', 'workers', 'race-entry.js');
+  if (import.meta.url.endsWith('.js') && existsSync(built)) return [built];
+  return ['--import', 'tsx', join(here, '..', '..', 'workers', 'race-entry.ts')];
+}
+
+/**
+ * The environment of an entry's process: Newton's pool contexts compute on their own
+ * thread each; Adam's and plain tfjs's one context gets the entry's threads.
+ */
+export function entryEnv(e: EntrySpec): NodeJS.ProcessEnv {
+  const tf = e.kind === 'newton' ? '1' : String(e.threads);
+  return { ...process.env, TF_NUM_INTRAOP_THREADS: tf, TF_NUM_INTEROP_THREADS: tf };
+}
+
+/** Runs an entry in a process of its own; resolves when it has ended. */
+function runIsolated(
+  e: EntrySpec,
+  point: (p: RacePoint) => void,
+  say: (line: string) => void,
+): Promise<void> {
+  const child = spawn(process.execPath, [...entryCommand(), JSON.stringify(e)], {
+    env: entryEnv(e),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let pending = '';
+  let error: string | undefined;
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => {
+    pending += b.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const l of lines) {
+      if (!l.startsWith('@race ')) continue;
+      const m = JSON.parse(l.slice(6)) as { point?: RacePoint; say?: string; error?: string };
+      if (m.point) point({ ...m.point, gradNorm: m.point.gradNorm ?? NaN });
+      if (m.say) say(m.say);
+      if (m.error) error = m.error;
+    }
+  });
+  child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(
+              `race entry '${e.name}' failed: ${error ?? `exit code ${code}: ${stderr.trim().split('\n').at(-1)}`}`,
+            ),
+          ),
+    ),
+  );
+}
+
+/** How an entry computes, for the table. */
+function threadsOf(e: EntrySpec, backend: string): string {
+  if (e.kind === 'newton') return `${e.threads} worker${e.threads === 1 ? '' : 's'}`;
+  if (backend === 'wasm' || backend === 'cpu') return `1 thread (${backend})`;
+  return `${e.threads} TensorFlow thread${e.threads === 1 ? '' : 's'}`;
+}
+
+export async function runRace(o: RaceOptions): Promise<RaceReport> {
+  const say = o.log ?? (() => {});
+  const backend = String(o.common.backend ?? 'auto');
+  const specs = raceEntries(o);
+  const entries: RaceEntry[] = [];
+  for (const spec of specs) {
+    const points: RacePoint[] = [];
+    say(`${spec.name}: up to ${o.budget} s of training`);
+    const run = o.isolate === false ? runEntry : runIsolated;
+    // gradNorm is NaN for plain tfjs; JSON carries it as null
+    await run(spec, (p) => points.push({ ...p, gradNorm: p.gradNorm ?? NaN }), say);
+    entries.push({
+      name: spec.name,
+      kind: spec.kind,
+      objective: spec.objective,
+      threads: threadsOf(spec, backend),
+      lr: spec.lr,
+      method: spec.method,
+      gnRatio: spec.gnRatio,
+      points,
+      timeTo: Object.fromEntries(o.targets.map((x) => [String(x), timeTo(points, x)])),
+      bestAcc: Math.max(-Infinity, ...points.map((p) => p.testAcc)),
+    });
   }
-  const adams = entries.filter((e) => e.method === 'adam');
-  const bestAdam = adams.reduce((a, b) => (better(b, a, o.targets) ? b : a), adams[0])?.name ?? '';
+  const byObjective: RaceReport['best'] = {};
+  for (const objective of o.objectives ?? ['regularised']) {
+    const of = entries.filter((e) => e.objective === objective);
+    byObjective[objective] = {
+      newton: best(
+        of.filter((e) => e.kind === 'newton'),
+        o.targets,
+      ),
+      firstOrder: best(
+        of.filter((e) => e.kind !== 'newton'),
+        o.targets,
+      ),
+    };
+  }
   const c = o.common;
   return {
     entries,
-    bestAdam,
+    best: byObjective,
     options: {
       budget: o.budget,
       targets: o.targets,
       lrs: o.lrs,
+      methods: o.methods,
+      gnRatios: o.gnRatios,
+      objectives: o.objectives,
+      kinds: o.kinds,
       batch: o.batch,
+      evalEvery: o.evalEvery,
       logDir: o.logDir,
       data: typeof c.data === 'string' ? c.data : (c.data?.name ?? 'data'),
       model: typeof c.model === 'string' ? c.model : 'a model spec',
-      backend: String(c.backend ?? 'auto'),
-      workers: c.workers,
+      backend,
+      threads: specs[0]?.threads ?? o.threads ?? availableParallelism(),
     },
   };
 }
 
 const secs = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)} s`);
 
+/** Newton against the best first-order entry at each target: who got there, how much sooner. */
+function verdicts(r: RaceReport, objective: Objective): string[] {
+  const { newton: nn, firstOrder: fn } = r.best[objective] ?? {};
+  const newton = r.entries.find((e) => e.name === nn);
+  const first = r.entries.find((e) => e.name === fn);
+  if (!newton || !first) return [];
+  return r.options.targets.map((x) => {
+    const tn = newton.timeTo[String(x)];
+    const ta = first.timeTo[String(x)];
+    const pct = `${objective}, ${percent(x)}`;
+    if (tn === null && ta === null)
+      return `${pct}: neither ${nn} nor ${fn} within ${r.options.budget} s`;
+    if (tn === null) return `${pct}: ${fn} only (${secs(ta)}), not ${nn}`;
+    if (ta === null) return `${pct}: ${nn} only (${secs(tn)}), not ${fn}`;
+    return tn <= ta
+      ? `${pct}: ${nn} sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)`
+      : `${pct}: ${fn} sooner, ${secs(ta)} vs ${secs(tn)} (${nn} ${(tn / ta).toFixed(2)}x slower)`;
+  });
+}
+
 export function raceTable(r: RaceReport): string {
   const targets = r.options.targets;
-  const head = ['method', ...targets.map((x) => `to ${percent(x)}`), 'best test acc', 'final f'];
+  const bests = new Set(Object.values(r.best).flatMap((b) => [b.newton, b.firstOrder]));
+  const head = [
+    'entry',
+    'objective',
+    'computes on',
+    ...targets.map((x) => `to ${percent(x)}`),
+    'best test acc',
+    'final f',
+  ];
   const body = r.entries.map((e) => [
-    e.name + (e.name === r.bestAdam ? ' (best Adam)' : ''),
+    e.name + (bests.has(e.name) ? ' (best)' : ''),
+    e.objective,
+    e.threads,
     ...targets.map((x) => secs(e.timeTo[String(x)])),
     `${(100 * e.bestAcc).toFixed(2)}%`,
     e.points.at(-1)?.f.toExponential(4) ?? '—',
   ]);
-  const adam = r.entries.find((e) => e.name === r.bestAdam);
-  const verdicts = r.entries
-    .filter((e) => e.method === 'newton')
-    .flatMap((newton) =>
-      targets.map((x) => {
-        const tn = newton.timeTo[String(x)];
-        const ta = adam?.timeTo[String(x)] ?? null;
-        const pct = percent(x);
-        const who = newton.name;
-        if (tn === null && ta === null)
-          return `${pct}: neither ${who} nor ${r.bestAdam} within ${r.options.budget} s`;
-        if (tn === null) return `${pct}: ${r.bestAdam} only (${secs(ta)}), not ${who}`;
-        if (ta === null) return `${pct}: ${who} only (${secs(tn)}), not ${r.bestAdam}`;
-        return tn <= ta
-          ? `${pct}: ${who} sooner, ${secs(tn)} vs ${secs(ta)} (${(ta / tn).toFixed(2)}x)`
-          : `${pct}: ${r.bestAdam} sooner, ${secs(ta)} vs ${secs(tn)} (${who} ${(tn / ta).toFixed(2)}x slower)`;
-      }),
-    );
   const o = r.options;
   return [
-    `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.workers ?? 'default'} workers for Newton (Adam: tfjs's optimiser in one thread); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted)`,
-    ...textTable(head, body, 1),
-    ...verdicts,
+    `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.threads} cores' worth for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss`,
+    ...textTable(head, body, 3),
+    ...(Object.keys(r.best) as Objective[]).flatMap((objective) => verdicts(r, objective)),
   ].join('\n');
 }
 
@@ -218,9 +336,16 @@ export function raceChart(r: RaceReport): string {
   ): Series[] =>
     r.entries
       .filter(keep)
-      .map((e) => ({ name: e.name, points: e.points.map((p) => [p.t, y(p)] as [number, number]) }));
+      .map((e) => ({
+        name: e.name,
+        points: e.points
+          .map((p) => [p.t, y(p)] as [number, number])
+          .filter(([, v]) => Number.isFinite(v)),
+      }))
+      .filter((s) => s.points.length > 0);
   const top = Math.max(...r.entries.map((e) => e.bestAcc));
-  const zoom = (e: RaceEntry) => e.method === 'newton' || e.name === r.bestAdam;
+  const bests = new Set(Object.values(r.best).flatMap((b) => [b.newton, b.firstOrder]));
+  const zoom = (e: RaceEntry) => bests.has(e.name);
   const targets: Series[] = r.options.targets.map((x) => ({
     name: `target ${(100 * x).toFixed(0)}%`,
     points: [
@@ -238,7 +363,7 @@ export function raceChart(r: RaceReport): string {
         series: [...series((p) => p.testAcc), ...targets],
       },
       {
-        title: `test accuracy near the top: Newton and ${r.bestAdam}`,
+        title: 'test accuracy near the top: the best entries',
         xLabel: 'training seconds',
         yLabel: 'accuracy',
         series: [...series((p) => Math.max(p.testAcc, top - 0.08), zoom), ...targets],

@@ -1,9 +1,10 @@
 /** `tfjs-newton bench scaling`: the worker-scaling benchmark. */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
 import { initBackend, isBackendChoice, type BackendChoice } from '../backend/select.js';
-import { raceChart, raceTable, runRace } from '../bench/race.js';
+import { OBJECTIVES, raceChart, raceTable, runRace } from '../bench/race.js';
 import type { LossKind } from '../model/loss.js';
 import { validateOptions, type TrainOptions } from '../run/options.js';
 import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
@@ -20,6 +21,19 @@ import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
 import { num, runOptionRows } from './args.js';
 import { flagsOf, optionsFromFlags } from './flags.js';
+
+/** A comma-separated list of choices, each checked; undefined when the flag is absent. */
+function choices<T extends string>(
+  value: string | undefined,
+  flag: string,
+  allowed: readonly T[],
+): T[] | undefined {
+  return value?.split(',').map((v) => {
+    if (!(allowed as readonly string[]).includes(v))
+      throw new UsageError(`${flag} takes ${allowed.join(', ')}, got '${v}'`);
+    return v as T;
+  });
+}
 
 /** The run options the race takes, as for train. */
 const RACE_OPTIONS = runOptionRows([
@@ -38,20 +52,31 @@ const RACE_OPTIONS = runOptionRows([
 
 export const RACE_HELP = `Usage: tfjs-newton bench race [options]
 
-Newton against Adam at several learning rates, on the same data, model and backend, each
-for the same budget of training seconds (accuracy and objective evaluations are not
-counted); reports the training time each first reaches the target test accuracies, the
-best accuracy, and which method got there first against the best Adam.
+Newton against Adam, on the same data, model, backend and cores, each entry for the same
+budget of training seconds (accuracy and objective evaluations are not counted), each in a
+process of its own with the same cores' worth of compute: Newton --threads pool workers,
+Adam --threads TensorFlow threads (on wasm, one thread: wasm does not thread in Node).
+Entries: Newton over --methods × --gn-ratios, Adam on the same objective (tfjs's
+optimiser) and plain tfjs (a tf.LayersModel with a softmax output, model.fit with Adam and
+categorical cross-entropy, as tfjs documents it) at each --lr; for each --objectives. Reports
+the training time each first reaches the target test accuracies, the best accuracy, and
+the best Newton against the best first-order entry per objective.
 
-  --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --gn-ratio R, --bsize N,
-  --seed N, --backend B, --workers N, --gv M
+  --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --bsize N, --seed N,
+  --backend B, --gv M
                     as for train (default: fashion-mnist, mlp:256,256, backend auto)
-  --methods LIST    Newton's methods, one entry each: simplenn, hf (default simplenn)
-  --budget S        training seconds per method (default 150)
+  --threads N       cores each entry computes on (default --workers, else all: ${availableParallelism()})
+  --methods LIST    Newton's methods: simplenn, hf (default simplenn)
+  --gn-ratios LIST  Newton's subset fractions |S|/l (default --gn-ratio, else 0.05)
+  --objectives LIST regularised (simpleNN's C, or --C), none (C = 1e12) (default regularised;
+                    plain tfjs is always unregularised)
+  --kinds LIST      newton, adam (on the objective), tfjs (plain model.fit) (default all three)
+  --budget S        training seconds per entry (default 150)
   --targets LIST    test accuracies (default 0.85,0.88,0.89)
-  --lr LIST         Adam's learning rates (default 1e-3,3e-4,1e-4)
+  --lr LIST         Adam's learning rates, both kinds (default 1e-3,3e-4,1e-4)
   --batch N         Adam's minibatch (default 128)
-  --log-dir DIR     one JSONL per method (newton.jsonl, adam-LR.jsonl), as train --log writes
+  --eval-every S    Adam's test accuracy every S training seconds (default budget/40)
+  --log-dir DIR     one JSONL per Newton and Adam entry, as train --log writes
   --plot FILE       the four-panel SVG (accuracy and objective against training time)
   --json            print JSON instead of the table
 `;
@@ -232,6 +257,11 @@ async function raceCommand(argv: string[]): Promise<void> {
     options: {
       ...flagsOf(RACE_OPTIONS),
       methods: { type: 'string' },
+      threads: { type: 'string' },
+      'gn-ratios': { type: 'string' },
+      objectives: { type: 'string' },
+      kinds: { type: 'string' },
+      'eval-every': { type: 'string' },
       budget: { type: 'string' },
       targets: { type: 'string' },
       lr: { type: 'string' },
@@ -265,6 +295,14 @@ async function raceCommand(argv: string[]): Promise<void> {
         throw new UsageError(`--methods takes ${NEWTON_METHODS.join(', ')}, got '${m}'`);
       return m as NewtonMethod;
     }),
+    gnRatios:
+      values['gn-ratios'] === undefined
+        ? undefined
+        : list(values['gn-ratios'], '--gn-ratios', Number.MIN_VALUE, 1),
+    objectives: choices(values.objectives, '--objectives', OBJECTIVES),
+    kinds: choices(values.kinds, '--kinds', ['newton', 'adam', 'tfjs'] as const),
+    threads: num(values.threads, '--threads', { int: true, min: 1 }),
+    evalEvery: num(values['eval-every'], '--eval-every', { min: Number.MIN_VALUE }),
     batch: num(values.batch, '--batch', { int: true, min: 1 }),
     logDir: values['log-dir'],
     log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),

@@ -82,12 +82,20 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const start = performance.now();
   let trainMs = 0;
   const budgetMs = (o.maxTrainSeconds ?? Infinity) * 1000;
+  const evalMs = (o.evalEverySeconds ?? Infinity) * 1000;
+  /** the next minibatch's first position in the epoch's permutation, and minibatches so far */
+  let s = 0;
+  let steps = 0;
+  let epoch = 1;
+  let perm: Int32Array = new Int32Array(0);
+  let since = performance.now();
   try {
-    for (let epoch = 1; epoch <= epochs && trainMs < budgetMs; epoch++) {
-      const epochStart = performance.now();
-      const perm = rng.permutation(l);
+    while (epoch <= epochs && trainMs < budgetMs) {
+      if (s === 0) perm = rng.permutation(l);
+      // minibatches until the epoch ends, the budget is spent or an evaluation is due
       const t0 = performance.now();
-      for (let s = 0; s < l && trainMs + performance.now() - t0 < budgetMs; s += batch) {
+      const dueBy = Math.min(budgetMs - trainMs, evalMs);
+      for (; s < l && performance.now() - t0 < dueBy; s += batch) {
         const rows = perm.subarray(s, Math.min(l, s + batch));
         const xb = new Float32Array(rows.length * m);
         rows.forEach((r, i) => xb.set(train.x.subarray(r * m, (r + 1) * m), i * m));
@@ -107,6 +115,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
             vars,
           );
         });
+        steps++;
       }
       trainMs += performance.now() - t0;
       const theta = flat();
@@ -119,13 +128,19 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         gradNorm,
         alpha: lr,
         elapsedSeconds: (now - start) / 1000,
-        iterSeconds: (now - epochStart) / 1000,
+        iterSeconds: (now - since) / 1000,
         trainSeconds: trainMs / 1000,
         testAcc,
       };
+      if (o.evalEverySeconds !== undefined) rep.steps = steps;
+      since = now;
       history.push(rep);
       if (o.log) appendFileSync(o.log, JSON.stringify(epochRecord(rep, o.optim, batch)) + '\n');
       o.onEpoch?.(rep);
+      if (s >= l) {
+        epoch++;
+        s = 0;
+      }
     }
     const params = flat();
     if (o.out)

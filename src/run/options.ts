@@ -169,6 +169,12 @@ export interface FirstOrderOptions extends TrainOptions {
    * after evaluating the partial epoch: a time budget for races against Newton
    */
   maxTrainSeconds?: number;
+  /**
+   * also evaluate (f, ‖∇f‖, test accuracy: an EpochReport) whenever this many seconds of
+   * minibatch steps have passed since the last evaluation, within an epoch: finer
+   * time-to-accuracy measurements for races (default: once per epoch)
+   */
+  evalEverySeconds?: number;
   onEpoch?: (e: EpochReport) => void;
 }
 
@@ -186,6 +192,8 @@ export interface EpochReport {
   /** seconds spent in minibatch steps so far (wall time less the evaluation after each epoch) */
   trainSeconds: number;
   testAcc: number;
+  /** with evalEverySeconds: minibatch steps so far (several reports may share an epoch) */
+  steps?: number;
 }
 
 /** The run's defaults (the solver's are its own: SOLVER_DEFAULTS, resolved by the solver). */
@@ -419,6 +427,7 @@ export const FIRST_ORDER_OPTIONS: {
     help: "SGD's momentum",
   },
   maxTrainSeconds: { type: num(positive) },
+  evalEverySeconds: { type: num(positive) },
   onEpoch: fn,
 };
 

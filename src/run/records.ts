@@ -30,6 +30,8 @@ export interface LogRecord {
   trainSeconds?: number;
   optim?: Optim;
   batch?: number;
+  /** a baseline evaluated within epochs: minibatch steps so far */
+  steps?: number;
 }
 
 const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);

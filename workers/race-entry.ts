@@ -1,0 +1,20 @@
+/**
+ * The process entry of one race entry (src/bench/race-entry.ts): its spec as JSON in
+ * argv[2]; what it reports goes to stdout as lines `@race {...}` (points, progress lines,
+ * the error that ended it), which the race reads. Its threads come from the environment
+ * the race started it with.
+ */
+import { runEntry, type EntrySpec } from '../src/bench/race-entry.js';
+
+const send = (m: object) => process.stdout.write(`@race ${JSON.stringify(m)}\n`);
+try {
+  await runEntry(
+    JSON.parse(process.argv[2]) as EntrySpec,
+    (point) => send({ point }),
+    (say) => send({ say }),
+  );
+  send({ done: true });
+} catch (e) {
+  send({ error: (e as Error).message.split('\n')[0] });
+  process.exitCode = 1;
+}
