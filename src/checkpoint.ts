@@ -104,6 +104,8 @@ interface CheckpointJson {
   directionFile?: string;
   /** gnGrowth 'gradient': ‖∇f‖ at the run's first iteration */
   gradNorm0?: number;
+  /** gradSample 'norm-test': |X| of the next iteration's gradient sample */
+  gradSampleSize?: number;
   history?: Record<string, unknown>[];
   best?: { iter: number; valAcc: number };
   run?: RunIdentity;
@@ -148,6 +150,7 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     numParams: theta.length,
     directionFile,
     gradNorm0: c.state.gradNorm0,
+    gradSampleSize: c.state.gradSampleSize,
     history: c.history,
     best: c.best,
     run: c.run,
@@ -235,6 +238,15 @@ export function checkCheckpoint(dir: string): CheckpointJson {
       `${path}: field 'gradNorm0' must be a finite number ≥ 0, found ${JSON.stringify(json.gradNorm0)?.slice(0, 40)}`,
     );
   }
+  if (
+    'gradSampleSize' in json &&
+    json.gradSampleSize !== undefined &&
+    !(Number.isInteger(json.gradSampleSize) && (json.gradSampleSize as number) >= 1)
+  ) {
+    throw new UsageError(
+      `${path}: field 'gradSampleSize' must be a positive integer, found ${JSON.stringify(json.gradSampleSize)?.slice(0, 40)}`,
+    );
+  }
   checkVectorFile(dir, json.thetaFile, json.numParams, 'θ', path);
   if (json.directionFile)
     checkVectorFile(dir, json.directionFile, json.numParams, 'the CG direction', path);
@@ -318,6 +330,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
       'the checkpoint holds a non-finite CG direction and cannot be resumed',
     );
   if (typeof json.gradNorm0 === 'number') state.gradNorm0 = json.gradNorm0;
+  if (typeof json.gradSampleSize === 'number') state.gradSampleSize = json.gradSampleSize;
   return {
     spec: json.spec,
     loss: json.loss,

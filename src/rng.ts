@@ -87,6 +87,15 @@ export class Rng {
   /** k distinct indices from 0..n-1, in increasing order. */
   subset(n: number, k: number): Int32Array {
     if (k >= n) return this.permutation(n).sort();
+    return this.sample(n, k).sort();
+  }
+
+  /**
+   * k distinct indices from 0..n-1 in the order drawn (so that each prefix is itself a
+   * uniform random subset); `subset` is the same draw, sorted. All of 0..n-1 when k ≥ n.
+   */
+  sample(n: number, k: number): Int32Array {
+    if (k >= n) return this.permutation(n);
     // partial Fisher-Yates over a lazily materialised identity
     const swapped = new Map<number, number>();
     const out = new Int32Array(k);
@@ -97,7 +106,7 @@ export class Rng {
       swapped.set(j, vi);
       out[i] = vj;
     }
-    return out.sort();
+    return out;
   }
 }
 

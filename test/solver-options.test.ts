@@ -384,6 +384,8 @@ test("'hf' is HF_METHOD; an option given explicitly overrides its method's value
     cgQuadraticTolerance: undefined,
     preconditionerExponent: undefined,
     gnGrowthPower: undefined,
+    gradSample0: undefined,
+    gradSampleTheta: undefined,
   });
   t.is(
     methodIdentity(resolveNewtonOptions({ gnSize: 5, cgInit: 'previous', cgInitDecay: 0.9 }))

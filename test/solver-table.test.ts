@@ -98,6 +98,7 @@ test('the resume identity: a name for every row that enters it, each rule on a r
     gnSize: 1,
     method: 'hf',
     gnGrowth: 'gradient',
+    gradSample: 'norm-test',
   });
   const identity = methodIdentity(all);
   for (const k of Object.keys(identity)) t.truthy(RUN_IDENTITY_OPTIONS[k as keyof RunIdentity], k);

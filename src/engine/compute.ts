@@ -14,7 +14,7 @@ import type { LossKind } from '../model/loss.js';
 import { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { EvalSetName } from './evaluation.js';
-import { listChunks, rangeChunk } from './plan.js';
+import { listChunks, rangeChunk, subsetChunk } from './plan.js';
 import type { ChunkResult, Task } from './task.js';
 
 /** What every worker of a run computes on: model, loss, backend, data and chunk size. */
@@ -113,15 +113,21 @@ export class ChunkCompute {
       this.thetaVersion = task.thetaVersion;
       this.gnKey = '';
     }
+    // f+grad and f: chunk k of the training samples, or of the subset the task names
+    const rows = () =>
+      task.subsetVersion === undefined
+        ? rangeChunk(task.chunk, data.n, bs)
+        : subsetChunk(task.chunk, state.subset(task.subsetVersion, task.subsetLength!), bs);
     switch (task.kind) {
       case 'f+grad': {
-        const r = ev.lossAndGradient(chunkSamples(data, rangeChunk(task.chunk, data.n, bs)));
+        const r = ev.lossAndGradient(chunkSamples(data, rows()));
         return done(r.loss, r.grad);
       }
       case 'f':
-        return done(ev.lossSum(chunkSamples(data, rangeChunk(task.chunk, data.n, bs))));
+        return done(ev.lossSum(chunkSamples(data, rows())));
       case 'Gv': {
-        const key = `${task.thetaVersion}/${task.subsetVersion}`;
+        // one subset version may serve Gv passes of several lengths (prefixes of a gradient sample)
+        const key = `${task.thetaVersion}/${task.subsetVersion}/${task.subsetLength}`;
         if (key !== this.gnKey) {
           this.gnKey = key;
           this.gnPrepared.clear();

@@ -20,6 +20,7 @@ import type {
   LinearOperator,
   LossAndGradient,
   LossAndGradientOptions,
+  LossOptions,
   ProgressFn,
 } from '../solver/problem.js';
 import { reportProgress, type EvalSetName, type Evaluation } from './evaluation.js';
@@ -62,31 +63,47 @@ export interface TaskSpan {
   worker: string;
 }
 
-/** a === b elementwise (a plain loop: `every` with a closure took 2.6 ms at 269k entries, this 0.5) */
-function sameValues(a: Float64Array, b: Float64Array): boolean {
-  if (a.length !== b.length) return false;
+/**
+ * Whether `a` is `b`'s first a.length entries (a plain loop: `every` with a closure took
+ * 2.6 ms at 269k entries, this 0.5).
+ */
+function isPrefixOf<T extends Float64Array | Int32Array>(a: T, b: T): boolean {
+  if (a.length > b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
 /**
- * A θ and its version: `set` publishes a new version only when θ changed, so workers keep
- * what they derived from it (their parameter tensors, prepared Gv chunks) across passes at
- * the same θ.
+ * A piece of state and its version: `set` publishes a new version only when `reuses(value,
+ * last)` says the last one published does not serve, so workers keep what they derived from
+ * it across passes.
  */
-class VersionedTheta {
+class Versioned<T extends Float64Array | Int32Array> {
   version = 0;
-  private last: Float64Array | null = null;
+  private last: T | null = null;
 
-  constructor(private readonly publish: (version: number, theta: Float32Array) => void) {}
+  constructor(
+    private readonly reuses: (value: T, last: T) => boolean,
+    private readonly publish: (version: number, value: T) => void,
+  ) {}
 
-  set(theta: Float64Array): number {
-    if (this.last && sameValues(this.last, theta)) return this.version;
-    this.last = theta.slice();
-    this.publish(++this.version, new Float32Array(theta));
+  set(value: T): number {
+    if (this.last && this.reuses(value, this.last)) return this.version;
+    this.last = value.slice() as T;
+    this.publish(++this.version, value);
     return this.version;
   }
 }
+
+/**
+ * A θ and its version: a new version only when θ changed, so workers keep their parameter
+ * tensors and prepared Gv chunks across passes at the same θ.
+ */
+const versionedTheta = (publish: (version: number, theta: Float32Array) => void) =>
+  new Versioned<Float64Array>(
+    (theta, last) => theta.length === last.length && isPrefixOf(theta, last),
+    (version, theta) => publish(version, new Float32Array(theta)),
+  );
 
 export class PassEngine implements GaussNewtonProblem, Evaluation {
   onProgress?: ProgressFn;
@@ -98,9 +115,14 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   readonly stats: PassStats = { tasks: 0, retries: 0, computeMs: 0 };
   private readonly maxAttempts: number;
   private readonly evalSizes: Partial<Record<EvalSetName, number>>;
-  private readonly theta: VersionedTheta;
-  private readonly evalTheta: VersionedTheta;
-  private subsetVersion = 0;
+  private readonly theta: Versioned<Float64Array>;
+  private readonly evalTheta: Versioned<Float64Array>;
+  /**
+   * the subset the transport holds: a new version only when the indices are not a prefix
+   * of the last ones published, so the gradient sample X and a Gauss-Newton subset S that
+   * is its prefix are one version (tasks name the length)
+   */
+  private readonly subset: Versioned<Int32Array>;
   private vVersion = 0;
   /** v in float32 for the transport, reused by CG step after CG step (a fresh 1 MB array cost 2.7 ms) */
   private vBuffer: Float32Array | null = null;
@@ -119,9 +141,10 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
       throw new RangeError(`maxAttempts must be a positive integer, got ${this.maxAttempts}`);
     this.evalSizes = opts.evalSizes ?? {};
-    this.theta = new VersionedTheta((version, theta) => transport.publishTheta(version, theta));
-    this.evalTheta = new VersionedTheta((version, theta) =>
-      transport.publishEvalTheta(version, theta),
+    this.theta = versionedTheta((version, theta) => transport.publishTheta(version, theta));
+    this.evalTheta = versionedTheta((version, theta) => transport.publishEvalTheta(version, theta));
+    this.subset = new Versioned<Int32Array>(isPrefixOf, (version, subset) =>
+      transport.publishSubset(version, subset),
     );
   }
 
@@ -254,32 +277,57 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   }
 
   /**
-   * f and ∇f over all chunks; with `{ gradSquares: true }` also gradSquares, the squares
-   * of the chunk gradients summed in chunk order in float64 as the chunks are reduced
-   * (same tasks, same results: loss and grad are bitwise those without it).
+   * The samples of an f or f+∇f pass: all l (chunks of the training samples), or the
+   * subset X, published like S (chunks of X; the tasks name its version and length).
+   */
+  private samplesOf(options: LossOptions | undefined): {
+    n: number;
+    chunks: number;
+    extra: Partial<Task>;
+  } {
+    const x = options?.subset;
+    if (x === undefined)
+      return { n: this.numSamples, chunks: chunkCount(this.numSamples, this.bsize), extra: {} };
+    if (x.length < 1 || x.length > this.numSamples)
+      throw new RangeError(`a sample of ${x.length} indices, the data has ${this.numSamples}`);
+    const subsetVersion = this.subset.set(x);
+    return {
+      n: x.length,
+      chunks: chunkCount(x.length, this.bsize),
+      extra: { subsetVersion, subsetLength: x.length },
+    };
+  }
+
+  /**
+   * f and ∇f over all chunks (or those of `subset`); with `{ gradSquares: true }` also
+   * gradSquares, the squares of the chunk gradients summed in chunk order in float64 as
+   * the chunks are reduced (same tasks, same results: loss and grad are bitwise those
+   * without it), and gradChunks.
    */
   async lossAndGradient(
     theta: Float64Array,
     options?: LossAndGradientOptions,
   ): Promise<LossAndGradient> {
     this.theta.set(theta);
-    const chunks = chunkCount(this.numSamples, this.bsize);
-    return meanOf(
-      await this.runAll('f+grad', chunks, this.dim, {}, undefined, options?.gradSquares === true),
-      this.numSamples,
+    const { n, chunks, extra } = this.samplesOf(options);
+    const squares = options?.gradSquares === true;
+    const mean = meanOf(
+      await this.runAll('f+grad', chunks, this.dim, extra, undefined, squares),
+      n,
     );
+    return squares ? { ...mean, gradChunks: chunks } : mean;
   }
 
-  async loss(theta: Float64Array): Promise<number> {
+  async loss(theta: Float64Array, options?: LossOptions): Promise<number> {
     this.theta.set(theta);
-    const sum = await this.runAll('f', chunkCount(this.numSamples, this.bsize), 0);
-    return sum.loss / this.numSamples;
+    const { n, chunks, extra } = this.samplesOf(options);
+    const sum = await this.runAll('f', chunks, 0, extra);
+    return sum.loss / n;
   }
 
   async gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator> {
     this.theta.set(theta);
-    const subsetVersion = ++this.subsetVersion;
-    this.transport.publishSubset(subsetVersion, subset);
+    const subsetVersion = this.subset.set(subset);
     const chunks = chunkCount(subset.length, this.bsize);
     const extra = { subsetVersion, subsetLength: subset.length };
     return {

@@ -12,13 +12,13 @@ export type TaskKind = PassName;
 
 export interface Task {
   kind: TaskKind;
-  /** chunk index (src/engine/plan.ts): of the training samples (f+grad, f), of the subset (Gv), of the held-out set (accuracy) */
+  /** chunk index (src/engine/plan.ts): of the training samples (f+grad, f; of the subset when the task names one), of the subset (Gv), of the held-out set (accuracy) */
   chunk: number;
   /** the version of the training θ (f+grad, f, Gv) or of the evaluation θ (accuracy) */
   thetaVersion: number;
   /** for accuracy: the held-out set */
   set?: EvalSetName;
-  /** for Gv: the subset's version and length, and v's version */
+  /** for Gv, and for f+grad and f over a sample: the subset's version and length; for Gv: v's version */
   subsetVersion?: number;
   subsetLength?: number;
   vVersion?: number;

@@ -26,7 +26,9 @@
  *    one of lowest f among the final iterate and those, searched backwards (extra f passes);
  *  - `preconditioner: 'diagonal'`: preconditioned CG with M = (gradSquares + λ + 1/C̃)^α,
  *    the empirical-Fisher diagonal from the f+∇f pass (no extra pass);
- *  - `gnGrowth: 'gradient'`: |S| grows as ‖∇f‖ falls.
+ *  - `gnGrowth: 'gradient'`: |S| grows as ‖∇f‖ falls;
+ *  - `gradSample: 'norm-test'`: f, ∇f and the line search on a growing sample X ⊇ S
+ *    (Byrd, Chin, Nocedal & Wu 2012), |X| grown by their norm test.
  * Each is a unit of remedies/ (its options, its state, its part in the phases of step():
  * see remedies/remedy.ts), registered in remedies/index.ts; every option is a row of a
  * table (options.ts), from which defaults, methods, validation and the resume identity
@@ -156,11 +158,16 @@ export class NewtonCG {
    */
   async step(): Promise<IterationReport> {
     const t0 = performance.now();
-    const at = await this.gradient();
-    const gnSize = this.units.reduce((n, u) => u.subsetSize?.(at, n) ?? n, this.opts.gnSize);
     // drawn from a copy: the generator advances only with a completed step
     const rng = Rng.fromState(this.rng.state);
-    const subset = rng.subset(this.problem.numSamples, gnSize);
+    const l = this.problem.numSamples;
+    const sample = this.gradientSample(rng);
+    const at = await this.gradient(sample);
+    const gnSize = this.units.reduce((n, u) => u.subsetSize?.(at, n) ?? n, this.opts.gnSize);
+    // with a gradient sample X, S is its first |S| indices (one published subset for both)
+    const subset = sample
+      ? sample.subarray(0, Math.min(gnSize, sample.length))
+      : rng.subset(l, gnSize);
     const lambda = this.lambda;
     const step: StepContext = {
       problem: this.problem,
@@ -169,7 +176,7 @@ export class NewtonCG {
       shift: 1 / this.regC + lambda,
       fAlong: async (x) => {
         const th = lincomb(1, at.theta, 1, x);
-        return this.objective(th, await this.problem.loss(th));
+        return this.objective(th, await this.dataLoss(th, at.sample));
       },
     };
     const cg = await this.solve(step, subset);
@@ -197,7 +204,8 @@ export class NewtonCG {
       cgRelResidual: cg.residualNorm / at.gradNorm,
       cgStoppedBy: cg.stoppedBy,
       cgChosenIter: chosen.cgChosenIter,
-      gnSize,
+      gnSize: subset.length,
+      ...(this.units.some((u) => u.gradientSample) && { gradSampleSize: sample?.length ?? l }),
       lossPasses,
       rho,
       halvings,
@@ -205,15 +213,32 @@ export class NewtonCG {
     };
   }
 
-  /** gradient: f and ∇f at θ (the squared chunk gradients too when a remedy asks). */
-  private async gradient(): Promise<Gradient> {
+  /** sample: the gradient sample X of this iteration (the first unit's that gives one), or none: all l. */
+  private gradientSample(rng: Rng): Int32Array | undefined {
+    for (const u of this.units) {
+      const x = u.gradientSample?.(rng, this.problem.numSamples);
+      if (x) return x;
+    }
+    return undefined;
+  }
+
+  /** gradient: f and ∇f at θ, over X if given (the squared chunk gradients too when a remedy asks). */
+  private async gradient(sample?: Int32Array): Promise<Gradient> {
     const theta = this.theta;
-    const data = this.units.some((u) => u.gradSquares)
-      ? await this.problem.lossAndGradient(theta, { gradSquares: true })
-      : await this.problem.lossAndGradient(theta);
+    const squares = this.units.some((u) => u.gradSquares);
+    const data = sample
+      ? await this.problem.lossAndGradient(theta, { gradSquares: squares, subset: sample })
+      : squares
+        ? await this.problem.lossAndGradient(theta, { gradSquares: true })
+        : await this.problem.lossAndGradient(theta);
     const f = this.objective(theta, data.loss);
     const g = lincomb(1 / this.regC, theta, 1, data.grad);
-    return { theta, f, g, gradNorm: norm(g), gradSquares: data.gradSquares };
+    return { theta, sample, data, f, g, gradNorm: norm(g), gradSquares: data.gradSquares };
+  }
+
+  /** The mean data loss at θ: over the gradient sample X if given, else over all l (one f pass). */
+  private dataLoss(theta: Float64Array, sample?: Int32Array): Promise<number> {
+    return sample ? this.problem.loss(theta, { subset: sample }) : this.problem.loss(theta);
   }
 
   /** solve: CG on (G_S + λI) d = −∇f, with what each remedy adds to its options. */
@@ -260,7 +285,7 @@ export class NewtonCG {
       if (alpha === 1 && fAtOne !== undefined) fNew = fAtOne;
       else {
         lossPasses++;
-        fNew = this.objective(thetaNew, await this.problem.loss(thetaNew));
+        fNew = this.objective(thetaNew, await this.dataLoss(thetaNew, at.sample));
       }
       if (fNew - f <= eta * alpha * gd) break;
       if (halvings >= maxHalvings) {

@@ -28,6 +28,7 @@ export { CG_INITS } from './remedies/cg-init.js';
 export { CG_STOPS } from './remedies/cg-stop.js';
 export { PRECONDITIONERS } from './remedies/preconditioner.js';
 export { GN_GROWTHS } from './remedies/gn-growth.js';
+export { GRAD_SAMPLES } from './remedies/grad-sample.js';
 export type { IterationReport, NewtonState } from './report.js';
 
 /** The rows of every remedy, in registry order. */

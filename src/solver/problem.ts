@@ -17,12 +17,18 @@ export interface GaussNewtonProblem {
   /**
    * (1/l) Σ ξᵢ and its gradient at θ; with `{ gradSquares: true }`, also `gradSquares`
    * (see LossAndGradient) if the problem can give it (the solver's diagonal
-   * preconditioner needs it; the solver asks only then).
+   * preconditioner needs it; the solver asks only then). With `{ subset: X }`, the same
+   * over the samples of X alone: (1/|X|) Σ_{i∈X} ξᵢ and its gradient (a problem that
+   * cannot take a subset must refuse it, never ignore it).
    */
   lossAndGradient(theta: Float64Array, options?: LossAndGradientOptions): Promise<LossAndGradient>;
-  /** (1/l) Σ ξᵢ at θ */
-  loss(theta: Float64Array): Promise<number>;
-  /** v ↦ (1/|S|) Σ_{i∈S} Jᵢᵀ Bᵢ Jᵢ v at θ; `subset` holds sample indices, increasing. */
+  /** (1/l) Σ ξᵢ at θ; with `{ subset: X }`, (1/|X|) Σ_{i∈X} ξᵢ */
+  loss(theta: Float64Array, options?: LossOptions): Promise<number>;
+  /**
+   * v ↦ (1/|S|) Σ_{i∈S} Jᵢᵀ Bᵢ Jᵢ v at θ; `subset` holds distinct sample indices (increasing
+   * as the solver draws S; a prefix of the gradient sample X, in its order, with a
+   * gradient sample).
+   */
   gaussNewton(theta: Float64Array, subset: Int32Array): Promise<LinearOperator>;
   /**
    * Optional: stops the computation, for good. The pass under way (f, ∇f, one Gv, ...)
@@ -34,7 +40,16 @@ export interface GaussNewtonProblem {
   abort?(reason?: unknown): void;
 }
 
-export interface LossAndGradientOptions {
+/** Which samples an f pass runs over. */
+export interface LossOptions {
+  /**
+   * the sample X: distinct sample indices, in any order (chunk k of the pass is its k-th
+   * piece of bsize indices: src/engine/plan.ts, subsetChunk); absent: all l samples
+   */
+  subset?: Int32Array;
+}
+
+export interface LossAndGradientOptions extends LossOptions {
   /** also return `gradSquares` (it costs a pass over each chunk's result, no compute) */
   gradSquares?: boolean;
 }
@@ -58,8 +73,11 @@ export interface LossAndGradient {
    * the empirical Fisher diagonal (1/l) Σᵢ (∂ξᵢ/∂θ_j)²; with larger chunks an estimate of
    * it: the cross terms of a chunk's samples vanish in expectation for uncorrelated,
    * zero-mean per-sample gradients, and a mean gradient μ adds about (bsize − 1)·μ_j².
+   * Over a subset X, the chunks are X's (subsetChunk) and l is |X|.
    */
   gradSquares?: Float64Array;
+  /** with gradSquares: the number of chunk gradients it sums (K above) */
+  gradChunks?: number;
 }
 
 export interface LinearOperator {

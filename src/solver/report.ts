@@ -31,6 +31,8 @@ export interface IterationReport {
   cgChosenIter: number;
   /** the Gauss-Newton subset size |S| of this iteration */
   gnSize: number;
+  /** with a gradient sample (gradSample 'norm-test'): |X|, the samples of this iteration's f and ∇f (l once it is all of them) */
+  gradSampleSize?: number;
   /** f-only passes (problem.loss) of this iteration: the line search's, and cgKeepBest's */
   lossPasses: number;
   rho: number;
@@ -53,4 +55,6 @@ export interface NewtonState {
   direction?: Float64Array;
   /** with gnGrowth 'gradient': ‖∇f‖ at the run's first iteration; absent before it */
   gradNorm0?: number;
+  /** with gradSample 'norm-test': |X| of the next iteration's gradient sample */
+  gradSampleSize?: number;
 }

@@ -8,6 +8,7 @@ import { cgInit } from './cg-init.js';
 import { cgKeepBest } from './cg-keep-best.js';
 import { cgStop } from './cg-stop.js';
 import { gnGrowth } from './gn-growth.js';
+import { gradSample } from './grad-sample.js';
 import { preconditioner } from './preconditioner.js';
 
-export const REMEDIES = [cgInit, cgStop, cgKeepBest, preconditioner, gnGrowth] as const;
+export const REMEDIES = [cgInit, cgStop, cgKeepBest, preconditioner, gnGrowth, gradSample] as const;

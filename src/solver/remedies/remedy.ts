@@ -2,25 +2,33 @@
  * What a remedy is: a small unit with its own options (rows of the solver's option table)
  * and its own state, which takes part in named phases of NewtonCG.step (the optax idea):
  *
+ *  0. sample    — `gradientSample`: the samples X this iteration's f, ∇f and line search run
+ *                 on (S is then X's first |S| indices), drawn from the step's generator;
+ *                 without one, all l samples;
  *  1. gradient  — f and ∇f at θ; `gradSquares` asks the pass for the squared chunk gradients;
  *  2. subset    — `subsetSize`: |S| of this iteration;
  *  3. solve     — `solve`: what it adds to CG's options (x0, a stop, kept iterates, M);
  *  4. direction — `direction`: replaces the step direction (CG's final iterate at first);
- *  5. line search (the solver's own: α halved until sufficient decrease);
+ *  5. line search (the solver's own: α halved until sufficient decrease; f on X);
  *  6. damping   — `damping`: adjusts the next λ after the Levenberg-Marquardt update;
  *  7. commit    — `commit`: the step succeeded; keeps what the next iteration needs.
  *
  * A remedy that is off has no unit at all (Remedy.unit returns undefined), so simpleNN's
  * algorithm runs the solver's phases alone. The registry is remedies/index.ts.
  */
+import type { Rng } from '../../rng.js';
 import type { CGOptions, CGResult } from '../cg.js';
 import type { NewtonState } from '../report.js';
 import type { OptionsOf, SolverOption } from '../option-table.js';
-import type { GaussNewtonProblem } from '../problem.js';
+import type { GaussNewtonProblem, LossAndGradient } from '../problem.js';
 
 /** What the f+∇f pass found at θ (the gradient phase). */
 export interface Gradient {
   readonly theta: Float64Array;
+  /** the gradient sample X of the sample phase (f, ∇f and the line search over X); absent: all l */
+  readonly sample?: Int32Array;
+  /** the problem's answer as it came: the mean data loss and its gradient (no regulariser), gradSquares, gradChunks */
+  readonly data: LossAndGradient;
   readonly f: number;
   /** ∇f, the regulariser's part included */
   readonly g: Float64Array;
@@ -37,7 +45,7 @@ export interface StepContext {
   readonly lambda: number;
   /** 1/C̃ + λ: CG's matrix is G + shift·I (G without I/C̃) */
   readonly shift: number;
-  /** f(θ + x): one f pass (problem.loss) */
+  /** f(θ + x): one f pass (problem.loss; over the gradient sample, if any) */
   fAlong(x: Float64Array): Promise<number>;
 }
 
@@ -58,6 +66,13 @@ export interface Direction {
 
 /** A remedy's part in one run: the phases it takes part in, and its state. */
 export interface RemedyUnit {
+  /**
+   * sample: the samples X of this iteration's f, ∇f and line search (distinct indices,
+   * each prefix a uniform random subset: S is X's first |S|), drawn from `rng` (the step's
+   * copy of the generator, committed with the step); undefined: all l. The first unit
+   * that gives one decides.
+   */
+  gradientSample?(rng: Rng, l: number): Int32Array | undefined;
   /** gradient: the f+∇f pass also sums the squared chunk gradients (Gradient.gradSquares) */
   readonly gradSquares?: boolean;
   /** subset: |S| of this iteration, given the size so far (gnSize) */

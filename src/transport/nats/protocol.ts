@@ -95,6 +95,12 @@ export function stateNeeds(task: Task): [StateName, number][] {
       ['subset', task.subsetVersion!],
       ['v', task.vVersion!],
     ];
+  // f+grad and f over a sample name its subset too
+  if (task.subsetVersion !== undefined)
+    return [
+      ['theta', task.thetaVersion],
+      ['subset', task.subsetVersion],
+    ];
   return [['theta', task.thetaVersion]];
 }
 
@@ -184,6 +190,10 @@ function checkTask(t: unknown): Task {
     need(isInt(k[f]), 'task', `task.${f}`, k[f]);
   if (k.kind === 'Gv')
     for (const f of ['subsetVersion', 'subsetLength', 'vVersion'] as const)
+      need(isInt(k[f]), 'task', `task.${f}`, k[f]);
+  // f+grad and f over a sample: its subset's version and length, both or neither
+  if ((k.kind === 'f+grad' || k.kind === 'f') && (k.subsetVersion ?? k.subsetLength) !== undefined)
+    for (const f of ['subsetVersion', 'subsetLength'] as const)
       need(isInt(k[f]), 'task', `task.${f}`, k[f]);
   if (k.kind === 'accuracy') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
   return k as unknown as Task;
