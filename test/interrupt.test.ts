@@ -111,6 +111,14 @@ test.serial('the pool trajectory equals the in-process one (the reference above)
 test.serial(
   'without out, an interrupt leaves no temp folder; train leaves process signal listeners alone',
   async (t) => {
+    // a temporary folder of this process's own: other test files running at the same time
+    // (NATS runs that fail on purpose) write tfjs-newton-* folders into the shared one
+    const shared = process.env.TMPDIR;
+    process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'intr-tmp-'));
+    t.teardown(() => {
+      if (shared === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = shared;
+    });
     const ours = () => readdirSync(tmpdir()).filter((f) => f.startsWith('tfjs-newton-')).length;
     const before = ours();
     const listeners = () => ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
