@@ -8,10 +8,20 @@
 export {
   train,
   type TrainOptions,
+  type TfjsTrainOptions,
   type TrainResult,
   type TrainIteration,
   type IterationBoundary,
 } from './run/train.js';
+export { newtonFit, type NewtonFitOptions, type NewtonHistory } from './run/fit.js';
+export type {
+  FitCallbacks,
+  BaseCallback,
+  CustomCallbackArgs,
+  RunLogs,
+  RunParams,
+} from './run/callbacks.js';
+export type { TensorData } from './data/tensors.js';
 export {
   trainFirstOrder,
   OPTIMS,
@@ -57,7 +67,15 @@ export type { Dataset, TrainTest, Preprocessing } from './data/dataset.js';
 export { presetModel } from './model/presets.js';
 export type { ModelSpec, LayerSpec, Activation } from './model/spec.js';
 export { LOSSES, type LossKind } from './model/loss.js';
-export { saveModel, loadModel, layersModel, type SavedModel } from './model/keras.js';
+export {
+  saveModel,
+  loadModel,
+  layersModel,
+  specOfLayersModel,
+  paramsOfLayersModel,
+  setLayersModelParams,
+  type SavedModel,
+} from './model/keras.js';
 export {
   initBackend,
   nativeUnavailable,

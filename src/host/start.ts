@@ -41,11 +41,14 @@ import { budget } from './budget.js';
 import { RunError } from '../errors.js';
 import { layersModel, saveModel, type SavedModel } from '../model/keras.js';
 import { Network } from '../model/network.js';
-import { validateOptions } from '../run/options.js';
+import { CallbackRunner } from '../run/callbacks.js';
+import { validateOptions, type TfjsTrainOptions } from '../run/options.js';
+import { fromTfjs } from '../run/prepare.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
 import {
   Comlink,
+  type HookCall,
   type TrainerApi,
   type TrainerEvents,
   type WireOptions,
@@ -55,11 +58,14 @@ import {
 
 /**
  * The options of `startTraining`: those of `train`, except `onBoundary` (the training
- * thread uses it). `onIteration`, `onProgress` and `signal` stay on the host: the
- * callbacks are called from the thread's events, and an aborted `signal` calls `abort()`.
+ * thread uses it). `onIteration`, `onProgress`, `callbacks` and `signal` stay on the host:
+ * the callbacks are called from the thread's events (tfjs's callbacks awaited, the run
+ * waiting for them), and an aborted `signal` calls `abort()`. A tf.LayersModel as `model`
+ * stays on the host too: its spec and weights go to the thread, and its weights are set
+ * to θ after every iteration and at the end, as with `train`; tensors as `data` are copied.
  * `workers` is an upper bound under the host-wide compute budget (see the module comment).
  */
-export type StartOptions = Omit<TrainOptions, 'onBoundary'>;
+export type StartOptions = Omit<TfjsTrainOptions, 'onBoundary'>;
 
 /** The events of a TrainingHandle (Node EventEmitter events). */
 export interface TrainingEvents {
@@ -122,11 +128,20 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
   private readonly stop = new AbortController();
   private finished: Finished | null = null;
   private listenerError: { error: unknown } | null = null;
+  /** the fit-style hooks run here (tfjs callbacks, the caller's model), from trainBegin on */
+  private runner: CallbackRunner | null = null;
 
   /** @internal use `startTraining` */
   constructor(options: StartOptions) {
     super();
-    const { onIteration, onProgress, signal, workers: asked, nats, ...rest } = options;
+    const { onIteration, onProgress, signal, workers: asked, nats, callbacks, ...given } = options;
+    // the caller's model and tensors cross as a spec, θ and arrays; the model stays here
+    const tfjs = fromTfjs(given);
+    const rest: WireOptions = {
+      ...tfjs.options,
+      ...(tfjs.initialParams ? { initialParams: tfjs.initialParams } : {}),
+      ...(callbacks !== undefined || tfjs.model ? { hooks: true } : {}),
+    };
     // a function does not cross to the thread: the thread sends the status lines back
     const { onStatus, ...natsOptions } = nats ?? {};
     const trainOptions: WireOptions = nats
@@ -162,6 +177,15 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
           this.emit('progress', pass, done, total);
         }),
       natsStatus: (line) => deliver(() => onStatus?.(line)),
+      hook: async (call) => {
+        try {
+          return await this.hook(call, () => new CallbackRunner(callbacks, tfjs.model));
+        } catch (e) {
+          this.listenerError ??= { error: e };
+          this.abort();
+          return true;
+        }
+      },
     };
     const onSignal = () => this.abort();
     signal?.addEventListener('abort', onSignal, { once: true });
@@ -206,12 +230,31 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
         if (late) await this.worker.terminate();
         await this.exited;
         budget.release(slots);
+        this.runner?.dispose();
       }
     };
     this.result = run().catch((error: unknown) => {
       this.finished ??= { ok: false, error };
       throw error;
     });
+  }
+
+  /** A fit-style hook of the thread's run, on this thread's CallbackRunner: true to stop. */
+  private async hook(call: HookCall, runner: () => CallbackRunner): Promise<boolean> {
+    switch (call.name) {
+      case 'trainBegin':
+        this.runner = runner();
+        await this.runner.trainBegin(call.params, call);
+        return false;
+      case 'epochBegin':
+        await this.runner!.epochBegin(call.epoch);
+        return false;
+      case 'epochEnd':
+        return this.runner!.epochEnd(call.epoch, call.logs, call.theta);
+      case 'trainEnd':
+        await this.runner!.trainEnd(call.logs, call.theta);
+        return false;
+    }
   }
 
   /** A remote call, or `fallback` once the run has ended and the thread exited without answering it. */

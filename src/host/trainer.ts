@@ -6,7 +6,8 @@
  */
 import { UsageError } from '../errors.js';
 import { saveModel } from '../model/keras.js';
-import { train, type IterationBoundary } from '../run/train.js';
+import type { RunHooks } from '../run/callbacks.js';
+import { runTraining, type IterationBoundary } from '../run/train.js';
 import {
   Comlink,
   type TrainerApi,
@@ -15,6 +16,23 @@ import {
   type WireResult,
   type WireSnapshot,
 } from './wire.js';
+
+/** The run's fit-style hooks, each awaited on the host (where the callbacks and the caller's model are). */
+function hooksOnHost(events: TrainerEvents): RunHooks {
+  return {
+    async trainBegin(params, { spec, theta }) {
+      await events.hook({ name: 'trainBegin', params, spec, theta });
+    },
+    async epochBegin(epoch) {
+      await events.hook({ name: 'epochBegin', epoch });
+    },
+    epochEnd: (epoch, logs, theta) => events.hook({ name: 'epochEnd', epoch, logs, theta }),
+    async trainEnd(logs, theta) {
+      await events.hook({ name: 'trainEnd', logs, theta });
+    },
+    dispose() {},
+  };
+}
 
 export class Trainer implements TrainerApi {
   private readonly controller = new AbortController();
@@ -50,22 +68,25 @@ export class Trainer implements TrainerApi {
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     };
-    const { natsStatus, nats, ...trainOptions } = options;
+    const { natsStatus, nats, initialParams, hooks, ...trainOptions } = options;
     try {
-      const { network, ...rest } = await train({
-        ...trainOptions,
-        ...(nats
-          ? {
-              nats: natsStatus
-                ? { ...nats, onStatus: (line: string) => send(() => events.natsStatus(line)) }
-                : nats,
-            }
-          : {}),
-        signal: this.controller.signal,
-        onIteration: (it) => send(() => events.iteration(it)),
-        onProgress: (pass, done, total) => send(() => events.progress(pass, done, total)),
-        onBoundary: (b) => this.boundary(b),
-      });
+      const { network, ...rest } = await runTraining(
+        {
+          ...trainOptions,
+          ...(nats
+            ? {
+                nats: natsStatus
+                  ? { ...nats, onStatus: (line: string) => send(() => events.natsStatus(line)) }
+                  : nats,
+              }
+            : {}),
+          signal: this.controller.signal,
+          onIteration: (it) => send(() => events.iteration(it)),
+          onProgress: (pass, done, total) => send(() => events.progress(pass, done, total)),
+          onBoundary: (b) => this.boundary(b),
+        },
+        { initialParams, hooks: hooks ? hooksOnHost(events) : undefined },
+      );
       // a resolved train() has been through its first boundary at least
       const last = this.last!;
       const result: WireResult = {

@@ -24,19 +24,32 @@ import type { ModelSpec } from '../model/spec.js';
 import { LineSearchError } from '../solver/newton.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
+import type { RunLogs, RunParams } from '../run/callbacks.js';
 
 /**
  * The options sent to the thread: TrainOptions without what cannot cross (callbacks,
  * signal); `nats.onStatus`, a function, stays on the host, and `natsStatus` says the thread
- * is to send the NATS transport's status lines back (TrainerEvents.natsStatus) for it.
+ * is to send the NATS transport's status lines back (TrainerEvents.natsStatus) for it. A
+ * caller's tf.LayersModel and tensors cross as their spec, θ (`initialParams`) and data
+ * arrays; `hooks` says the host runs fit-style hooks (its tfjs callbacks, its model's
+ * weights), which the thread then calls through TrainerEvents.hook.
  */
 export type WireOptions = Omit<
   TrainOptions,
-  'onIteration' | 'onProgress' | 'onBoundary' | 'signal' | 'nats'
+  'onIteration' | 'onProgress' | 'onBoundary' | 'signal' | 'nats' | 'callbacks'
 > & {
   nats?: Omit<NonNullable<TrainOptions['nats']>, 'onStatus'>;
   natsStatus?: boolean;
+  initialParams?: Float32Array;
+  hooks?: boolean;
 };
+
+/** A fit-style hook of the run (src/run/callbacks.ts RunHooks), called on the host. */
+export type HookCall =
+  | { name: 'trainBegin'; params: RunParams; spec: ModelSpec; theta: Float32Array }
+  | { name: 'epochBegin'; epoch: number }
+  | { name: 'epochEnd'; epoch: number; logs: RunLogs; theta: Float32Array }
+  | { name: 'trainEnd'; logs?: RunLogs; theta: Float32Array };
 
 /**
  * A TrainResult as it crosses: the Network (a class) is rebuilt from its spec on the host;
@@ -67,6 +80,8 @@ export interface TrainerEvents {
   progress(...args: Parameters<ProgressFn>): void;
   /** a status line of the NATS transport (only when the options asked for them) */
   natsStatus(line: string): void;
+  /** a fit-style hook (only with `hooks`), awaited: true to stop the run after this epoch */
+  hook(call: HookCall): Promise<boolean>;
 }
 
 /** The interface a training thread exposes with comlink (one training per thread). */

@@ -6,6 +6,10 @@
  * - `specFromKeras`: a topology (a model.json, or `model.toJSON()`) whose layers are
  *   among ours (each layer unit of layers/ reads and writes its own Keras class); any
  *   other layer or setting is refused by name.
+ * - `specOfLayersModel`, `paramsOfLayersModel`, `setLayersModelParams`: a caller's
+ *   tf.LayersModel as a spec (a final softmax taken as the loss's, with 'ce'), its weights
+ *   as θ and θ back into them (the one mapping of θ onto a tfjs model's weights, which
+ *   `layersModel` uses too).
  * - `saveModel` / `loadModel`: θ and a spec to and from a folder. With a preprocessing
  *   (the run's r ↦ r/scale − mean), the saved model starts with layers that apply it, so
  *   it takes raw inputs as the data files hold them: [Flatten,] BatchNormalization
@@ -15,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { errorLine, quoteContent, showContent, UsageError } from '../errors.js';
 import { readFailure } from '../paths.js';
 import type { Preprocessing } from '../data/dataset.js';
 import {
@@ -49,7 +53,10 @@ function kerasLayer(name: string, c: Json): KerasLayer {
       const act = (c.activation ?? 'linear') as string;
       const activation = (act === 'linear' || act === null ? 'linear' : act) as Activation;
       if (!(ACTIVATIONS as readonly string[]).includes(activation))
-        fail(name, `activation '${act}' is not supported (use ${ACTIVATIONS.join(', ')})`);
+        fail(
+          name,
+          `activation ${quoteContent(String(act))} is not supported (use ${ACTIVATIONS.join(', ')})`,
+        );
       return activation;
     },
     requireBias() {
@@ -66,10 +73,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     try {
       t = JSON.parse(t) as Json;
     } catch (e) {
-      fail(
-        source,
-        `not JSON (${(e as Error).message.split('\n')[0]}): expected a Keras/tfjs model.json`,
-      );
+      fail(source, `not JSON (${errorLine(e)}): expected a Keras/tfjs model.json`);
     }
   }
   const isObject = (v: unknown): v is Json =>
@@ -84,13 +88,13 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
   if (!isObject(t) || t.class_name !== 'Sequential')
     fail(
       source,
-      `expected a Keras Sequential model, found class_name ${JSON.stringify(isObject(t) ? t.class_name : t)}`,
+      `expected a Keras Sequential model, found class_name ${showContent(String(JSON.stringify(isObject(t) ? t.class_name : t)))}`,
     );
   const cfg = t.config as Json | Json[] | null | undefined;
   if (!Array.isArray(cfg) && !isObject(cfg))
     fail(
       source,
-      `the Sequential model's config is ${JSON.stringify(cfg) ?? 'missing'}: expected its layers`,
+      `the Sequential model's config is ${showContent(JSON.stringify(cfg) ?? 'missing')}: expected its layers`,
     );
   const layers = (Array.isArray(cfg) ? cfg : (cfg.layers as Json[])) ?? [];
   if (!Array.isArray(layers))
@@ -99,7 +103,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
   const out: LayerSpec[] = [];
   layers.forEach((layer, i) => {
     const c = (layer.config ?? {}) as Json;
-    const name = `${source}: layer ${i} (${layer.class_name}${c.name ? ` '${c.name}'` : ''})`;
+    const name = `${source}: layer ${i} (${showContent(String(layer.class_name), 30)}${c.name ? ` ${quoteContent(String(c.name), 30)}` : ''})`;
     const bis = (c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape) as
       (number | null)[] | undefined;
     if (bis && inputShape === null) inputShape = bis.slice(1) as number[];
@@ -118,7 +122,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     } else if (layer.class_name !== 'InputLayer') {
       fail(
         name,
-        `layer type ${layer.class_name} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`,
+        `layer type ${showContent(String(layer.class_name), 30)} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`,
       );
     }
   });
@@ -182,32 +186,110 @@ function preprocessingWeights(p: Preprocessing): tf.Tensor[] {
 }
 
 /**
- * The tfjs Layers model of θ (after the input preprocessing layers when `m` has a
- * preprocessing): what `saveModel` writes, in memory. The caller owns it (`dispose()`).
+ * The layers of `model` that hold weights (the input preprocessing block aside), each with
+ * the blocks of the spec's layout that are its weights, in order (kernel, then bias): how
+ * θ maps onto a tfjs model's weights, both ways. `where` names the model in errors.
  */
-export function layersModel(m: SavedModel): tf.Sequential {
-  const layout = layoutOf(m.spec);
-  const km = kerasModel(m.spec, m.preprocessing !== undefined);
-  // setWeights copies the values into the model's variables: the tensors made here are disposed
-  const setWeights = (layer: { setWeights(w: tf.Tensor[]): void }, weights: tf.Tensor[]) => {
+function weightedLayers(model: tf.LayersModel, spec: ModelSpec, where: string) {
+  const layout = layoutOf(spec);
+  const out: { layer: tf.layers.Layer; blocks: typeof layout.params }[] = [];
+  let k = 0;
+  for (const layer of model.layers) {
+    if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
+    const blocks = layout.params.slice(k, k + layer.weights.length);
+    layer.weights.forEach((w, i) => {
+      if (w.shape.join() !== blocks[i]?.shape.join())
+        fail(
+          where,
+          `layer '${layer.name}' has a weight of shape [${w.shape}], the model's layout [${blocks[i]?.shape ?? ''}] there`,
+        );
+    });
+    out.push({ layer, blocks });
+    k += layer.weights.length;
+  }
+  if (k !== layout.params.length)
+    fail(where, `${k} weights, the model's layout ${layout.params.length}`);
+  return out;
+}
+
+/** θ (the spec's layout) of a tfjs Layers model's current weights; creates no tensors. */
+export function paramsOfLayersModel(model: tf.LayersModel, spec: ModelSpec): Float32Array {
+  const theta = new Float32Array(layoutOf(spec).numParams);
+  for (const { layer, blocks } of weightedLayers(model, spec, 'the model')) {
+    // a layer's getWeights() are its variables themselves (no copies to dispose)
+    layer.getWeights().forEach((w, i) => theta.set(w.dataSync(), blocks[i].offset));
+  }
+  return theta;
+}
+
+/**
+ * Sets a tfjs Layers model's weights to θ (the spec's layout): setWeights copies the
+ * values into the model's variables, and the tensors made here are disposed.
+ */
+export function setLayersModelParams(
+  model: tf.LayersModel,
+  spec: ModelSpec,
+  theta: Float32Array | Float64Array,
+): void {
+  const f32 = theta instanceof Float32Array ? theta : Float32Array.from(theta);
+  for (const { layer, blocks } of weightedLayers(model, spec, 'the model')) {
+    const weights = blocks.map((p) =>
+      tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape),
+    );
     try {
       layer.setWeights(weights);
     } finally {
       tf.dispose(weights);
     }
-  };
+  }
+}
+
+/**
+ * The model spec of a tfjs LayersModel (its `toJSON()` topology, read by specFromKeras:
+ * any layer or setting we cannot differentiate twice is refused by name). A final Dense
+ * with activation 'softmax', what tfjs users write for categoricalCrossentropy, is taken
+ * with loss 'ce' as the logits it applies softmax to: the softmax is the loss's, and the
+ * spec's last layer is linear (the model's own layer is left as it is).
+ */
+export function specOfLayersModel(model: tf.LayersModel, loss: LossKind): ModelSpec {
+  const source = `the model '${model.name}'`;
+  const frozen = model.layers.find((l) => !l.trainable && l.weights.length > 0);
+  if (frozen)
+    fail(
+      `${source}: layer '${frozen.name}'`,
+      'is frozen (trainable: false): Newton-CG trains every weight of the model',
+    );
+  const json = model.toJSON(null, false) as Json;
+  const layers = ((json.config as Json | undefined)?.layers ?? []) as Json[];
+  const last = [...layers].reverse().find((l) => l.class_name !== 'InputLayer');
+  const lastConfig = last?.config as Json | undefined;
+  if (last?.class_name === 'Dense' && lastConfig?.activation === 'softmax') {
+    if (loss !== 'ce')
+      fail(
+        `${source}: its last layer (Dense '${String(lastConfig.name)}')`,
+        `activation 'softmax' goes with loss 'ce' (softmax cross-entropy), not '${loss}': give the last layer activation 'linear' for '${loss}'`,
+      );
+    last.config = { ...lastConfig, activation: 'linear' };
+  }
+  return specFromKeras(json, source);
+}
+
+/**
+ * The tfjs Layers model of θ (after the input preprocessing layers when `m` has a
+ * preprocessing): what `saveModel` writes, in memory. The caller owns it (`dispose()`).
+ */
+export function layersModel(m: SavedModel): tf.Sequential {
+  const km = kerasModel(m.spec, m.preprocessing !== undefined);
   try {
-    if (m.preprocessing)
-      setWeights(km.getLayer(PREPROCESS_PREFIX), preprocessingWeights(m.preprocessing));
-    let k = 0;
-    for (const layer of km.layers) {
-      if (layer.name.startsWith(PREPROCESS_PREFIX) || layer.weights.length === 0) continue;
-      const blocks = layout.params
-        .slice(k, k + layer.weights.length)
-        .map((p) => tf.tensor(m.theta.subarray(p.offset, p.offset + p.size), p.shape));
-      setWeights(layer, blocks);
-      k += layer.weights.length;
+    if (m.preprocessing) {
+      const weights = preprocessingWeights(m.preprocessing);
+      try {
+        km.getLayer(PREPROCESS_PREFIX).setWeights(weights);
+      } finally {
+        tf.dispose(weights);
+      }
     }
+    setLayersModelParams(km, m.spec, m.theta);
   } catch (e) {
     km.dispose();
     throw e;
@@ -267,7 +349,7 @@ export function loadModel(dir: string): SavedModel {
   try {
     json = JSON.parse(readFileSync(path, 'utf8')) as Json;
   } catch (e) {
-    throw new UsageError(`${path}: cannot read the model (${(e as Error).message.split('\n')[0]})`);
+    throw new UsageError(`${path}: cannot read the model (${errorLine(e)})`);
   }
   const spec = specFromKeras(json.modelTopology, path);
   const layout = layoutOf(spec);
@@ -332,6 +414,9 @@ export function loadModel(dir: string): SavedModel {
   }
   const loss = meta?.loss ?? 'ce';
   if (!isLoss(loss))
-    fail(path, `the loss '${loss}' in its metadata is not one of ours (${lossList()})`);
+    fail(
+      path,
+      `the loss ${quoteContent(String(loss))} in its metadata is not one of ours (${lossList()})`,
+    );
   return { spec, theta, loss, preprocessing };
 }

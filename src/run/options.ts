@@ -25,10 +25,12 @@
  * like node:util parseArgs's own errors. They also carry `option` (the camelCase key).
  */
 import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
 import { BACKENDS, type BackendChoice } from '../backend/select.js';
 import type { Preprocessing, TrainTest } from '../data/dataset.js';
 import type { DataOptions } from '../data/load.js';
+import { tensorDataProblem, type TensorData } from '../data/tensors.js';
 import { LOSSES, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -42,6 +44,7 @@ import {
 } from '../solver/options.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { NatsRunOptions } from '../transport/nats/coordinator.js';
+import { CALLBACK_KEYS, isCallbackInstance, type FitCallbacks } from './callbacks.js';
 import {
   choiceList,
   closestKey,
@@ -105,6 +108,17 @@ export interface TrainOptions
   nats?: NatsRunOptions;
   /** JSONL file: one object per iteration (appended to when resuming) */
   log?: string;
+  /**
+   * TensorBoard folder: f, gradNorm, lambda, cgIters, testAcc, valAcc per iteration
+   * (needs the native backend, @tensorflow/tfjs-node)
+   */
+  tensorboard?: string;
+  /**
+   * tfjs fit-style callbacks (`tf.node.tensorBoard(dir)`, `tf.callbacks.earlyStopping()`,
+   * `{ onEpochEnd(epoch, logs) {...} }`): one Newton iteration is one epoch; see
+   * src/run/callbacks.ts for the logs. `model.stopTraining = true` stops the run.
+   */
+  callbacks?: FitCallbacks;
   onIteration?: (r: TrainIteration) => void;
   /** called as chunks of a long pass complete (f and ∇f, the line search's f, one Gv) */
   onProgress?: ProgressFn;
@@ -122,6 +136,25 @@ export interface TrainOptions
    * itself never touches process signal handlers: map Ctrl-C onto an AbortController.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * The options of `train`: TrainOptions, with the caller's tfjs objects allowed as data and
+ * model (what the first-order baselines do not take).
+ */
+export interface TfjsTrainOptions extends Omit<TrainOptions, 'data' | 'model'> {
+  /**
+   * as TrainOptions's, or tensors `{ x, y, testX?, testY?, valX?, valY? }`: y one-hot rows
+   * or class labels; the samples are taken as they are (not preprocessed); the tensors are
+   * copied, never disposed
+   */
+  data?: TrainOptions['data'] | TensorData;
+  /**
+   * as TrainOptions's, or a tf.LayersModel: trained in place from its current weights (set
+   * after every iteration and at the end); a final Dense 'softmax' is taken, with loss
+   * 'ce', as the softmax of the loss (Newton trains its logits; the model keeps its softmax)
+   */
+  model?: TrainOptions['model'] | tf.LayersModel;
 }
 
 /**
@@ -237,7 +270,7 @@ const fn: OptionSpec = { type: { kind: 'function' } };
  * Every key of TrainOptions, in the order the CLI's help lists them (the mapped type makes
  * tsc fail when a key is added there and not here); the solver's rows come from its table.
  */
-export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: OptionSpec } = {
+export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]: OptionSpec } = {
   data: {
     type: { kind: 'data' },
     flag: '--data',
@@ -391,6 +424,12 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TrainOptions>]: Opt
       'trainSeconds: the time in minibatch steps so far)',
     'FILE',
   ),
+  tensorboard: path(
+    '--tensorboard',
+    'write TensorBoard scalars per iteration into DIR: f, gradNorm, lambda, cgIters,\n' +
+      'testAcc, valAcc (needs the native backend, @tensorflow/tfjs-node)',
+  ),
+  callbacks: { type: { kind: 'callbacks' } },
   onIteration: fn,
   onProgress: fn,
   onBoundary: fn,
@@ -520,6 +559,16 @@ const isDataset = (d: unknown): boolean => {
     typeof s.numClasses === 'number'
   );
 };
+
+/** The first-order baselines take data and models by name, file or as loaded, not tfjs objects. */
+function notForBaselines(name: string, key: string, what: string): never {
+  fail(
+    TypeError,
+    `${name}: trainFirstOrder does not take ${what} (use the model's own fit() for first-order training)`,
+    key,
+    'ERR_INVALID_ARG_TYPE',
+  );
+}
 
 /**
  * Throws a TypeError or RangeError if `options` is not valid for `which` trainer; returns
@@ -655,7 +704,7 @@ export function validateOptions(
       }
       case 'data': {
         const expected =
-          'a data set name or path (a string) or loaded data ({ train, test } Datasets, as loadData returns)';
+          'a data set name or path (a string), loaded data ({ train, test } Datasets, as loadData returns) or tensors ({ x, y, testX?, testY?, valX?, valY? })';
         if (typeof v === 'string') {
           if (v === '')
             fail(
@@ -664,6 +713,11 @@ export function validateOptions(
               key,
               valueCode,
             );
+        } else if (isObject(v) && 'x' in v && !('train' in v)) {
+          const problem = tensorDataProblem(v, (t) => t instanceof tf.Tensor);
+          if (problem)
+            wrongType(`tensors ({ x, y, testX?, testY?, valX?, valY? }), got ${problem}`);
+          if (which !== 'newton') notForBaselines(name, key, 'tensors');
         } else if (!isObject(v) || !isDataset(v.train) || !isDataset(v.test)) wrongType(expected);
         break;
       }
@@ -678,8 +732,42 @@ export function validateOptions(
               key,
               valueCode,
             );
-        } else if (!isObject(v) || !isIntArray(v.inputShape) || !Array.isArray(v.layers))
-          wrongType(expected);
+        } else if (v instanceof tf.LayersModel) {
+          if (which !== 'newton') notForBaselines(name, key, 'a tf.LayersModel');
+        } else if (isObject(v) && typeof v.toJSON === 'function' && Array.isArray(v.layers))
+          wrongType(
+            "a tf.LayersModel of this library's @tensorflow/tfjs (this one is of another copy: deduplicate @tensorflow/tfjs, e.g. npm dedupe)",
+          );
+        else if (!isObject(v) || !isIntArray(v.inputShape) || !Array.isArray(v.layers))
+          wrongType(`${expected} or a tf.LayersModel`);
+        break;
+      }
+      case 'callbacks': {
+        const expected =
+          'tfjs callbacks: a callback (tf.callbacks.earlyStopping(), tf.node.tensorBoard()), an object of callback functions ({ onEpochEnd, ... }), or a list of them';
+        const list: unknown[] = Array.isArray(v) ? (v as unknown[]) : [v];
+        for (const c of list) {
+          if (!isObject(c)) return wrongType(expected);
+          if (isCallbackInstance(c)) continue;
+          for (const [k, f] of Object.entries(c)) {
+            if (!CALLBACK_KEYS.includes(k)) {
+              const near = closestKey(k, CALLBACK_KEYS);
+              fail(
+                TypeError,
+                `${name}: unknown callback '${k}'${near ? ` (did you mean '${near}'?)` : ''}`,
+                key,
+                valueCode,
+              );
+            }
+            if (typeof f !== 'function')
+              fail(
+                TypeError,
+                `${name}: ${k} must be a function, got ${describe(f)}`,
+                key,
+                typeCode,
+              );
+          }
+        }
         break;
       }
     }

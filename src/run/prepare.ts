@@ -4,16 +4,57 @@
  * data.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/select.js';
 import type { Dataset, Preprocessing } from '../data/dataset.js';
 import { loadData } from '../data/load.js';
+import { datasetsOfTensors, type TensorData } from '../data/tensors.js';
 import { UsageError } from '../errors.js';
-import { specFromKeras } from '../model/keras.js';
+import { paramsOfLayersModel, specFromKeras, specOfLayersModel } from '../model/keras.js';
 import { LOSSES, lossList } from '../model/loss.js';
 import { Network } from '../model/network.js';
 import { presetModel } from '../model/presets.js';
 import { layoutOf, type ModelSpec } from '../model/spec.js';
-import type { ResolvedOptions } from './options.js';
+import {
+  TRAIN_DEFAULTS,
+  type ResolvedOptions,
+  type TfjsTrainOptions,
+  type TrainOptions,
+} from './options.js';
+
+/**
+ * The caller's tfjs objects as a run takes them: a tf.LayersModel as its spec (a final
+ * softmax taken as the loss's, see specOfLayersModel) and its current weights as the
+ * initial θ, tensors as loaded data (copies, without preprocessing). Other options are
+ * returned as they are.
+ */
+export function fromTfjs(options: TfjsTrainOptions): {
+  options: TrainOptions;
+  /** the caller's model, trained in place */
+  model: tf.LayersModel | null;
+  /** θ to start from (the model's weights), instead of the seeded initialisation */
+  initialParams?: Float32Array;
+} {
+  const { model, data, ...rest } = options;
+  if (!(model instanceof tf.LayersModel) && !isTensorData(data))
+    return { options: options as TrainOptions, model: null };
+  let spec = model as TrainOptions['model'];
+  let initialParams: Float32Array | undefined;
+  if (model instanceof tf.LayersModel) {
+    spec = specOfLayersModel(model, options.loss ?? TRAIN_DEFAULTS.loss);
+    initialParams = paramsOfLayersModel(model, spec);
+  }
+  const classes = typeof spec === 'object' ? layoutOf(spec).outputSize : undefined;
+  const sets = isTensorData(data) ? datasetsOfTensors(data, classes) : data;
+  return {
+    options: { ...rest, model: spec, data: sets },
+    model: model instanceof tf.LayersModel ? model : null,
+    initialParams,
+  };
+}
+
+const isTensorData = (d: unknown): d is TensorData =>
+  typeof d === 'object' && d !== null && (d as TensorData).x instanceof tf.Tensor;
 
 /** The model spec from a preset name, a model.json file, or a spec; checked against the data. */
 export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpec {

@@ -28,7 +28,8 @@ export type OptionKind =
   | { kind: 'model' }
   | { kind: 'intArray'; range: Range }
   | { kind: 'object' }
-  | { kind: 'nats' };
+  | { kind: 'nats' }
+  | { kind: 'callbacks' };
 
 export interface OptionSpec {
   /** what the value may be */

@@ -18,6 +18,7 @@ import {
 } from '../checkpoint.js';
 import { datasetDigest } from '../data/dataset.js';
 import type { BackendName } from '../backend/select.js';
+import { ChunkEvaluator } from '../autodiff/evaluator.js';
 import type { PassEngine } from '../engine/engine.js';
 import { AbortError, RunError, UsageError } from '../errors.js';
 import { initParams } from '../model/init.js';
@@ -33,6 +34,7 @@ import {
   type NewtonState,
 } from '../solver/newton.js';
 import { solverOptionsOf } from '../solver/options.js';
+import { dot } from '../solver/vec.js';
 import { faultsOf, FAULTS } from '../transport/faults.js';
 import { openProblem } from '../transport/registry.js';
 import {
@@ -40,13 +42,21 @@ import {
   validateOptions,
   withDefaults,
   type ResolvedOptions,
+  type TfjsTrainOptions,
   type TrainIteration,
-  type TrainOptions,
 } from './options.js';
-import { prepareRun } from './prepare.js';
+import { fromTfjs, prepareRun } from './prepare.js';
 import { logRecord } from './records.js';
+import { CallbackRunner, type RunHooks, type RunLogs } from './callbacks.js';
+import { evaluate } from './evaluate.js';
+import { checkTensorboardBackend, TensorboardWriter } from './tensorboard.js';
 
-export type { IterationBoundary, TrainIteration, TrainOptions } from './options.js';
+export type {
+  IterationBoundary,
+  TfjsTrainOptions,
+  TrainIteration,
+  TrainOptions,
+} from './options.js';
 
 export interface TrainResult {
   network: Network;
@@ -66,20 +76,44 @@ export interface TrainResult {
   interrupted?: boolean;
 }
 
-export async function train(options: TrainOptions = {}): Promise<TrainResult> {
-  const run = await prepare(options);
-  const problem = await openRunProblem(run, options);
-  const signal = run.o.signal;
-  const onAbort = () => problem.abort?.(signal?.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
+export async function train(options: TfjsTrainOptions = {}): Promise<TrainResult> {
+  return runTraining(options);
+}
+
+/** How a run starts besides its options (the training thread of startTraining gives these). */
+export interface TrainStart {
+  /** θ to start from instead of the seeded initialisation (the caller's model's weights) */
+  initialParams?: Float32Array;
+  /** the fit-style hooks, instead of a CallbackRunner of the `callbacks` option */
+  hooks?: RunHooks;
+}
+
+/** `train`, and the training thread's entry: the run's four phases. */
+export async function runTraining(
+  options: TfjsTrainOptions,
+  start: TrainStart = {},
+): Promise<TrainResult> {
+  const run = await prepare(options, start);
   try {
-    const state = startState(run, problem);
-    if (signal?.aborted) onAbort();
-    const ended = await iterate(run, problem, state);
-    return await finish(run, problem, state, ended);
+    const problem = await openRunProblem(run, options);
+    const signal = run.o.signal;
+    const onAbort = () => problem.abort?.(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const state = startState(run, problem);
+      if (signal?.aborted) onAbort();
+      const ended = await iterate(run, problem, state);
+      const result = await finish(run, problem, state, ended);
+      run.tensorboard?.flush();
+      await run.hooks?.trainEnd(state.logs ?? undefined, result.params);
+      return result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await problem.close();
+    }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    await problem.close();
+    run.hooks?.dispose();
+    run.valEvaluator?.dispose();
   }
 }
 
@@ -91,9 +125,12 @@ type Prepared = Awaited<ReturnType<typeof prepare>>;
  * resume), the data loaded (preprocessed as the checkpointed run was, on a resume), the
  * model resolved, the solver's options and the run's identity, which a resume must match.
  */
-async function prepare(options: TrainOptions) {
+async function prepare(options: TfjsTrainOptions, start: TrainStart) {
   validateOptions(options, 'newton'); // names, types and ranges, before anything else
-  const o = withDefaults(options);
+  checkTensorboardBackend(options.tensorboard, options.backend ?? 'auto');
+  // the caller's tfjs model and tensors as a spec, θ and loaded data
+  const given = fromTfjs(options);
+  const o = withDefaults(given.options);
   // every path (and the checkpoint to resume) checked before data loading and compute
   checkRunPaths(o, checkCheckpoint);
   const resumed = o.resume ? loadCheckpoint(o.resume) : null;
@@ -119,8 +156,24 @@ async function prepare(options: TrainOptions) {
     ...methodIdentity(resolveNewtonOptions(solverOptions)),
   };
   if (resumed) checkResume(o, resumed, spec, identity);
+  const initialParams = given.initialParams ?? start.initialParams;
+  if (initialParams && initialParams.length !== net.numParams)
+    throw new UsageError(
+      `the initial parameters have ${initialParams.length} values, the model ${net.numParams}`,
+    );
+  const tensorboard = o.tensorboard ? await TensorboardWriter.open(o.tensorboard, backend) : null;
+  const hooks =
+    start.hooks ??
+    (o.callbacks !== undefined || given.model
+      ? new CallbackRunner(o.callbacks, given.model)
+      : null);
   return {
     o,
+    initialParams,
+    hooks,
+    /** the validation loss, for the hooks' logs: computed in this thread */
+    valEvaluator: hooks && sets.val ? new ChunkEvaluator(net, o.loss) : null,
+    tensorboard,
     resumed,
     backend,
     sets,
@@ -164,7 +217,7 @@ function checkResume(
  * `transport` option, else nats with `nats`, in-process with `workers: 0`, else threads).
  * Test and validation accuracy are passes of the same engine.
  */
-async function openRunProblem(run: Prepared, options: TrainOptions): Promise<PassEngine> {
+async function openRunProblem(run: Prepared, options: TfjsTrainOptions): Promise<PassEngine> {
   const { o, sets } = run;
   const workers = o.workers ?? availableParallelism();
   const name = o.transport ?? (o.nats ? 'nats' : workers === 0 ? 'in-process' : 'threads');
@@ -197,6 +250,8 @@ interface RunState {
    * iteration's accuracy passes run)
    */
   committed: NewtonState;
+  /** the hooks' logs of the last iteration of this run */
+  logs: RunLogs | null;
 }
 
 /** The solver at the initial (or resumed) state. */
@@ -206,7 +261,7 @@ function startState(run: Prepared, problem: PassEngine): RunState {
   try {
     solver = new NewtonCG(
       problem,
-      Float64Array.from(initParams(net.layout, o.seed)),
+      Float64Array.from(run.initialParams ?? initParams(net.layout, o.seed)),
       run.solverOptions,
     );
   } catch (e) {
@@ -220,6 +275,7 @@ function startState(run: Prepared, problem: PassEngine): RunState {
     best: resumed?.best ?? { iter: 0, valAcc: -1 },
     bestParams: null,
     committed: solver.state,
+    logs: null,
   };
 }
 
@@ -282,9 +338,23 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
     });
     waitedMs += performance.now() - t0;
   };
+  await run.hooks?.trainBegin(
+    {
+      epochs: o.iters,
+      initialEpoch: s.committed.iter,
+      samples: sets.train.n,
+      steps: 1,
+      batchSize: sets.train.n,
+      verbose: 0,
+      doValidation: sets.val !== undefined,
+      metrics: ['loss', ...(sets.val ? ['val_loss', 'val_acc'] : [])],
+    },
+    { spec, theta: Float32Array.from(s.committed.theta) },
+  );
   await boundary();
   while (s.committed.iter < o.iters) {
     if (signal?.aborted) return interrupted(run, s);
+    await run.hooks?.epochBegin(s.committed.iter);
     let it: TrainIteration;
     try {
       const rep = await s.solver.step();
@@ -317,9 +387,45 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
     if (out) checkpoint(run, s, out);
     if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
     o.onIteration?.(it);
+    run.tensorboard?.write(it);
+    let stop = false;
+    if (run.hooks) {
+      s.logs = epochLogs(run, s, it);
+      stop = await run.hooks.epochEnd(it.iter - 1, s.logs, params);
+    }
     await boundary();
+    if (stop)
+      return {
+        stopped: `stopped by a callback (model.stopTraining) after iteration ${it.iter}`,
+        interrupted: false,
+      };
   }
   return { interrupted: false };
+}
+
+/**
+ * The logs of an iteration as tfjs's callbacks read them (see RunLogs): `loss` is the
+ * mean training loss ξ at the new θ, f less the regulariser ‖θ‖²/(2Cl) (as the solver adds
+ * it); `val_loss` is computed in this thread.
+ */
+function epochLogs(run: Prepared, s: RunState, it: TrainIteration): RunLogs {
+  const { sets } = run;
+  const theta = s.committed.theta;
+  const regulariser = dot(theta, theta) / (2 * run.identity.C * sets.train.n);
+  const logs: RunLogs = {
+    loss: it.f - regulariser,
+    f: it.f,
+    gradNorm: it.gradNorm,
+    lambda: it.lambda,
+    cgIters: it.cgIters,
+  };
+  if (sets.val && run.valEvaluator) {
+    run.valEvaluator.setParams(theta);
+    logs.val_loss = evaluate(run.valEvaluator, sets.val, run.o.bsize).loss;
+    logs.val_acc = it.valAcc;
+  }
+  if (sets.test.n > 0) logs.test_acc = it.testAcc;
+  return logs;
 }
 
 /** The signal stopped the run: the last completed iteration's state is written (also when none completed in this run). */
