@@ -26,7 +26,7 @@ import {
   type MethodOptions,
   type NewtonMethod,
 } from './solver/options.js';
-import { UsageError } from './errors.js';
+import { errorLine, UsageError } from './errors.js';
 
 export interface Checkpoint {
   spec: ModelSpec;
@@ -206,9 +206,7 @@ export function checkCheckpoint(dir: string): CheckpointJson {
   try {
     json = JSON.parse(text) as CheckpointJson;
   } catch (e) {
-    throw new UsageError(
-      `${path}: cannot read a checkpoint (${(e as Error).message.split('\n')[0]})`,
-    );
+    throw new UsageError(`${path}: cannot read a checkpoint (${errorLine(e)})`);
   }
   if (typeof json !== 'object' || json === null || json.format !== 'tfjs-newton-checkpoint')
     throw new UsageError(`${path}: not a tfjs-newton checkpoint`);

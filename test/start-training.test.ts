@@ -188,6 +188,7 @@ test.serial(
     h.on('iteration', (it) => {
       completed = it.iter;
       iterationEvents++;
+      if (aborted) afterAbort.push(`iteration ${it.iter}`);
     });
     h.on('progress', (pass) => {
       if (aborted) afterAbort.push(pass);
@@ -199,19 +200,22 @@ test.serial(
     const r = await h.result;
     t.true(aborted);
     t.true(r.interrupted);
-    t.is(r.stopped, 'interrupted after iteration 2');
-    t.is(r.history.length, 2);
-    t.is(iterationEvents, 2, 'every iteration event arrived before the result');
-    // the abort reached the thread in CG: at most chunks of Gv passes were reported after it
-    t.true(
-      afterAbort.every((p) => p === 'Gv'),
-      afterAbort.join(),
-    );
+    // The abort is asked for at iteration 3's first Gv chunk and reaches the training thread
+    // a message later: in CG, or (on a loaded machine) in the line search or the accuracy
+    // pass after it, when iteration 3 may even have ended. Wherever it lands, the run stops
+    // there: only the rest of iteration 3's passes (Gv, then f, then accuracy, in that
+    // order) can be reported after it, never a pass of iteration 4 ('f+grad' starts one).
+    t.regex(afterAbort.join(' '), /^(Gv ?)*(f ?)*(accuracy ?)*(iteration 3)?$/);
+    const k = afterAbort.includes('iteration 3') ? 3 : 2;
+    t.log(`the abort reached the thread in ${afterAbort.at(-1) ?? 'Gv'}`);
+    t.is(r.stopped, `interrupted after iteration ${k}`);
+    t.is(r.history.length, k);
+    t.is(iterationEvents, k, 'every iteration event arrived before the result');
     const c = loadCheckpoint(out);
-    t.is(c.state.iter, 2);
+    t.is(c.state.iter, k);
     t.deepEqual(
       timeless(c.history as unknown as TrainIteration[]),
-      timeless(want.history.slice(0, 2)),
+      timeless(want.history.slice(0, k)),
     );
     t.deepEqual([...Float32Array.from(c.state.theta)], [...r.params]);
     await nothingLeft(t, [h], before);

@@ -33,15 +33,59 @@ export function oneTensorflowThreadPerContext(): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 }
 
-let nativeLoad: Promise<string | null> | null = null;
+/**
+ * Why tfjs-node did not load, sorted by what mends it:
+ * - `missing`: the package is not installed (npm skipped the optional dependency, say
+ *   because its install script failed to download libtensorflow);
+ * - `unbuilt`: the package is installed without its native binding or libtensorflow. npm 12
+ *   runs no dependency install script the project's package.json `allowScripts` does not
+ *   approve (npm 11.16+ runs it with a warning): the package is then unpacked and never built;
+ * - `broken`: it is there but failed to load otherwise.
+ */
+export type NativeFailureKind = 'missing' | 'unbuilt' | 'broken';
 
-/** Loads tfjs-node once per thread; null when it loaded, else why not (one line). */
-function loadTfjsNode(): Promise<string | null> {
+export interface NativeFailure {
+  kind: NativeFailureKind;
+  /** the loader's message (its first line) */
+  why: string;
+}
+
+/** What mends each kind: the command, and how initBackend's error words it. */
+const NATIVE_FIX: Record<NativeFailureKind, { command: string; todo: string; cause: string }> = {
+  missing: { command: `npm install ${TFJS_NODE}`, todo: 'install it', cause: '' },
+  unbuilt: {
+    command: `npm install-scripts approve ${TFJS_NODE} && npm rebuild ${TFJS_NODE}`,
+    todo: 'build it',
+    cause:
+      'it is installed without its native binding (npm 12 runs no install script ' +
+      "package.json's allowScripts does not approve): ",
+  },
+  broken: { command: `npm rebuild ${TFJS_NODE}`, todo: 'rebuild it', cause: '' },
+};
+
+/** Sorts a failed `import('@tensorflow/tfjs-node')` by what mends it. */
+export function classifyNativeFailure(e: unknown): NativeFailure {
+  const why = String((e as Error)?.message ?? e)
+    .split('\n')[0]
+    .trim();
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+  // the package itself, not one of its dependencies (that is a broken install)
+  if (notFound && why.includes(`'${TFJS_NODE}'`)) return { kind: 'missing', why };
+  // tfjs-node's own check for its addon, or the addon's libtensorflow not found by dlopen
+  if (/tfjs_binding\.node|libtensorflow/.test(why)) return { kind: 'unbuilt', why };
+  return { kind: 'broken', why };
+}
+
+let nativeLoad: Promise<NativeFailure | null> | null = null;
+
+/** Loads tfjs-node once per thread; null when it loaded, else why not. */
+function loadTfjsNode(): Promise<NativeFailure | null> {
   nativeLoad ??= importTfjsNode();
   return nativeLoad;
 }
 
-async function importTfjsNode(): Promise<string | null> {
+async function importTfjsNode(): Promise<NativeFailure | null> {
   oneTensorflowThreadPerContext();
   // tfjs-node finds its binding with node-pre-gyp, which parses process.argv as its own
   // options: a host's `--C 3` (node-pre-gyp's -C, "change directory") broke the load.
@@ -51,7 +95,7 @@ async function importTfjsNode(): Promise<string | null> {
     await import(TFJS_NODE);
     return null;
   } catch (e) {
-    return (e as Error).message.split('\n')[0];
+    return classifyNativeFailure(e);
   } finally {
     process.argv = argv;
   }
@@ -61,8 +105,27 @@ async function importTfjsNode(): Promise<string | null> {
  * Why `auto` would not take the native backend in this thread (one line), or null when
  * tfjs-node loads. Loads it on the first call.
  */
-export function nativeUnavailable(): Promise<string | null> {
-  return loadTfjsNode();
+export async function nativeUnavailable(): Promise<string | null> {
+  return (await loadTfjsNode())?.why ?? null;
+}
+
+/** The line saying `auto` runs on wasm, why, and the command that mends it. */
+export function fallbackLine(f: NativeFailure): string {
+  const fix = NATIVE_FIX[f.kind];
+  return (
+    `backend wasm: ${TFJS_NODE} did not load (${f.why}); ` +
+    `${fix.cause}'${fix.command}' for the native backend`
+  );
+}
+
+/**
+ * The line the CLI prints when `auto` falls back to wasm (why tfjs-node did not load and the
+ * command that mends it: installing it, or building its binding where npm did not run its
+ * install script), or null when tfjs-node loads. Loads it on the first call.
+ */
+export async function nativeFallbackLine(): Promise<string | null> {
+  const f = await loadTfjsNode();
+  return f && fallbackLine(f);
 }
 
 export function isBackendChoice(s: string): s is BackendChoice {
@@ -76,11 +139,12 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   }
   let name: BackendName;
   if (choice === 'tensorflow') {
-    const why = await loadTfjsNode();
-    if (why !== null) {
+    const f = await loadTfjsNode();
+    if (f !== null) {
+      const fix = NATIVE_FIX[f.kind];
       throw new UsageError(
-        `the tensorflow backend needs @tensorflow/tfjs-node, which did not load (${why}); ` +
-          `install it with 'npm install @tensorflow/tfjs-node', or use --backend wasm`,
+        `the tensorflow backend needs ${TFJS_NODE}, which did not load (${f.why}); ` +
+          `${fix.cause}${fix.todo} with '${fix.command}', or use --backend wasm`,
       );
     }
     name = 'tensorflow';

@@ -1,6 +1,6 @@
 /** `tfjs-newton train`: options, one readable line per iteration, final accuracy. */
 import { parseArgs } from 'node:util';
-import { nativeUnavailable } from '../backend/select.js';
+import { nativeFallbackLine } from '../backend/select.js';
 import { UsageError } from '../errors.js';
 import { trainFirstOrder } from '../run/baseline.js';
 import {
@@ -91,11 +91,8 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
     throw new UsageError(`--optim must be newton, ${OPTIMS.join(' or ')}, got '${optim}'`);
   const started = performance.now();
   if ((common.backend ?? TRAIN_DEFAULTS.backend) === 'auto') {
-    const why = await nativeUnavailable();
-    if (why !== null)
-      console.log(
-        `backend wasm: @tensorflow/tfjs-node did not load (${why}); 'npm install @tensorflow/tfjs-node' for the native backend`,
-      );
+    const line = await nativeFallbackLine();
+    if (line !== null) console.log(line);
   }
   const crowded = common.nats ? null : workersWarning(common.workers);
   if (crowded) console.log(`warning: ${crowded}`);

@@ -5,6 +5,7 @@
  * reported as bad values) is taken as a header.
  */
 import type { Dataset } from './dataset.js';
+import { quoteContent, showContent } from '../errors.js';
 import { DataError } from './errors.js';
 import { classLabel, finite, numberedLines, readText } from './text.js';
 
@@ -37,13 +38,17 @@ export function parseCsv(text: string, file: string, opts: CsvOptions = {}): Dat
   const want = opts.labelCol ?? -1;
   if (typeof want === 'string' && !/^-?\d+$/.test(want)) {
     if (!header)
-      throw new DataError(file, 'line 1', `no header line, so no column named '${want}'`);
+      throw new DataError(
+        file,
+        'line 1',
+        `no header line, so no column named ${quoteContent(want)}`,
+      );
     col = header.indexOf(want);
     if (col < 0)
       throw new DataError(
         file,
         'line 1',
-        `no column named '${want}' (columns: ${header.join(', ')})`,
+        `no column named ${quoteContent(want)} (columns: ${header.map((h) => showContent(h, 30)).join(', ')})`,
       );
   } else {
     const n = Number(want);

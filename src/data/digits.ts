@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { Rng } from '../rng.js';
 import { normalise, takeRows, type Dataset, type TrainTest } from './dataset.js';
+import { quoteContent } from '../errors.js';
 import { DataError } from './errors.js';
 
 const SPLIT_SEED = 20241128;
@@ -48,7 +49,7 @@ export function parseDigitsCsv(text: string, file: string): Dataset {
         throw new DataError(
           file,
           `line ${i + 1}, column ${j + 1}`,
-          `expected an integer in 0..${j === 64 ? 9 : 16}, found '${cells[j]}'`,
+          `expected an integer in 0..${j === 64 ? 9 : 16}, found ${quoteContent(cells[j])}`,
         );
       }
       if (j < 64) x[i * 64 + j] = v;

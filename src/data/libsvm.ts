@@ -4,6 +4,7 @@
  * 0..K-1 in increasing order, and the mapping is kept so that other files use the same.
  */
 import type { Dataset } from './dataset.js';
+import { quoteContent, showContent } from '../errors.js';
 import { DataError } from './errors.js';
 import { finite, LABEL_LIMIT, numberedLines, readText } from './text.js';
 
@@ -40,7 +41,7 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
       throw new DataError(
         file,
         `line ${line}, label`,
-        `class label ${parts[0]} out of range ${-(LABEL_LIMIT - 1)}..${LABEL_LIMIT - 1}`,
+        `class label ${showContent(parts[0])} out of range ${-(LABEL_LIMIT - 1)}..${LABEL_LIMIT - 1}`,
       );
     const idx: number[] = [];
     const val: number[] = [];
@@ -48,7 +49,8 @@ export function parseLibsvm(text: string, file: string, opts: LibsvmOptions = {}
     for (let k = 1; k < parts.length; k++) {
       const m = /^(\d+):(.*)$/.exec(parts[k]);
       const where = `line ${line}, item ${k + 1}`;
-      if (!m) throw new DataError(file, where, `expected index:value, found '${parts[k]}'`);
+      if (!m)
+        throw new DataError(file, where, `expected index:value, found ${quoteContent(parts[k])}`);
       const i = Number(m[1]);
       if (i > MAX_INDEX)
         throw new DataError(file, where, `index ${m[1]} out of range 1..${MAX_INDEX}`);

@@ -1,6 +1,7 @@
 /** Reading text data files (plain or gzip) with errors that name the file. */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { quoteContent, showContent } from '../errors.js';
 import { DataError } from './errors.js';
 
 export function readText(file: string): string {
@@ -41,9 +42,9 @@ export function numberedLines(text: string): { line: number; text: string }[] {
 export function finite(cell: string, file: string, where: string): number {
   const v = Number(cell);
   if (cell.trim() === '' || Number.isNaN(v))
-    throw new DataError(file, where, `expected a number, found '${cell}'`);
+    throw new DataError(file, where, `expected a number, found ${quoteContent(cell)}`);
   if (!Number.isFinite(v))
-    throw new DataError(file, where, `expected a finite number, found '${cell}'`);
+    throw new DataError(file, where, `expected a finite number, found ${quoteContent(cell)}`);
   return v;
 }
 
@@ -54,8 +55,16 @@ export const LABEL_LIMIT = 2 ** 31;
 export function classLabel(cell: string, file: string, where: string): number {
   const v = finite(cell, file, where);
   if (!Number.isInteger(v) || v < 0)
-    throw new DataError(file, where, `expected a class label (an integer ≥ 0), found '${cell}'`);
+    throw new DataError(
+      file,
+      where,
+      `expected a class label (an integer ≥ 0), found ${quoteContent(cell)}`,
+    );
   if (v >= LABEL_LIMIT)
-    throw new DataError(file, where, `class label ${cell} out of range 0..${LABEL_LIMIT - 1}`);
+    throw new DataError(
+      file,
+      where,
+      `class label ${showContent(cell)} out of range 0..${LABEL_LIMIT - 1}`,
+    );
   return v;
 }

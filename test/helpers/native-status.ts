@@ -23,5 +23,5 @@ else if (REQUIRE_NATIVE) {
   process.exit(1);
 } else
   console.log(
-    `native tests: skipped, @tensorflow/tfjs-node is not installed (${why}); see README, Set-up`,
+    `native tests: skipped, @tensorflow/tfjs-node does not load (${why}); see README, Set-up`,
   );

@@ -10,6 +10,8 @@
  * Typed-array bodies are little-endian (the byte order of every platform Node runs on).
  */
 
+import { errorLine } from '../../errors.js';
+
 export const PROTOCOL_VERSION = 1;
 
 /** Why a message was rejected, in one line. */
@@ -95,7 +97,7 @@ export function decodeFrame(
   try {
     meta = JSON.parse(text);
   } catch (e) {
-    throw new MessageError(`bad meta: not JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new MessageError(`bad meta: not JSON (${errorLine(e)})`);
   }
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
     throw new MessageError(
