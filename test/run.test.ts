@@ -123,3 +123,35 @@ test.serial(
     );
   },
 );
+
+test("each iteration's time by phase: given to onIteration and in the log's line, within the iteration's time", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'phases-'));
+  const log = join(dir, 'run.jsonl');
+  const given: Record<string, number>[] = [];
+  const r = await train({
+    data: 'digits',
+    model: 'mlp:16',
+    C: 1,
+    iters: 3,
+    workers: 0,
+    backend: 'wasm',
+    log,
+    onIteration: (_it, phases) => given.push({ ...phases }),
+  });
+  const lines = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.is(lines.length, 3);
+  lines.forEach((line, i) => {
+    const phases = ['gradSeconds', 'cgSeconds', 'directionSeconds', 'lineSearchSeconds'];
+    t.deepEqual(Object.fromEntries(phases.map((k) => [k, line[k]])), given[i]);
+    for (const k of phases) t.true(line[k] >= 0, k);
+    t.true(line.gradSeconds > 0 && line.cgSeconds > 0 && line.lineSearchSeconds > 0);
+    const sum = phases.reduce((a, k) => a + line[k], 0);
+    t.true(sum <= r.history[i].iterSeconds + 1e-9, `${sum} ≤ ${r.history[i].iterSeconds}`);
+    t.true(sum >= 0.5 * r.history[i].iterSeconds, 'the phases are most of the iteration');
+  });
+  // the history (what checkpoints hold and runs are compared by) has no such field
+  t.false('cgSeconds' in r.history[0]);
+});

@@ -45,6 +45,7 @@ import { CallbackRunner } from '../run/callbacks.js';
 import { validateOptions, type TfjsTrainOptions } from '../run/options.js';
 import { fromTfjs } from '../run/prepare.js';
 import type { ProgressFn } from '../solver/problem.js';
+import type { PhaseSeconds } from '../solver/report.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
 import {
   Comlink,
@@ -70,7 +71,7 @@ export type StartOptions = Omit<TfjsTrainOptions, 'onBoundary'>;
 /** The events of a TrainingHandle (Node EventEmitter events). */
 export interface TrainingEvents {
   /** an iteration completed: what `onIteration` receives */
-  iteration: [it: TrainIteration];
+  iteration: [it: TrainIteration, phases: PhaseSeconds];
   /** chunks of a long pass completed: what `onProgress` receives */
   progress: Parameters<ProgressFn>;
 }
@@ -166,10 +167,10 @@ export class TrainingHandle extends EventEmitter<TrainingEvents> {
       }
     };
     const events: TrainerEvents = {
-      iteration: (it) =>
+      iteration: (it, phases) =>
         deliver(() => {
-          onIteration?.(it);
-          this.emit('iteration', it);
+          onIteration?.(it, phases);
+          this.emit('iteration', it, phases);
         }),
       progress: (pass, done, total) =>
         deliver(() => {

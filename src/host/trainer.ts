@@ -81,7 +81,7 @@ export class Trainer implements TrainerApi {
               }
             : {}),
           signal: this.controller.signal,
-          onIteration: (it) => send(() => events.iteration(it)),
+          onIteration: (it, phases) => send(() => events.iteration(it, phases)),
           onProgress: (pass, done, total) => send(() => events.progress(pass, done, total)),
           onBoundary: (b) => this.boundary(b),
         },

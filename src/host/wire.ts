@@ -24,6 +24,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { LineSearchError } from '../solver/newton.js';
 import type { ProgressFn } from '../solver/problem.js';
 import type { TrainIteration, TrainOptions, TrainResult } from '../run/train.js';
+import type { PhaseSeconds } from '../solver/report.js';
 import type { RunLogs, RunParams } from '../run/callbacks.js';
 
 /**
@@ -76,7 +77,7 @@ export interface WireSnapshot {
 
 /** What the thread calls back with (the host passes it with `comlink.proxy`). */
 export interface TrainerEvents {
-  iteration(it: TrainIteration): void;
+  iteration(it: TrainIteration, phases: PhaseSeconds): void;
   progress(...args: Parameters<ProgressFn>): void;
   /** a status line of the NATS transport (only when the options asked for them) */
   natsStatus(line: string): void;

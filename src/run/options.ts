@@ -40,6 +40,7 @@ import {
   SOLVER_DEFAULTS,
   SOLVER_OPTION_SPECS,
   type IterationReport,
+  type PhaseSeconds,
   type SolverOptions,
 } from '../solver/options.js';
 import type { ProgressFn } from '../solver/problem.js';
@@ -119,7 +120,11 @@ export interface TrainOptions
    * src/run/callbacks.ts for the logs. `model.stopTraining = true` stops the run.
    */
   callbacks?: FitCallbacks;
-  onIteration?: (r: TrainIteration) => void;
+  /**
+   * called after each iteration is committed, with where its time went (`phases`: the
+   * f+∇f pass, CG, choosing the direction, the line search; also in the log's lines)
+   */
+  onIteration?: (r: TrainIteration, phases: PhaseSeconds) => void;
   /** called as chunks of a long pass complete (f and ∇f, the line search's f, one Gv) */
   onProgress?: ProgressFn;
   /**

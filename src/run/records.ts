@@ -3,6 +3,7 @@
  * JSON object per line of `--log`, and what reads it back (`plot`, the race). Fields a
  * method does not have are null (a baseline's λ) or absent (its ρ); NaN accuracies are null.
  */
+import type { PhaseSeconds } from '../solver/report.js';
 import type { EpochReport, Optim, TrainIteration } from './options.js';
 
 export interface LogRecord {
@@ -26,6 +27,16 @@ export interface LogRecord {
   gnSize?: number;
   gvProducts?: number;
   lossPasses?: number;
+  /**
+   * where the iteration's time went (NewtonCG.phases), for iterations computed by the
+   * process that wrote the line (a resumed run's earlier lines, rewritten from the
+   * checkpoint's history, have none): the f+∇f pass, CG, choosing the direction, the line
+   * search
+   */
+  gradSeconds?: number;
+  cgSeconds?: number;
+  directionSeconds?: number;
+  lineSearchSeconds?: number;
   /** a baseline only, from here: seconds in minibatch steps so far */
   trainSeconds?: number;
   optim?: Optim;
@@ -36,8 +47,8 @@ export interface LogRecord {
 
 const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
 
-/** The record of one Newton iteration. */
-export function logRecord(it: TrainIteration): LogRecord {
+/** The record of one Newton iteration (with where its time went, when known). */
+export function logRecord(it: TrainIteration, phases?: PhaseSeconds): LogRecord {
   return {
     iter: it.iter,
     f: it.f,
@@ -53,6 +64,7 @@ export function logRecord(it: TrainIteration): LogRecord {
     gnSize: it.gnSize,
     gvProducts: it.gvProducts,
     lossPasses: it.lossPasses,
+    ...phases,
   };
 }
 

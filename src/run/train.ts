@@ -385,8 +385,9 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
         preprocessing: sets.preprocessing,
       });
     if (out) checkpoint(run, s, out);
-    if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it)) + '\n');
-    o.onIteration?.(it);
+    const phases = s.solver.phases;
+    if (o.log) appendFileSync(o.log, JSON.stringify(logRecord(it, phases)) + '\n');
+    o.onIteration?.(it, phases);
     run.tensorboard?.write(it);
     let stop = false;
     if (run.hooks) {

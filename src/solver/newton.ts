@@ -47,9 +47,19 @@ import { REMEDIES } from './remedies/index.js';
 import type { Direction, Gradient, RemedyUnit, StepContext } from './remedies/remedy.js';
 import { grownSubsetSize } from './remedies/gn-growth.js';
 import { dot, lincomb, norm } from './vec.js';
-import { LineSearchError, type IterationReport, type NewtonState } from './report.js';
+import {
+  LineSearchError,
+  type IterationReport,
+  type NewtonState,
+  type PhaseSeconds,
+} from './report.js';
 
-export { LineSearchError, type IterationReport, type NewtonState } from './report.js';
+export {
+  LineSearchError,
+  type IterationReport,
+  type NewtonState,
+  type PhaseSeconds,
+} from './report.js';
 
 // the options' names, types, defaults and methods, where they were before options.ts
 export {
@@ -79,6 +89,19 @@ export class NewtonCG {
   private rng: Rng;
   /** the units of the remedies that are on, in registry order (each holds its own state) */
   private readonly units: readonly RemedyUnit[];
+  /**
+   * Where the last completed step's wall time went, by phase: the f+∇f pass, CG (its Gv
+   * products, the first of which prepares the subset's linearization, and CG's vector
+   * updates), choosing the direction (CG-backtracking's f passes), the line search's f
+   * passes. Zeros before the first step. Not part of the report, which is the same bit for
+   * bit on every run of a trajectory: a measurement of this run.
+   */
+  phases: PhaseSeconds = {
+    gradSeconds: 0,
+    cgSeconds: 0,
+    directionSeconds: 0,
+    lineSearchSeconds: 0,
+  };
 
   constructor(
     private readonly problem: GaussNewtonProblem,
@@ -163,6 +186,7 @@ export class NewtonCG {
     const l = this.problem.numSamples;
     const sample = this.gradientSample(rng);
     const at = await this.gradient(sample);
+    const t1 = performance.now();
     const gnSize = this.units.reduce((n, u) => u.subsetSize?.(at, n) ?? n, this.opts.gnSize);
     // with a gradient sample X, S is its first |S| indices (one published subset for both)
     const subset = sample
@@ -180,9 +204,12 @@ export class NewtonCG {
       },
     };
     const cg = await this.solve(step, subset);
+    const t2 = performance.now();
     let chosen = this.cgDirection(step, cg);
     for (const u of this.units) if (u.direction) chosen = await u.direction(step, cg, chosen);
+    const t3 = performance.now();
     const { alpha, halvings, fNew, thetaNew, lossPasses } = await this.lineSearch(at, chosen);
+    const t4 = performance.now();
     const { rho, nextLambda } = this.damping(step, chosen, alpha, fNew);
 
     // commit θ, λ, iteration and generator (and the remedies' state) together
@@ -191,6 +218,12 @@ export class NewtonCG {
     this.rng = rng;
     this.iter++;
     for (const u of this.units) u.commit?.(step, cg);
+    this.phases = {
+      gradSeconds: (t1 - t0) / 1000,
+      cgSeconds: (t2 - t1) / 1000,
+      directionSeconds: (t3 - t2) / 1000,
+      lineSearchSeconds: (t4 - t3) / 1000,
+    };
     return {
       iter: this.iter,
       f: fNew,

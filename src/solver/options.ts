@@ -29,7 +29,7 @@ export { CG_STOPS } from './remedies/cg-stop.js';
 export { PRECONDITIONERS } from './remedies/preconditioner.js';
 export { GN_GROWTHS } from './remedies/gn-growth.js';
 export { GRAD_SAMPLES } from './remedies/grad-sample.js';
-export type { IterationReport, NewtonState } from './report.js';
+export type { IterationReport, NewtonState, PhaseSeconds } from './report.js';
 
 /** The rows of every remedy, in registry order. */
 const REMEDY_ROWS = Object.assign({}, ...REMEDIES.map((r) => r.rows)) as Merged<

@@ -58,3 +58,15 @@ export interface NewtonState {
   /** with gradSample 'norm-test': |X| of the next iteration's gradient sample */
   gradSampleSize?: number;
 }
+
+/** Where a step's wall time went, by phase (NewtonCG.phases), in seconds. */
+export interface PhaseSeconds {
+  /** the f+∇f pass */
+  gradSeconds: number;
+  /** CG: its Gv products (the first prepares the subset's linearization) and vector updates */
+  cgSeconds: number;
+  /** choosing the direction: CG-backtracking's f passes (0 without it) */
+  directionSeconds: number;
+  /** the line search's f passes */
+  lineSearchSeconds: number;
+}
