@@ -10,6 +10,9 @@ import {
   fitPass,
   newtonSeconds,
   passTime,
+  predictCores,
+  coresTable,
+  coresChart,
   type NewtonIteration,
 } from '../src/bench/race-model.ts';
 
@@ -63,4 +66,60 @@ test("Adam: Amdahl's law through both measurements", (t) => {
   t.true(close(adamSeconds(fit, 64), 12 * (1 / 3 + 2 / 3 / 64)));
   // slower on two cores than one (noise, or contention): no gain from more
   t.is(fitAdam(100, 1, 1.2).serial, 1);
+});
+
+test('predictCores: the entries that reach the target in both races, fitted and predicted; an entry without phase times is refused', (t) => {
+  const newtonPoints = (P: number) =>
+    [0.8, 0.86, 0.9].map((testAcc, i) => ({
+      t: (i + 1) * (P === 1 ? 2 : 1.2),
+      testAcc,
+      phases: {
+        gradSeconds: P === 1 ? 1 : 0.55,
+        cgSeconds: P === 1 ? 0.8 : 0.6,
+        directionSeconds: 0,
+        lineSearchSeconds: P === 1 ? 0.2 : 0.15,
+      },
+      gvProducts: 10,
+      lossPasses: 1,
+    }));
+  const adamPoints = (P: number) =>
+    [0.85, 0.88, 0.9].map((testAcc, i) => ({
+      t: (i + 1) * (P === 1 ? 1 : 0.7),
+      testAcc,
+      steps: (i + 1) * 500,
+    }));
+  const race = (P: number) => ({
+    entries: [
+      { name: 'newton', kind: 'newton', objective: 'none', points: newtonPoints(P) },
+      { name: 'adam', kind: 'adam', objective: 'none', points: adamPoints(P) },
+      { name: 'tfjs', kind: 'tfjs', objective: 'none', points: adamPoints(P) },
+    ],
+    options: { data: 'd', model: 'm', threads: P },
+  });
+  const p = predictCores(race(1), race(2), 0.88, { gradient: 59, gv: 3 });
+  t.is(p.newton, 'newton');
+  t.is(p.adam, 'adam');
+  t.deepEqual(
+    p.measured.newton.map((x) => +x.toFixed(9)),
+    [6, 3.6],
+  );
+  t.deepEqual(
+    p.measured.adam.map((x) => +x.toFixed(9)),
+    [2, 1.4],
+  );
+  t.is(p.fits.newton.iterations.length, 3);
+  t.is(p.fits.adam.steps, 1000);
+  // the model at 1 and 2 cores: the phases' sums (what the measured t holds besides is not modelled)
+  t.true(close(p.rows[0].newton, 3 * (1 + 0.8 + 0.2)));
+  t.true(close(p.rows[1].newton, 3 * (0.55 + 0.6 + 0.15)));
+  t.true(close(p.rows[1].adam, 1.4));
+  t.is(p.rows.length, 64);
+  t.regex(coresTable(p), /^time to 88\.0% test accuracy against cores: newton vs adam/);
+  t.regex(coresChart(p), /<svg[\s\S]*<\/svg>/);
+  const bare = race(1);
+  bare.entries[0].points = newtonPoints(1).map(({ phases: _p, ...rest }) => rest) as never;
+  t.throws(() => predictCores(bare, race(2), 0.88, { gradient: 59, gv: 3 }), {
+    instanceOf: RangeError,
+    message: /newton: its points have no phase times/,
+  });
 });

@@ -17,7 +17,7 @@ import { trainFirstOrder } from '../run/baseline.js';
 import { withDefaults, type TrainOptions } from '../run/options.js';
 import { prepareRun } from '../run/prepare.js';
 import { train } from '../run/train.js';
-import type { NewtonMethod } from '../solver/options.js';
+import type { NewtonMethod, PhaseSeconds } from '../solver/options.js';
 
 export type EntryKind = 'newton' | 'adam' | 'tfjs';
 
@@ -52,6 +52,12 @@ export interface RacePoint {
   /** ‖∇f‖ (NaN for plain tfjs) */
   gradNorm: number;
   testAcc: number;
+  /** Newton: where the iteration's time went, its Gv products and f passes (for race-model.ts) */
+  phases?: PhaseSeconds;
+  gvProducts?: number;
+  lossPasses?: number;
+  /** Adam on the objective: minibatch steps so far */
+  steps?: number;
 }
 
 /** Runs the entry in this process, calling `point` as it reports. */
@@ -77,9 +83,18 @@ async function newton(e: EntrySpec, point: (p: RacePoint) => void, say: (l: stri
     iters: 100_000,
     signal: controller.signal,
     log: e.log,
-    onIteration: (it) => {
+    onIteration: (it, phases) => {
       t += it.iterSeconds;
-      point({ t, f: it.f, gradNorm: it.gradNorm, testAcc: it.testAcc });
+      const { gvProducts, lossPasses } = it;
+      point({
+        t,
+        f: it.f,
+        gradNorm: it.gradNorm,
+        testAcc: it.testAcc,
+        phases,
+        gvProducts,
+        lossPasses,
+      });
       say(`${e.name} iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
       if (t >= e.budget) controller.abort(new Error('budget'));
     },
@@ -99,7 +114,13 @@ async function adam(e: EntrySpec, point: (p: RacePoint) => void, say: (l: string
     log: e.log,
     workers: 0,
     onEpoch: (r) => {
-      point({ t: r.trainSeconds, f: r.f, gradNorm: r.gradNorm, testAcc: r.testAcc });
+      point({
+        t: r.trainSeconds,
+        f: r.f,
+        gradNorm: r.gradNorm,
+        testAcc: r.testAcc,
+        steps: r.steps,
+      });
       say(
         `${e.name} epoch ${r.iter}: ${r.trainSeconds.toFixed(1)} s, test ${(100 * r.testAcc).toFixed(2)}%`,
       );

@@ -26,6 +26,8 @@
  * all-reduce of every parameter every 128 samples is what a multi-machine Adam would add).
  */
 
+import { lineChart } from '../charts/svg.js';
+
 /** One Newton iteration as the race's JSONL records it. */
 export interface NewtonIteration {
   gradSeconds: number;
@@ -129,4 +131,133 @@ export function fitAdam(steps: number, oneSeconds: number, twoSeconds: number): 
 /** Adam's predicted seconds to the target on P cores. */
 export function adamSeconds(f: AdamFit, P: number): number {
   return (f.steps * f.stepMs * (f.serial + (1 - f.serial) / P)) / 1000;
+}
+
+/** What a race report holds that the model reads (src/bench/race.ts's RaceReport). */
+interface RaceLike {
+  entries: {
+    name: string;
+    kind: string;
+    objective: string;
+    points: {
+      t: number;
+      testAcc: number;
+      phases?: Omit<NewtonIteration, 'gvProducts' | 'lossPasses'> & { directionSeconds?: number };
+      gvProducts?: number;
+      lossPasses?: number;
+      steps?: number;
+    }[];
+  }[];
+  options: { data: string; model: string; threads: number };
+}
+
+export interface CoresPrediction {
+  target: number;
+  newton: string;
+  adam: string;
+  /** measured seconds to the target at 1 and 2 cores, Newton and Adam */
+  measured: { newton: [number, number]; adam: [number, number] };
+  /** predicted seconds to the target at P cores */
+  rows: { cores: number; newton: number; adam: number }[];
+  fits: { newton: NewtonFit; adam: AdamFit };
+}
+
+/**
+ * The model fitted from a race on 1 core and one on 2 (`bench race --json`), for the
+ * entries named (default: the Newton and the Adam-on-the-objective entry of `objective`
+ * that reach the target soonest on 2 cores; both races must hold them), and its
+ * predictions for 1..maxCores.
+ */
+export function predictCores(
+  one: RaceLike,
+  two: RaceLike,
+  target: number,
+  chunks: { gradient: number; gv: number },
+  o: { objective?: string; newton?: string; adam?: string; maxCores?: number } = {},
+): CoresPrediction {
+  const reach = (e: RaceLike['entries'][number]) => e.points.findIndex((p) => p.testAcc >= target);
+  const pick = (kind: string, name?: string) => {
+    const candidates = two.entries.filter(
+      (e) =>
+        e.kind === kind &&
+        (name ? e.name === name : e.objective === (o.objective ?? e.objective)) &&
+        reach(e) >= 0 &&
+        one.entries.some((x) => x.name === e.name && reach(x) >= 0),
+    );
+    const best = candidates.sort((a, b) => a.points[reach(a)].t - b.points[reach(b)].t)[0];
+    if (!best)
+      throw new RangeError(
+        `no ${kind} entry${name ? ` named '${name}'` : ''} reaches ${target} in both races`,
+      );
+    return [one.entries.find((x) => x.name === best.name)!, best] as const;
+  };
+  const [n1, n2] = pick('newton', o.newton);
+  const [a1, a2] = pick('adam', o.adam);
+  const iterations = (e: RaceLike['entries'][number]): NewtonIteration[] =>
+    e.points.slice(0, reach(e) + 1).map((p) => {
+      if (!p.phases || p.gvProducts === undefined || p.lossPasses === undefined)
+        throw new RangeError(`${e.name}: its points have no phase times (a race of this version)`);
+      return {
+        gradSeconds: p.phases.gradSeconds,
+        cgSeconds: p.phases.cgSeconds + (p.phases.directionSeconds ?? 0),
+        lineSearchSeconds: p.phases.lineSearchSeconds,
+        gvProducts: p.gvProducts,
+        lossPasses: p.lossPasses,
+      };
+    });
+  const newton = fitNewton(iterations(n1), iterations(n2), chunks);
+  const at = (e: RaceLike['entries'][number]) => e.points[reach(e)];
+  const steps = at(a1).steps;
+  if (steps === undefined) throw new RangeError(`${a1.name}: its points have no step counts`);
+  const adam = fitAdam(steps, at(a1).t, at(a2).t);
+  const maxCores = o.maxCores ?? 64;
+  return {
+    target,
+    newton: n2.name,
+    adam: a2.name,
+    measured: { newton: [at(n1).t, at(n2).t], adam: [at(a1).t, at(a2).t] },
+    rows: Array.from({ length: maxCores }, (_, i) => ({
+      cores: i + 1,
+      newton: newtonSeconds(newton, i + 1),
+      adam: adamSeconds(adam, i + 1),
+    })),
+    fits: { newton, adam },
+  };
+}
+
+const CORES_SHOWN = [1, 2, 4, 8, 16, 32, 64];
+
+/** The prediction as text: measured and predicted seconds to the target by cores. */
+export function coresTable(p: CoresPrediction): string {
+  const rows = p.rows.filter((r) => CORES_SHOWN.includes(r.cores));
+  const f = p.fits;
+  return [
+    `time to ${(100 * p.target).toFixed(1)}% test accuracy against cores: ${p.newton} vs ${p.adam}`,
+    `measured: Newton ${p.measured.newton.map((x) => x.toFixed(1)).join(' s, ')} s; Adam ${p.measured.adam.map((x) => x.toFixed(1)).join(' s, ')} s (1, 2 cores)`,
+    `fits: Newton f+∇f ${f.newton.gradient.chunks}×${f.newton.gradient.chunkMs.toFixed(1)} ms + ${f.newton.gradient.serialMs.toFixed(1)} ms, Gv ${f.newton.gv.chunks}×${f.newton.gv.chunkMs.toFixed(1)} ms + ${f.newton.gv.serialMs.toFixed(1)} ms, f ${f.newton.loss.chunks}×${f.newton.loss.chunkMs.toFixed(1)} ms + ${f.newton.loss.serialMs.toFixed(1)} ms over ${f.newton.iterations.length} iterations; Adam ${f.adam.steps} steps of ${f.adam.stepMs.toFixed(2)} ms, serial fraction ${f.adam.serial.toFixed(2)}`,
+    'cores   Newton s   Adam s   Adam/Newton',
+    ...rows.map(
+      (r) =>
+        `${String(r.cores).padStart(5)}  ${r.newton.toFixed(1).padStart(9)}  ${r.adam.toFixed(1).padStart(7)}  ${(r.adam / r.newton).toFixed(2).padStart(11)}`,
+    ),
+  ].join('\n');
+}
+
+/** Time to target against cores (log-scaled seconds), the measured points beside the lines. */
+export function coresChart(p: CoresPrediction): string {
+  const line = (key: 'newton' | 'adam') =>
+    p.rows.map((r) => [r.cores, Math.log10(r[key])] as [number, number]);
+  const measured = (key: 'newton' | 'adam') =>
+    p.measured[key].map((s, i) => [i + 1, Math.log10(s)] as [number, number]);
+  return lineChart(
+    `time to ${(100 * p.target).toFixed(0)}% against cores (model: Newton's passes ⌈K/P⌉·c + s, Adam's steps by Amdahl; one machine)`,
+    'cores',
+    'log10 seconds to target',
+    [
+      { name: `Newton (${p.newton}), model`, points: line('newton') },
+      { name: `Adam (${p.adam}), model`, points: line('adam') },
+      { name: 'Newton, measured', points: measured('newton'), dashed: true },
+      { name: 'Adam, measured', points: measured('adam'), dashed: true },
+    ],
+  );
 }

@@ -1,5 +1,5 @@
 /** `tfjs-newton bench scaling`: the worker-scaling benchmark. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { GV_METHODS, type GvMethod } from '../autodiff/evaluator.js';
@@ -17,6 +17,8 @@ import {
   runProcessScaling,
 } from '../bench/processes.js';
 import { parseLink } from '../bench/cost-model.js';
+import { coresChart, coresTable, predictCores } from '../bench/race-model.js';
+import { checkInputFile } from '../paths.js';
 import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { UsageError } from '../errors.js';
 import { num, runOptionRows } from './args.js';
@@ -81,8 +83,29 @@ the best Newton against the best first-order entry per objective.
   --json            print JSON instead of the table
 `;
 
+export const RACE_MODEL_HELP = `Usage: tfjs-newton bench race-model ONE.json TWO.json [options]
+
+Time to a target accuracy against cores, Newton and Adam, from a race on 1 core and one on
+2 ('bench race --threads 1 --json', '--threads 2'): Newton's iterations are the same for any
+number of workers, each pass ⌈K/P⌉ chunks plus a serial part fitted per phase; Adam's
+steps are the same, each step's time Amdahl's law fitted from the two runs (one machine's
+cores; no data-parallel Adam). See src/bench/race-model.ts.
+
+  --target X        the test accuracy (default 0.89)
+  --objective O     regularised or none: the entries of that objective (default: any)
+  --newton NAME, --adam NAME
+                    the entries (default: the soonest to the target on 2 cores)
+  --samples N       l, the training samples (default 60000)
+  --gn-size N       |S| of the Newton entry (default 3000)
+  --bsize N         samples per chunk (default 1024)
+  --max-cores N     predict up to N cores (default 64)
+  --plot FILE       time to target against cores, both methods, measured points beside
+  --json            print JSON instead of the table
+`;
+
 export const BENCH_HELP = `Usage: tfjs-newton bench scaling [options]
        tfjs-newton bench race [options]    (see 'tfjs-newton bench race --help')
+       tfjs-newton bench race-model ONE.json TWO.json    (see '... race-model --help')
 
 Times one CG step (a Gv over |S| samples on the pool, plus the CG vector updates in the
 main thread) and one f+∇f pass over l samples, for several worker counts. Reports the
@@ -116,8 +139,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (what === 'race') return raceCommand(rest);
+  if (what === 'race-model') return raceModelCommand(rest);
   if (what !== 'scaling')
-    throw new UsageError(`unknown benchmark '${what}': use 'bench scaling' or 'bench race'`);
+    throw new UsageError(
+      `unknown benchmark '${what}': use 'bench scaling', 'bench race' or 'bench race-model'`,
+    );
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -309,4 +335,63 @@ async function raceCommand(argv: string[]): Promise<void> {
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : raceTable(report));
   if (values.plot) writeFileSync(values.plot, raceChart(report));
+}
+
+async function raceModelCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      objective: { type: 'string' },
+      newton: { type: 'string' },
+      adam: { type: 'string' },
+      samples: { type: 'string' },
+      'gn-size': { type: 'string' },
+      bsize: { type: 'string' },
+      'max-cores': { type: 'string' },
+      plot: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RACE_MODEL_HELP);
+    return;
+  }
+  if (positionals.length !== 2)
+    throw new UsageError('bench race-model takes two race reports: ONE.json (1 core) TWO.json (2)');
+  const [one, two] = positionals.map((file) => {
+    checkInputFile(file, 'race report');
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new UsageError(
+        `${file}: not a race report (bench race --json): ${(e as Error).message}`,
+      );
+    }
+  });
+  const bsize = num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024;
+  const samples = num(values.samples, '--samples', { int: true, min: 1 }) ?? 60_000;
+  const gnSize = num(values['gn-size'], '--gn-size', { int: true, min: 1 }) ?? 3000;
+  let p;
+  try {
+    p = predictCores(
+      one,
+      two,
+      num(values.target, '--target', { min: 0, max: 1 }) ?? 0.89,
+      { gradient: Math.ceil(samples / bsize), gv: Math.ceil(gnSize / bsize) },
+      {
+        objective: values.objective,
+        newton: values.newton,
+        adam: values.adam,
+        maxCores: num(values['max-cores'], '--max-cores', { int: true, min: 2 }),
+      },
+    );
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  console.log(values.json ? JSON.stringify(p, null, 2) : coresTable(p));
+  if (values.plot) writeFileSync(values.plot, coresChart(p));
 }
