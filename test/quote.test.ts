@@ -94,3 +94,13 @@ test('a model.json and a NATS frame that are not JSON are one printable line', (
   t.regex(bad.message, /^bad meta: not JSON \(/);
   t.regex(bad.message, PRINTABLE);
 });
+
+test('a CSV header of many columns is listed by its first 20', (t) => {
+  const names = Array.from({ length: 785 }, (_, i) => `pixel${i}`);
+  const csv = `${names.join(',')}\n${names.map(() => '0').join(',')}\n`;
+  const e = t.throws(() => parseCsv(csv, 'f.csv', { labelCol: 'label' }));
+  t.is(
+    e.message,
+    `f.csv: line 1: no column named 'label' (columns: ${names.slice(0, 20).join(', ')}, … 785 in all)`,
+  );
+});

@@ -48,7 +48,10 @@ export function parseCsv(text: string, file: string, opts: CsvOptions = {}): Dat
       throw new DataError(
         file,
         'line 1',
-        `no column named ${quoteContent(want)} (columns: ${header.map((h) => showContent(h, 30)).join(', ')})`,
+        `no column named ${quoteContent(want)} (columns: ${header
+          .slice(0, 20)
+          .map((h) => showContent(h, 30))
+          .join(', ')}${header.length > 20 ? `, … ${header.length} in all` : ''})`,
       );
   } else {
     const n = Number(want);

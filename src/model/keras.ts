@@ -103,7 +103,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
   const out: LayerSpec[] = [];
   layers.forEach((layer, i) => {
     const c = (layer.config ?? {}) as Json;
-    const name = `${source}: layer ${i} (${showContent(String(layer.class_name), 30)}${c.name ? ` ${quoteContent(String(c.name), 30)}` : ''})`;
+    const name = `${source}: layer ${i} (${showContent(String(layer.class_name))}${c.name ? ` ${quoteContent(String(c.name))}` : ''})`;
     const bis = (c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape) as
       (number | null)[] | undefined;
     if (bis && inputShape === null) inputShape = bis.slice(1) as number[];
@@ -122,7 +122,7 @@ export function specFromKeras(topology: unknown, source = 'model'): ModelSpec {
     } else if (layer.class_name !== 'InputLayer') {
       fail(
         name,
-        `layer type ${showContent(String(layer.class_name), 30)} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`,
+        `layer type ${showContent(String(layer.class_name))} is not supported (${[...LAYERS.map((u) => u.kerasClass), 'InputLayer'].join(', ')} are)`,
       );
     }
   });
