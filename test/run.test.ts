@@ -32,7 +32,17 @@ const records = (file: string) =>
     .trim()
     .split('\n')
     .map((l) => {
-      const { elapsedSeconds: _s, iterSeconds: _i, ...r } = JSON.parse(l);
+      // the times, which differ from run to run (a resumed run's earlier lines, rewritten
+      // from its checkpoint, have no phase times: see LogRecord)
+      const {
+        elapsedSeconds: _s,
+        iterSeconds: _i,
+        gradSeconds: _g,
+        cgSeconds: _c,
+        directionSeconds: _d,
+        lineSearchSeconds: _l,
+        ...r
+      } = JSON.parse(l);
       return r;
     });
 
