@@ -35,25 +35,30 @@ test('the entries: Newton over methods × subsets, Adam and plain tfjs at each r
     objectives: ['regularised', 'none'],
     threads: 2,
   });
+  // first-order entries at 1 and 2 TensorFlow threads each (their best is their own setting)
   t.deepEqual(
-    specs.map((s) => [s.kind, s.objective]),
+    specs.map((s) => [s.kind, s.objective, s.threads]),
     [
-      ...Array(4).fill(['newton', 'regularised']),
-      ...Array(2).fill(['adam', 'regularised']),
-      ...Array(4).fill(['newton', 'none']),
-      ...Array(2).fill(['adam', 'none']),
-      ...Array(2).fill(['tfjs', 'none']),
+      ...Array(4).fill(['newton', 'regularised', 2]),
+      ...Array(2).fill(['adam', 'regularised', 1]),
+      ...Array(2).fill(['adam', 'regularised', 2]),
+      ...Array(4).fill(['newton', 'none', 2]),
+      ...Array(2).fill(['adam', 'none', 1]),
+      ...Array(2).fill(['adam', 'none', 2]),
+      ...Array(2).fill(['tfjs', 'none', 1]),
+      ...Array(2).fill(['tfjs', 'none', 2]),
     ],
   );
-  t.true(specs.every((s) => s.threads === 2 && s.budget === 10));
+  t.true(specs.every((s) => s.budget === 10));
+  t.is(new Set(specs.map((s) => s.name)).size, specs.length, 'names are unique');
   t.deepEqual(
     specs.filter((s) => s.kind !== 'tfjs').map((s) => s.C),
-    [...Array(6).fill(1), ...Array(6).fill(NO_REGULARISATION_C)],
+    [...Array(8).fill(1), ...Array(8).fill(NO_REGULARISATION_C)],
   );
   // Newton's pool contexts one TensorFlow thread each; Adam's and plain tfjs's one context all of them
   const newton = specs.find((s) => s.kind === 'newton')!;
-  const adam = specs.find((s) => s.kind === 'adam')!;
-  const plain = specs.find((s) => s.kind === 'tfjs')!;
+  const adam = specs.find((s) => s.kind === 'adam' && s.threads === 2)!;
+  const plain = specs.find((s) => s.kind === 'tfjs' && s.threads === 2)!;
   t.is(newton.threads, 2);
   t.is(entryEnv(newton).TF_NUM_INTRAOP_THREADS, '1');
   t.is(entryEnv(adam).TF_NUM_INTRAOP_THREADS, '2');

@@ -20,6 +20,9 @@
  *
  *   T_A(P) = steps · t(P).
  *
+ * The first iteration's extra time, the pool's start (each worker loading its backend), is
+ * left out of the fit and the prediction (a long-lived pool pays it once).
+ *
  * Assumptions: the cores are one machine's, and P beyond the measured two extrapolates each
  * fit (no memory-bandwidth ceiling, no network: Newton's passes over more machines are the
  * NATS cost model's, src/bench/cost-model.ts); Adam is not data-parallel (a synchronous
@@ -80,7 +83,11 @@ export function fitNewton(
   two: NewtonIteration[],
   chunks: { gradient: number; gv: number },
 ): NewtonFit {
-  const perPass = (its: NewtonIteration[], phase: 'cg' | 'lineSearch') => {
+  // the first iteration's passes also start the pool (each worker loads its backend): the
+  // passes are timed from the later ones, and the prediction leaves the start out
+  const later = (its: NewtonIteration[]) => (its.length > 1 ? its.slice(1) : its);
+  const perPass = (all: NewtonIteration[], phase: 'cg' | 'lineSearch') => {
+    const its = later(all);
     const n = its.reduce((a, it) => a + (phase === 'cg' ? it.gvProducts : it.lossPasses), 0);
     const s = its.reduce((a, it) => a + (phase === 'cg' ? it.cgSeconds : it.lineSearchSeconds), 0);
     return n === 0 ? 0 : (1000 * s) / n;
@@ -88,8 +95,8 @@ export function fitNewton(
   return {
     gradient: fitPass(
       chunks.gradient,
-      1000 * mean(one.map((i) => i.gradSeconds)),
-      1000 * mean(two.map((i) => i.gradSeconds)),
+      1000 * mean(later(one).map((i) => i.gradSeconds)),
+      1000 * mean(later(two).map((i) => i.gradSeconds)),
     ),
     gv: fitPass(chunks.gv, perPass(one, 'cg'), perPass(two, 'cg')),
     loss: fitPass(chunks.gradient, perPass(one, 'lineSearch'), perPass(two, 'lineSearch')),

@@ -10,9 +10,9 @@
  * objective (trainFirstOrder) at several learning rates, and plain tfjs (`model.fit` with
  * Adam, what a tfjs user runs) at the same rates; each objective asked for: simpleNN's
  * regularised one, and none (C = NO_REGULARISATION_C; plain tfjs is always unregularised).
- * Every entry runs in a process of its own with `threads` cores' worth of compute: Newton
- * `threads` pool workers, Adam and plain tfjs `threads` TensorFlow threads (wasm computes on
- * one thread in Node, whatever is asked), so that no setting made for one method's threads
+ * Every entry runs in a process of its own with at most `threads` cores' worth of compute:
+ * Newton `threads` pool workers, Adam and plain tfjs 1 or `threads` TensorFlow threads (its
+ * best is its own setting; wasm computes on one thread in Node, whatever is asked), so that no setting made for one method's threads
  * slows another. The best Newton is compared with the best first-order entry per objective.
  */
 import { spawn } from 'node:child_process';
@@ -50,8 +50,14 @@ export interface RaceOptions {
   objectives?: Objective[];
   /** the kinds of entry (default: newton, adam, tfjs) */
   kinds?: EntryKind[];
-  /** cores each entry computes on (default: common.workers, else the available parallelism) */
+  /** cores each entry may compute on (default: common.workers, else the available parallelism) */
   threads?: number;
+  /**
+   * the TensorFlow threads of the first-order entries, each at most `threads` (default 1 and
+   * `threads`: a minibatch step of a small model can be faster on one thread than on two,
+   * and its best setting is its own)
+   */
+  firstOrderThreads?: number[];
   /** Adam's minibatch (default 128) */
   batch?: number;
   /** Adam (both kinds): evaluate every this many training seconds (default: budget / 40) */
@@ -125,6 +131,9 @@ export function raceEntries(o: RaceOptions): (EntrySpec & { objective: Objective
   const log = (name: string) =>
     o.logDir ? join(o.logDir, `${name.replace(/[ |/%]+/g, '-')}.jsonl`) : undefined;
   const base = { common: o.common, budget: o.budget, threads };
+  // the first-order entries at each thread count asked (their best is one of them)
+  const foThreads = [...new Set(o.firstOrderThreads ?? (threads > 1 ? [1, threads] : [1]))];
+  const tag = (n: number) => (foThreads.length > 1 ? `, ${n} thread${n === 1 ? '' : 's'}` : '');
   const out: (EntrySpec & { objective: Objective })[] = [];
   for (const objective of objectives) {
     if (kinds.includes('newton'))
@@ -135,23 +144,26 @@ export function raceEntries(o: RaceOptions): (EntrySpec & { objective: Objective
           out.push({ ...spec, C: C(objective), log: log(name) });
         }
     if (kinds.includes('adam'))
-      for (const lr of o.lrs) {
-        const name = `adam lr ${lr} ${cName(objective)}`;
-        const spec = { ...base, name, kind: 'adam' as const, lr, objective, evalEvery };
-        out.push({ ...spec, C: C(objective), batch: o.batch, log: log(name) });
-      }
+      for (const n of foThreads)
+        for (const lr of o.lrs) {
+          const name = `adam lr ${lr} ${cName(objective)}${tag(n)}`;
+          const spec = { ...base, threads: n, name, kind: 'adam' as const, lr, objective };
+          out.push({ ...spec, evalEvery, C: C(objective), batch: o.batch, log: log(name) });
+        }
   }
   if (kinds.includes('tfjs'))
-    for (const lr of o.lrs)
-      out.push({
-        ...base,
-        name: `tfjs model.fit adam lr ${lr}`,
-        kind: 'tfjs',
-        objective: 'none',
-        lr,
-        batch: o.batch,
-        evalEvery,
-      });
+    for (const n of foThreads)
+      for (const lr of o.lrs)
+        out.push({
+          ...base,
+          threads: n,
+          name: `tfjs model.fit adam lr ${lr}${tag(n)}`,
+          kind: 'tfjs',
+          objective: 'none',
+          lr,
+          batch: o.batch,
+          evalEvery,
+        });
   return out;
 }
 
@@ -268,13 +280,14 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
       gnRatios: o.gnRatios,
       objectives: o.objectives,
       kinds: o.kinds,
+      firstOrderThreads: o.firstOrderThreads,
       batch: o.batch,
       evalEvery: o.evalEvery,
       logDir: o.logDir,
       data: typeof c.data === 'string' ? c.data : (c.data?.name ?? 'data'),
       model: typeof c.model === 'string' ? c.model : 'a model spec',
       backend,
-      threads: specs[0]?.threads ?? o.threads ?? availableParallelism(),
+      threads: o.threads ?? o.common.workers ?? availableParallelism(),
     },
   };
 }
@@ -322,7 +335,7 @@ export function raceTable(r: RaceReport): string {
   ]);
   const o = r.options;
   return [
-    `race: ${o.data}, ${o.model}, backend ${o.backend}, ${o.threads} cores' worth for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss`,
+    `race: ${o.data}, ${o.model}, backend ${o.backend}, at most ${o.threads} cores for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss`,
     ...textTable(head, body, 3),
     ...(Object.keys(r.best) as Objective[]).flatMap((objective) => verdicts(r, objective)),
   ].join('\n');

@@ -67,7 +67,10 @@ the best Newton against the best first-order entry per objective.
   --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --bsize N, --seed N,
   --backend B, --gv M
                     as for train (default: fashion-mnist, mlp:256,256, backend auto)
-  --threads N       cores each entry computes on (default --workers, else all: ${availableParallelism()})
+  --threads N       cores each entry may use (default --workers, else all: ${availableParallelism()})
+  --first-order-threads LIST
+                    TensorFlow threads of the Adam and plain tfjs entries, one entry each
+                    (default 1 and --threads: the best is Adam's own setting)
   --methods LIST    Newton's methods: simplenn, hf (default simplenn)
   --gn-ratios LIST  Newton's subset fractions |S|/l (default --gn-ratio, else 0.05)
   --objectives LIST regularised (simpleNN's C, or --C), none (C = 1e12) (default regularised;
@@ -288,6 +291,7 @@ async function raceCommand(argv: string[]): Promise<void> {
       objectives: { type: 'string' },
       kinds: { type: 'string' },
       'eval-every': { type: 'string' },
+      'first-order-threads': { type: 'string' },
       budget: { type: 'string' },
       targets: { type: 'string' },
       lr: { type: 'string' },
@@ -328,6 +332,14 @@ async function raceCommand(argv: string[]): Promise<void> {
     objectives: choices(values.objectives, '--objectives', OBJECTIVES),
     kinds: choices(values.kinds, '--kinds', ['newton', 'adam', 'tfjs'] as const),
     threads: num(values.threads, '--threads', { int: true, min: 1 }),
+    firstOrderThreads:
+      values['first-order-threads'] === undefined
+        ? undefined
+        : list(values['first-order-threads'], '--first-order-threads', 1).map((n) => {
+            if (!Number.isInteger(n))
+              throw new UsageError(`--first-order-threads takes integers, got ${n}`);
+            return n;
+          }),
     evalEvery: num(values['eval-every'], '--eval-every', { min: Number.MIN_VALUE }),
     batch: num(values.batch, '--batch', { int: true, min: 1 }),
     logDir: values['log-dir'],
