@@ -122,3 +122,24 @@ test('a short race on digits, each entry in its own process: times to targets, t
     r.entries[0].points.length,
   );
 });
+
+test("the solver's options reach every Newton entry (a gradient sample here) and the table says so", async (t) => {
+  const logDir = mkdtempSync(join(tmpdir(), 'tfjs-newton-race-opts-'));
+  const r = await runRace({
+    common: { ...common, gradSample: 'norm-test', gradSample0: 100 },
+    budget: 0.3,
+    targets: [0.5],
+    lrs: [1e-2],
+    kinds: ['newton'],
+    threads: 1,
+    logDir,
+  });
+  t.deepEqual(r.options.newtonOptions, { gradSample: 'norm-test', gradSample0: 100 });
+  t.regex(raceTable(r), /; every Newton entry with --grad-sample norm-test --grad-sample0 100\n/);
+  const lines = readFileSync(join(logDir, 'newton-simplenn-S-5-C-1.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  // the first iteration's f and ∇f on the sample of 100, not on all 1437 training digits
+  t.is(lines[0].gradSampleSize, 100);
+});

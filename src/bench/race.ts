@@ -23,7 +23,13 @@ import { fileURLToPath } from 'node:url';
 import { percent, textTable } from './table.js';
 import { chart, type Series } from '../charts/svg.js';
 import { defaultC, type TrainOptions } from '../run/options.js';
-import type { NewtonMethod } from '../solver/options.js';
+import {
+  SOLVER_OPTION_KEYS,
+  SOLVER_OPTIONS,
+  type NewtonMethod,
+  type SolverOptionKey,
+  type SolverOptions,
+} from '../solver/options.js';
 import { runEntry, type EntryKind, type EntrySpec, type RacePoint } from './race-entry.js';
 
 export type { RacePoint } from './race-entry.js';
@@ -92,6 +98,8 @@ export interface RaceReport {
     data: string;
     model: string;
     backend: string;
+    /** the solver options given to every Newton entry besides method, C and |S| (e.g. gradSample) */
+    newtonOptions: Partial<SolverOptions>;
     threads: number;
   };
 }
@@ -288,9 +296,22 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
       model: typeof c.model === 'string' ? c.model : 'a model spec',
       backend,
       threads: o.threads ?? o.common.workers ?? availableParallelism(),
+      newtonOptions: Object.fromEntries(
+        SOLVER_OPTION_KEYS.filter((k) => k !== 'method' && k !== 'C' && c[k] !== undefined).map(
+          (k) => [k, c[k]],
+        ),
+      ),
     },
   };
 }
+
+/** The Newton entries' solver options beyond the grid, in their flags' words ('' when none). */
+const newtonOptionsLine = (given: Partial<SolverOptions> = {}) => {
+  const words = Object.entries(given).map(
+    ([k, v]) => `${SOLVER_OPTIONS[k as SolverOptionKey].spec.flag ?? k} ${v}`,
+  );
+  return words.length ? `; every Newton entry with ${words.join(' ')}` : '';
+};
 
 const secs = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)} s`);
 
@@ -335,7 +356,7 @@ export function raceTable(r: RaceReport): string {
   ]);
   const o = r.options;
   return [
-    `race: ${o.data}, ${o.model}, backend ${o.backend}, at most ${o.threads} cores for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss`,
+    `race: ${o.data}, ${o.model}, backend ${o.backend}, at most ${o.threads} cores for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss${newtonOptionsLine(o.newtonOptions)}`,
     ...textTable(head, body, 3),
     ...(Object.keys(r.best) as Objective[]).flatMap((objective) => verdicts(r, objective)),
   ].join('\n');

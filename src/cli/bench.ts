@@ -8,6 +8,7 @@ import { OBJECTIVES, raceChart, raceTable, runRace } from '../bench/race.js';
 import type { LossKind } from '../model/loss.js';
 import { validateOptions, type TrainOptions } from '../run/options.js';
 import { NEWTON_METHODS, type NewtonMethod } from '../solver/newton.js';
+import { SOLVER_OPTION_KEYS, type SolverOptionKey } from '../solver/options.js';
 import { lineChart } from '../charts/svg.js';
 import { defaultWorkerCounts, runScaling, scalingTable } from '../bench/scaling.js';
 import {
@@ -50,6 +51,8 @@ const RACE_OPTIONS = runOptionRows([
   'backend',
   'workers',
   'gv',
+  // the solver's options (--methods is the race's grid)
+  ...SOLVER_OPTION_KEYS.filter((k): k is Exclude<SolverOptionKey, 'method'> => k !== 'method'),
 ] as const);
 
 export const RACE_HELP = `Usage: tfjs-newton bench race [options]
@@ -67,6 +70,8 @@ the best Newton against the best first-order entry per objective.
   --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --bsize N, --seed N,
   --backend B, --gv M
                     as for train (default: fashion-mnist, mlp:256,256, backend auto)
+  --cg-max N, --grad-sample S, --preconditioner P, ... every solver option train takes
+                    (but --method), given to every Newton entry (see 'tfjs-newton train --help')
   --threads N       cores each entry may use (default --workers, else all: ${availableParallelism()})
   --first-order-threads LIST
                     TensorFlow threads of the Adam and plain tfjs entries, one entry each

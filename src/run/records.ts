@@ -25,6 +25,8 @@ export interface LogRecord {
   valAcc?: number | null;
   rho?: number;
   gnSize?: number;
+  /** with a gradient sample (gradSample 'norm-test'): |X|, the samples of the iteration's f and ∇f */
+  gradSampleSize?: number;
   gvProducts?: number;
   lossPasses?: number;
   /**
@@ -62,6 +64,7 @@ export function logRecord(it: TrainIteration, phases?: PhaseSeconds): LogRecord 
     rho: it.rho,
     iterSeconds: it.iterSeconds,
     gnSize: it.gnSize,
+    ...(it.gradSampleSize === undefined ? {} : { gradSampleSize: it.gradSampleSize }),
     gvProducts: it.gvProducts,
     lossPasses: it.lossPasses,
     ...phases,
