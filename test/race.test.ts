@@ -15,6 +15,7 @@ import {
   raceTable,
   runRace,
 } from '../src/bench/race.ts';
+import { RunError } from '../src/errors.ts';
 
 const common = {
   data: 'digits',
@@ -142,4 +143,20 @@ test("the solver's options reach every Newton entry (a gradient sample here) and
     .map((l) => JSON.parse(l));
   // the first iteration's f and ∇f on the sample of 100, not on all 1437 training digits
   t.is(lines[0].gradSampleSize, 100);
+});
+
+test('an entry stopped by bad input is a RunError in one line (the CLI prints no stack)', async (t) => {
+  const dir = join(tmpdir(), 'tfjs-newton-no-such-folder');
+  const e = await t.throwsAsync(
+    runRace({
+      common: { ...common, data: 'fashion-mnist', dataDir: dir },
+      budget: 0.3,
+      targets: [0.5],
+      lrs: [1e-2],
+      kinds: ['newton'],
+      threads: 1,
+    }),
+    { instanceOf: RunError },
+  );
+  t.regex(e!.message, /^race entry 'newton [^\n]*' failed: Fashion-MNIST folder .*not found/);
 });

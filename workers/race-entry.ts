@@ -5,6 +5,7 @@
  * the race started it with.
  */
 import { runEntry, type EntrySpec } from '../src/bench/race-entry.js';
+import { UsageError } from '../src/errors.js';
 
 const send = (m: object) => process.stdout.write(`@race ${JSON.stringify(m)}\n`);
 try {
@@ -15,6 +16,7 @@ try {
   );
   send({ done: true });
 } catch (e) {
-  send({ error: (e as Error).message.split('\n')[0] });
+  // usage: bad input (a missing data folder, say), which the race reports in one line
+  send({ error: (e as Error).message.split('\n')[0], usage: e instanceof UsageError });
   process.exitCode = 1;
 }

@@ -21,6 +21,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percent, textTable } from './table.js';
+import { RunError } from '../errors.js';
 import { chart, type Series } from '../charts/svg.js';
 import { defaultC, type TrainOptions } from '../run/options.js';
 import {
@@ -204,6 +205,7 @@ function runIsolated(
   });
   let pending = '';
   let error: string | undefined;
+  let usage = false;
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => {
     pending += b.toString();
@@ -211,10 +213,15 @@ function runIsolated(
     pending = lines.pop()!;
     for (const l of lines) {
       if (!l.startsWith('@race ')) continue;
-      const m = JSON.parse(l.slice(6)) as { point?: RacePoint; say?: string; error?: string };
+      const m = JSON.parse(l.slice(6)) as {
+        point?: RacePoint;
+        say?: string;
+        error?: string;
+        usage?: boolean;
+      };
       if (m.point) point({ ...m.point, gradNorm: m.point.gradNorm ?? NaN });
       if (m.say) say(m.say);
-      if (m.error) error = m.error;
+      if (m.error) [error, usage] = [m.error, m.usage === true];
     }
   });
   child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
@@ -223,7 +230,8 @@ function runIsolated(
       code === 0
         ? resolve()
         : reject(
-            new Error(
+            // bad input as a RunError (the CLI's one line, exit code 2), a crash as an Error
+            new (usage ? RunError : Error)(
               `race entry '${e.name}' failed: ${error ?? `exit code ${code}: ${stderr.trim().split('\n').at(-1)}`}`,
             ),
           ),

@@ -54,12 +54,7 @@ import {
   type PhaseSeconds,
 } from './report.js';
 
-export {
-  LineSearchError,
-  type IterationReport,
-  type NewtonState,
-  type PhaseSeconds,
-} from './report.js';
+export { LineSearchError, type IterationReport, type NewtonState, type PhaseSeconds };
 
 // the options' names, types, defaults and methods, where they were before options.ts
 export {
