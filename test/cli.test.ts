@@ -85,7 +85,7 @@ test('the bare command (every default, the embedded digits) shows the method at 
 test('bad options are one-line errors with exit code 2, no stack trace', (t) => {
   for (const [args, msg] of [
     [['train', '--iters', 'x'], /--iters expects an integer, got 'x'/],
-    [['train', '--loss', 'hinge'], /--loss must be ce or mse/],
+    [['train', '--loss', 'hinge'], /--loss must be one of ce, mse, bce/],
     [
       ['train', '--workers', '-1'],
       /Option '--workers' argument is ambiguous\. .*use '--workers=-XYZ'/,

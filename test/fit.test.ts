@@ -111,6 +111,46 @@ test.serial(
 );
 
 test.serial(
+  "a final sigmoid goes with loss 'bce' (one Bernoulli per output): trained on its logits, predict() agrees; with 'ce' refused",
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const sigmoidMlp = () =>
+      tf.sequential({
+        layers: [
+          tf.layers.dense({ inputShape: [64], units: 32, activation: 'relu' }),
+          tf.layers.dense({ units: 10, activation: 'sigmoid' }),
+        ],
+      });
+    const model = sigmoidMlp();
+    const h = await newtonFit(model, X, Y1H, {
+      ...FAST,
+      loss: 'bce',
+      epochs: 10,
+      validationData: [XV, YV],
+    });
+    t.true(h.history.val_acc[9] >= 0.9, `val_acc ${h.history.val_acc[9]}`);
+    t.true(h.history.loss[9] < h.history.loss[0]);
+    const net = new Network(fromTfjs({ model, loss: 'bce' }).options.model as never);
+    const params = net.unflatten(h.result.params);
+    const gap = tf.tidy(() => {
+      const p = model.predict(XV) as tf.Tensor2D;
+      return tf.max(tf.abs(tf.sub(p, tf.sigmoid(net.forward(params, XV))))).dataSync()[0];
+    });
+    tf.dispose(params);
+    t.true(gap < 1e-5, `predict differs by ${gap}`);
+    model.dispose();
+    const refused = sigmoidMlp();
+    await t.throwsAsync(newtonFit(refused, X, Y1H, { ...FAST, epochs: 1 }), {
+      instanceOf: UsageError,
+      message:
+        /its last layer \(Dense '\w+'\): activation 'sigmoid' goes with loss 'bce' \(sigmoid cross-entropy, one Bernoulli per output\), not 'ce'/,
+    });
+    refused.dispose();
+    noLeak(t, before);
+  },
+);
+
+test.serial(
   "train({ model: LayersModel, data: tensors }) starts from the model's weights; labels or one-hot",
   async (t) => {
     const before = tf.memory().numTensors;

@@ -8,7 +8,7 @@ import { Network } from '../src/model/network.ts';
 import { presetModel } from '../src/model/presets.ts';
 import { LAYER_TYPES, layoutOf, type LayerSpec } from '../src/model/spec.ts';
 import { MODELS, TIES_MODEL } from './helpers/models.ts';
-import { forward64, relErr } from './helpers/net64.ts';
+import { forward64, loss64, lossHessian64, relErr } from './helpers/net64.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { sampleRows, syntheticData } from './helpers/synthetic.ts';
 
@@ -121,6 +121,49 @@ test('the registries: one unit per layer type and per loss, named in messages', 
   );
   t.throws(() => lossUnit('hinge'), { message: `unknown loss 'hinge': use ${lossList()}` });
   for (const name of LOSSES) t.is(lossUnit(name).name, name);
+});
+
+test('every loss: its float64 B is the finite-difference Hessian of its float64 value, and the unit computes both (cpu), leak-free', async (t) => {
+  await initBackend('cpu');
+  const before = tf.memory().numTensors;
+  const z = Float64Array.from([1.3, -0.4, 0.05, -2.2]);
+  const y = 2;
+  const oneHot = Float64Array.from(z, (_, k) => (k === y ? 1 : 0));
+  const h = 1e-4;
+  for (const kind of LOSSES) {
+    const at = (d: number[]) =>
+      loss64(
+        kind,
+        Float64Array.from(z, (v, k) => v + d[k]),
+        y,
+      );
+    const B = lossHessian64(kind, z);
+    const e = (k: number, s: number) => Array.from(z, (_, j) => (j === k ? s : 0));
+    for (let i = 0; i < z.length; i++)
+      for (let j = 0; j < z.length; j++) {
+        const d = (si: number, sj: number) => e(i, si * h).map((v, k) => v + e(j, sj * h)[k]);
+        const fd = (at(d(1, 1)) - at(d(1, -1)) - at(d(-1, 1)) + at(d(-1, -1))) / (4 * h * h);
+        t.true(Math.abs(fd - B[i][j]) < 1e-5, `${kind} B[${i}][${j}]: ${B[i][j]} vs ${fd}`);
+      }
+    const u = lossUnit(kind);
+    const w = Float64Array.from([0.7, -1.1, 0.2, 0.5]);
+    const [sum, grad, Bw] = tf.tidy(() => {
+      const zt = tf.tensor2d([...z], [1, 4]);
+      const yt = tf.tensor2d([...oneHot], [1, 4]);
+      const state = u.curvatureState(zt);
+      const r = [u.sum(zt, yt), u.gradient(zt, yt), u.applyB(state, tf.tensor2d([...w], [1, 4]))];
+      state?.dispose();
+      return r.map((x) => x.dataSync().slice());
+    });
+    t.true(Math.abs(sum[0] - loss64(kind, z, y)) < 1e-5, `${kind} value`);
+    for (let k = 0; k < z.length; k++) {
+      const fd = (at(e(k, h)) - at(e(k, -h))) / (2 * h);
+      t.true(Math.abs(grad[k] - fd) < 1e-4, `${kind} gradient ${k}: ${grad[k]} vs ${fd}`);
+      const want = B[k].reduce((s, b, j) => s + b * w[j], 0);
+      t.true(Math.abs(Bw[k] - want) < 1e-5, `${kind} Bw ${k}: ${Bw[k]} vs ${want}`);
+    }
+  }
+  t.is(tf.memory().numTensors, before);
 });
 
 const N = 4;

@@ -118,8 +118,8 @@ const BAD: Case[] = [
     'loss: hinge',
     { loss: 'hinge' },
     RangeError,
-    /^option 'loss' must be ce or mse, got 'hinge'$/,
-    /^--loss must be ce or mse, got 'hinge'$/,
+    /^option 'loss' must be one of ce, mse, bce, got 'hinge'$/,
+    /^--loss must be one of ce, mse, bce, got 'hinge'$/,
   ],
   [
     'backend: gpu',

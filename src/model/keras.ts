@@ -31,7 +31,7 @@ import {
   type KerasLayer,
   type LayerSpec,
 } from './layers/index.js';
-import { isLoss, lossList, type LossKind } from './losses/index.js';
+import { isLoss, LOSSES, lossList, lossUnit, type LossKind } from './losses/index.js';
 import { layoutOf, type ModelSpec } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -248,8 +248,9 @@ export function setLayersModelParams(
  * The model spec of a tfjs LayersModel (its `toJSON()` topology, read by specFromKeras:
  * any layer or setting we cannot differentiate twice is refused by name). A final Dense
  * with activation 'softmax', what tfjs users write for categoricalCrossentropy, is taken
- * with loss 'ce' as the logits it applies softmax to: the softmax is the loss's, and the
- * spec's last layer is linear (the model's own layer is left as it is).
+ * with loss 'ce' as the logits it applies softmax to (likewise 'sigmoid' with 'bce'): the
+ * activation is the loss's, and the spec's last layer is linear (the model's own layer is
+ * left as it is).
  */
 export function specOfLayersModel(model: tf.LayersModel, loss: LossKind): ModelSpec {
   const source = `the model '${model.name}'`;
@@ -263,11 +264,14 @@ export function specOfLayersModel(model: tf.LayersModel, loss: LossKind): ModelS
   const layers = ((json.config as Json | undefined)?.layers ?? []) as Json[];
   const last = [...layers].reverse().find((l) => l.class_name !== 'InputLayer');
   const lastConfig = last?.config as Json | undefined;
-  if (last?.class_name === 'Dense' && lastConfig?.activation === 'softmax') {
-    if (loss !== 'ce')
+  // a final activation that is a loss's own (softmax: ce, sigmoid: bce) goes with that loss
+  const activation = lastConfig?.activation;
+  const owner = LOSSES.map(lossUnit).find((u) => u.outputActivation === activation);
+  if (last?.class_name === 'Dense' && owner) {
+    if (loss !== owner.name)
       fail(
-        `${source}: its last layer (Dense '${String(lastConfig.name)}')`,
-        `activation 'softmax' goes with loss 'ce' (softmax cross-entropy), not '${loss}': give the last layer activation 'linear' for '${loss}'`,
+        `${source}: its last layer (Dense '${String(lastConfig!.name)}')`,
+        `activation '${String(activation)}' goes with loss '${owner.name}' (${owner.summary}), not '${loss}': give the last layer activation 'linear' for '${loss}'`,
       );
     last.config = { ...lastConfig, activation: 'linear' };
   }

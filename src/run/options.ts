@@ -31,7 +31,7 @@ import { BACKENDS, type BackendChoice } from '../backend/select.js';
 import type { Preprocessing, TrainTest } from '../data/dataset.js';
 import type { DataOptions } from '../data/load.js';
 import { tensorDataProblem, type TensorData } from '../data/tensors.js';
-import { LOSSES, type LossKind } from '../model/loss.js';
+import { LOSSES, lossUnit, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
 import type { ModelSpec } from '../model/spec.js';
 import {
@@ -333,7 +333,9 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     type: oneOf(LOSSES),
     flag: '--loss',
     value: LOSSES.join('|'),
-    help: 'softmax cross-entropy or squared error on one-hot targets',
+    help:
+      LOSSES.map((name) => `${name}: ${lossUnit(name).summary}`).join('\n') +
+      ' (on one-hot targets)',
   },
   gnRatio: {
     type: num({ min: 0, minOpen: true, max: 1 }),

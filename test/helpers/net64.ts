@@ -141,6 +141,13 @@ export function lossHessian64(kind: LossKind, z: Float64Array): Float64Array[] {
     for (let i = 0; i < m; i++) B[i][i] = 2;
     return B;
   }
+  if (kind === 'bce') {
+    for (let i = 0; i < m; i++) {
+      const p = 1 / (1 + Math.exp(-z[i]));
+      B[i][i] = p * (1 - p);
+    }
+    return B;
+  }
   const mx = Math.max(...z);
   const e = Array.from(z, (v) => Math.exp(v - mx));
   const s = e.reduce((a, b) => a + b, 0);
@@ -153,6 +160,12 @@ export function lossHessian64(kind: LossKind, z: Float64Array): Float64Array[] {
 /** ξ(z, y) in float64. */
 export function loss64(kind: LossKind, z: Float64Array, y: number): number {
   if (kind === 'mse') return z.reduce((s, v, i) => s + (v - (i === y ? 1 : 0)) ** 2, 0);
+  // softplus(v) − [i = y]·v, softplus(v) = max(v, 0) + log(1 + e^−|v|)
+  if (kind === 'bce')
+    return z.reduce(
+      (s, v, i) => s + Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))) - (i === y ? v : 0),
+      0,
+    );
   const mx = Math.max(...z);
   return mx + Math.log(z.reduce((s, v) => s + Math.exp(v - mx), 0)) - z[y];
 }

@@ -8,6 +8,7 @@ import type { LossUnit } from './unit.js';
 export const ce: LossUnit<'ce'> = {
   name: 'ce',
   summary: 'softmax cross-entropy',
+  outputActivation: 'softmax',
   sum: (z, oneHot) => tf.sum(tf.sub(tf.logSumExp(z, 1), tf.sum(tf.mul(z, oneHot), 1))),
   gradient: (z, oneHot) => tf.sub(tf.softmax(z), oneHot),
   curvatureState: (z) => tf.softmax(z),

@@ -5,11 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../../errors.js';
+import { bce } from './bce.js';
 import { ce } from './ce.js';
 import { mse } from './mse.js';
 import type { LossUnit } from './unit.js';
 
-const UNITS = [ce, mse] as const;
+const UNITS = [ce, mse, bce] as const;
 
 export type LossKind = (typeof UNITS)[number]['name'];
 
@@ -48,7 +49,7 @@ export function lossGradient(kind: LossKind, z: tf.Tensor2D, oneHot: tf.Tensor2D
 
 /**
  * What B needs from z, computed once per Gauss-Newton subset and reused at every CG
- * step (ce: p = softmax(z); mse: nothing).
+ * step (ce: p = softmax(z); mse: nothing; bce: σ(z)(1 − σ(z))).
  */
 export function curvatureState(kind: LossKind, z: tf.Tensor2D): tf.Tensor2D | null {
   return lossUnit(kind).curvatureState(z);

@@ -14,7 +14,13 @@ export interface LossUnit<N extends string = string> {
   readonly name: N;
   /** a few words for help texts */
   readonly summary: string;
-  /** Σᵢ ξ(zᵢ, yᵢ) over the rows of z, a scalar; y one-hot */
+  /**
+   * the activation a tfjs model applies to the logits z for this loss (softmax for 'ce'):
+   * a caller's tf.LayersModel whose last layer has it is trained on its logits, the
+   * activation taken as the loss's
+   */
+  readonly outputActivation?: string;
+  /** Σᵢ ξ(zᵢ, yᵢ) over the rows of z, a scalar; y one-hot (or 0/1 per output) */
   sum(z: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar;
   /** ∂ξ/∂z for every row, in closed form */
   gradient(z: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Tensor2D;
