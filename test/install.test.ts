@@ -1,7 +1,7 @@
 /**
  * Installing: what `npm ci` runs and on which Node (package.json's allowScripts and engines,
  * as README's Set-up states them), and what `train` says when tfjs-node is installed but its
- * native binding is not built (npm 12 runs no install script allowScripts does not approve).
+ * native binding is not built (npm 12 skips install scripts that allowScripts does not approve).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -48,7 +48,7 @@ test('tfjs-node without its binding: auto says how to build it, in one line; so 
   );
   t.true(
     line.includes(
-      `it is installed without its native binding (npm 12 runs no install script package.json's allowScripts does not approve): ${BUILD} for the native backend`,
+      `it is installed without its native binding (npm 12 skips install scripts that package.json's allowScripts does not approve): ${BUILD} for the native backend`,
     ),
     line,
   );

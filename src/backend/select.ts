@@ -57,7 +57,7 @@ const NATIVE_FIX: Record<NativeFailureKind, { command: string; todo: string; cau
     command: `npm install-scripts approve ${TFJS_NODE} && npm rebuild ${TFJS_NODE}`,
     todo: 'build it',
     cause:
-      'it is installed without its native binding (npm 12 runs no install script ' +
+      'it is installed without its native binding (npm 12 skips install scripts that ' +
       "package.json's allowScripts does not approve): ",
   },
   broken: { command: `npm rebuild ${TFJS_NODE}`, todo: 'rebuild it', cause: '' },
