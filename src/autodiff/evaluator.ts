@@ -24,8 +24,8 @@ import { Linearization } from './linearized.js';
 export const GV_METHODS = ['linearized', 'double-vjp'] as const;
 export type GvMethod = (typeof GV_METHODS)[number];
 
-/** Samples whose labels are not needed (predictions, Gauss-Newton products). */
-type Inputs = Omit<Samples, 'labels'>;
+/** Samples whose labels and targets are not needed (predictions, Gauss-Newton products). */
+type Inputs = Omit<Samples, 'labels' | 'targets'>;
 
 /** Concatenated flat values of tensors (read outside tf.tidy: see NOTES on typed arrays). */
 function readFlat(ts: tf.Tensor[]): Float32Array {
@@ -53,7 +53,8 @@ function disposeGnChunk(c: GnChunk): void {
 
 /**
  * One network at θ, on the samples given to each call; labels are classes
- * 0..net.outputSize−1 (the caller checks its data's classes against the network).
+ * 0..net.outputSize−1, or targets net.outputSize values per sample (the caller checks its
+ * data's outputs against the network).
  */
 export class ChunkEvaluator {
   private params: tf.Tensor[] | null = null;
@@ -84,10 +85,11 @@ export class ChunkEvaluator {
     return tf.tensor(s.x, [s.n, ...s.inputShape], 'float32');
   }
 
-  private oneHot(labels: Int32Array): tf.Tensor2D {
-    return tf.tidy(
-      () => tf.oneHot(tf.tensor1d(labels, 'int32'), this.net.outputSize).toFloat() as tf.Tensor2D,
-    );
+  /** What the loss compares z with: the real-valued targets, else the one-hot labels. */
+  private targets(s: Samples): tf.Tensor2D {
+    const k = this.net.outputSize;
+    if (s.targets) return tf.tensor2d(s.targets, [s.n, k], 'float32');
+    return tf.tidy(() => tf.oneHot(tf.tensor1d(s.labels, 'int32'), k).toFloat() as tf.Tensor2D);
   }
 
   /** The linearization of the network at θ on the chunk's samples (linearized.ts). */
@@ -111,7 +113,7 @@ export class ChunkEvaluator {
     const out = this.gradientBySweep
       ? this.lossAndGradientBySweep(s)
       : tf.tidy(() =>
-          lossAndGradient(this.net, this.theta, this.inputs(s), this.oneHot(s.labels), this.loss),
+          lossAndGradient(this.net, this.theta, this.inputs(s), this.targets(s), this.loss),
         );
     const loss = out.loss.dataSync()[0];
     const grad = readFlat(out.grads);
@@ -127,7 +129,7 @@ export class ChunkEvaluator {
     const lin = this.linearize(s);
     try {
       return tf.tidy(() => {
-        const y = this.oneHot(s.labels);
+        const y = this.targets(s);
         return {
           loss: lossSum(this.loss, lin.z, y),
           grads: lin.vjp(lossGradient(this.loss, lin.z, y)),
@@ -141,7 +143,7 @@ export class ChunkEvaluator {
   /** Σ ξᵢ over the chunk. */
   lossSum(s: Samples): number {
     const sum = tf.tidy(() =>
-      lossSum(this.loss, this.net.forward(this.theta, this.inputs(s)), this.oneHot(s.labels)),
+      lossSum(this.loss, this.net.forward(this.theta, this.inputs(s)), this.targets(s)),
     );
     const v = sum.dataSync()[0];
     sum.dispose();

@@ -41,6 +41,8 @@ export const DATA_OPTIONS = runOptionRows([
   'val',
   'valSplit',
   'labelCol',
+  'targets',
+  'trainSamples',
   'shape',
   'scale',
   'seed',

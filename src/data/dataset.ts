@@ -9,7 +9,16 @@ export interface Dataset {
   n: number;
   /** [d] or [H, W, C] */
   inputShape: number[];
+  /**
+   * the model's outputs: the classes, or with `targets` the target values per sample
+   */
   numClasses: number;
+  /**
+   * real-valued targets, n × numClasses values row-major (an autoencoder's pixels, a
+   * regression's columns): when present the loss compares z with them instead of the
+   * one-hot labels, and `labels` (all 0) is not read
+   */
+  targets?: Float32Array;
 }
 
 export interface TrainTest {
@@ -45,7 +54,19 @@ export function takeRows(d: Dataset, rows: ArrayLike<number>): Dataset {
     x.set(d.x.subarray(rows[i] * m, (rows[i] + 1) * m), i * m);
     labels[i] = d.labels[rows[i]];
   }
-  return { ...d, x, labels, n: rows.length };
+  if (d.targets === undefined) return { ...d, x, labels, n: rows.length };
+  return { ...d, x, labels, targets: batchTargets(d, rows) as Float32Array, n: rows.length };
+}
+
+/** What the loss compares the rows' outputs with: their targets (n × k), else their labels. */
+export function batchTargets(d: Dataset, rows: ArrayLike<number>): Float32Array | Int32Array {
+  if (d.targets === undefined)
+    return Int32Array.from(rows as ArrayLike<number>, (r) => d.labels[r]);
+  const k = d.numClasses;
+  const out = new Float32Array(rows.length * k);
+  for (let i = 0; i < rows.length; i++)
+    out.set(d.targets.subarray(rows[i] * k, (rows[i] + 1) * k), i * k);
+  return out;
 }
 
 /** A contiguous range of samples, or an explicit list of sample indices (a chunk: see engine/plan.ts). */
@@ -53,10 +74,10 @@ export type Rows = { start: number; end: number } | Int32Array;
 
 /**
  * Labelled samples as the evaluator (autodiff/evaluator.ts) computes on them: n ×
- * prod(inputShape) values, row-major, and n labels. A data set is one; `chunkSamples`
- * gives a chunk's.
+ * prod(inputShape) values, row-major, and n labels (or n × k real-valued targets). A
+ * data set is one; `chunkSamples` gives a chunk's.
  */
-export type Samples = Pick<Dataset, 'x' | 'labels' | 'n' | 'inputShape'>;
+export type Samples = Pick<Dataset, 'x' | 'labels' | 'n' | 'inputShape' | 'targets'>;
 
 /**
  * The samples of a chunk of `d`: for a range, views of d's arrays (no copy); for a list
@@ -65,11 +86,13 @@ export type Samples = Pick<Dataset, 'x' | 'labels' | 'n' | 'inputShape'>;
 export function chunkSamples(d: Dataset, rows: Rows): Samples {
   if (rows instanceof Int32Array) return takeRows(d, rows);
   const m = sampleSize(d);
+  const k = d.numClasses;
   return {
     x: d.x.subarray(rows.start * m, rows.end * m),
     labels: d.labels.subarray(rows.start, rows.end),
     n: rows.end - rows.start,
     inputShape: d.inputShape,
+    ...(d.targets && { targets: d.targets.subarray(rows.start * k, rows.end * k) }),
   };
 }
 
@@ -108,7 +131,7 @@ export function preprocess(d: Dataset, p: Preprocessing): Dataset {
 }
 
 /**
- * A digest of a data set's samples (as float32 bytes), labels, shape and classes: equal
+ * A digest of a data set's samples (as float32 bytes), labels, targets, shape and classes: equal
  * digests mean the same training data, bit for bit, whatever file it came from.
  */
 export function datasetDigest(d: Dataset): string {
@@ -116,5 +139,8 @@ export function datasetDigest(d: Dataset): string {
   h.update(JSON.stringify({ n: d.n, inputShape: d.inputShape, numClasses: d.numClasses }));
   h.update(new Uint8Array(d.x.buffer, d.x.byteOffset, d.n * sampleSize(d) * 4));
   h.update(new Uint8Array(d.labels.buffer, d.labels.byteOffset, d.n * 4));
+  // a class data set's digest is as before targets existed (checkpoints still resume)
+  if (d.targets)
+    h.update(new Uint8Array(d.targets.buffer, d.targets.byteOffset, d.n * d.numClasses * 4));
   return `sha256:${h.digest('hex').slice(0, 32)}`;
 }

@@ -42,6 +42,13 @@ export interface DataOptions {
   shape?: number[];
   /** divide features by this before centring (default: 255 for IDX, 16 for digits, 1 for files) */
   scale?: number;
+  /**
+   * what the model is trained to output: 'labels' (the classes, the default) or 'inputs'
+   * (the samples themselves, scaled as by `scale` but not centred: an autoencoder)
+   */
+  targets?: string;
+  /** train on the first N training samples only (after a validation split) */
+  trainSamples?: number;
   /** seed of the validation split */
   seed?: number;
   /**
@@ -144,7 +151,10 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
       `unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`,
     );
   }
-  if (o.data !== 'digits') oneClass(raw.train, o.data);
+  const targets = o.targets ?? 'labels';
+  if (targets !== 'labels' && targets !== 'inputs')
+    throw new UsageError(`unknown targets '${targets}': use labels or inputs`);
+  if (o.data !== 'digits' && targets === 'labels') oneClass(raw.train, o.data);
   const shaped = {
     train: reshape(raw.train, o.shape, o.data),
     test: raw.test && reshape(raw.test, o.shape, o.test ?? o.data),
@@ -165,6 +175,15 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     shaped.val = takeRows(shaped.train, perm.subarray(0, nVal).sort());
     shaped.train = takeRows(shaped.train, perm.subarray(nVal).sort());
   }
+  if (o.trainSamples !== undefined) {
+    if (!Number.isInteger(o.trainSamples) || o.trainSamples < 1)
+      throw new UsageError(`--train-samples must be a positive integer, got ${o.trainSamples}`);
+    if (o.trainSamples < shaped.train.n)
+      shaped.train = takeRows(
+        shaped.train,
+        Int32Array.from({ length: o.trainSamples }, (_, i) => i),
+      );
+  }
   const given = o.preprocessing;
   if (given && given.mean.length !== sampleSize(shaped.train)) {
     throw new UsageError(
@@ -176,7 +195,9 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     shaped.train,
     shaped.test ?? emptyLike(shaped.train),
     shaped.val ?? emptyLike(shaped.train),
-  ].map((d) => preprocess(d, p));
+  ].map((d) =>
+    targets === 'inputs' ? withInputTargets(preprocess(d, p), d, p.scale) : preprocess(d, p),
+  );
   return { name, train, test, val: shaped.val ? val : undefined, preprocessing: p };
 }
 
@@ -189,6 +210,16 @@ function oneClass(d: Dataset, file: string): void {
   throw new UsageError(
     `${file}: all ${d.n} samples have label ${label}: a classifier needs at least 2 classes`,
   );
+}
+
+/**
+ * `d` (preprocessed) with the raw samples of `raw` divided by `scale` as its targets:
+ * one output per feature, labels not read.
+ */
+function withInputTargets(d: Dataset, raw: Dataset, scale: number): Dataset {
+  const targets = new Float32Array(raw.n * sampleSize(raw));
+  for (let i = 0; i < targets.length; i++) targets[i] = raw.x[i] / scale;
+  return { ...d, labels: new Int32Array(d.n), numClasses: sampleSize(raw), targets };
 }
 
 function emptyLike(d: Dataset): Dataset {

@@ -40,7 +40,9 @@ export interface StateSource {
 /** An evaluator of `net` for the samples of `data`, whose classes must be the network's outputs. */
 function evaluatorFor(net: Network, data: Dataset, loss: LossKind, gv?: GvMethod): ChunkEvaluator {
   if (data.numClasses !== net.outputSize)
-    throw new Error(`the model has ${net.outputSize} outputs, the data ${data.numClasses} classes`);
+    throw new Error(
+      `the model has ${net.outputSize} outputs, the data ${data.numClasses} ${data.targets ? 'targets per sample' : 'classes'}`,
+    );
   return new ChunkEvaluator(net, loss, gv);
 }
 

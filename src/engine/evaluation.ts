@@ -22,7 +22,7 @@ export interface Evaluation {
   /**
    * The fraction of the set's samples whose predicted class (argmax of z at θ, float32)
    * is their label: the count of correct ones, by chunks of `bsize`, over n. NaN for an
-   * empty or absent set. Leaves the training θ and any prepared Gauss-Newton chunks alone.
+   * empty or absent set, or one of real-valued targets. Leaves the training θ and any prepared Gauss-Newton chunks alone.
    */
   accuracy(theta: Float64Array, set: EvalSetName): Promise<number>;
 }
@@ -44,7 +44,8 @@ export function evalSizesOf(sets: EvalSets, train: Dataset): Partial<Record<Eval
     const set = sets[name];
     if (!set) continue;
     checkEvalSet(name, set, train);
-    sizes[name] = set.n;
+    // accuracy is for class labels: a set of real-valued targets has none (NaN)
+    if (set.targets === undefined) sizes[name] = set.n;
   }
   return sizes;
 }
@@ -55,6 +56,10 @@ export function checkEvalSet(name: EvalSetName, set: Dataset, train: Dataset): v
     throw new Error(
       `the ${name} set has samples of shape [${set.inputShape}], the training set [${train.inputShape}]`,
     );
+  }
+  if ((set.targets === undefined) !== (train.targets === undefined)) {
+    const kind = (d: Dataset) => (d.targets ? 'real-valued targets' : 'class labels');
+    throw new Error(`the ${name} set has ${kind(set)}, the training set ${kind(train)}`);
   }
   if (set.numClasses !== train.numClasses) {
     throw new Error(

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sampleSize } from '../data/dataset.js';
+import { batchTargets, sampleSize } from '../data/dataset.js';
 import { initParams } from '../model/init.js';
 import { saveModel } from '../model/keras.js';
 import { lossSum } from '../model/loss.js';
@@ -47,6 +47,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const l = train.n;
   const regC = (o.C ?? defaultC(o.data)) * l;
   const m = sampleSize(train);
+  const k = train.numClasses;
   const vars = net.unflatten(initParams(net.layout, o.seed)).map((t) => {
     const v = tf.variable(t);
     t.dispose();
@@ -99,10 +100,13 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
         const rows = perm.subarray(s, Math.min(l, s + batch));
         const xb = new Float32Array(rows.length * m);
         rows.forEach((r, i) => xb.set(train.x.subarray(r * m, (r + 1) * m), i * m));
-        const yb = Int32Array.from(rows, (r) => train.labels[r]);
+        const yb = batchTargets(train, rows);
         tf.tidy(() => {
           const x = tf.tensor(xb, [rows.length, ...train.inputShape]);
-          const y = tf.oneHot(tf.tensor1d(yb, 'int32'), train.numClasses).toFloat() as tf.Tensor2D;
+          const y =
+            yb instanceof Float32Array
+              ? tf.tensor2d(yb, [rows.length, k])
+              : (tf.oneHot(tf.tensor1d(yb, 'int32'), k).toFloat() as tf.Tensor2D);
           optimizer.minimize(
             () => {
               const reg = tf.mul(tf.addN(vars.map((v) => tf.sum(tf.square(v)))), 1 / (2 * regC));

@@ -309,6 +309,20 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     value: 'C',
     help: 'CSV label column: index from 0, negative from the end, or header name (default last)',
   },
+  targets: {
+    type: oneOf(['labels', 'inputs']),
+    flag: '--targets',
+    value: 'WHAT',
+    help:
+      'what the model learns to output: labels (classes) or inputs (the samples\n' +
+      'themselves, scaled but not centred: an autoencoder, e.g. with --loss bce)',
+  },
+  trainSamples: {
+    type: int(1),
+    flag: '--train-samples',
+    value: 'N',
+    help: 'train on the first N training samples only',
+  },
   shape: {
     type: { kind: 'intArray', range: { min: 1 } },
     flag: '--shape',

@@ -74,7 +74,9 @@ export function resolveModel(model: string | ModelSpec, data: Dataset): ModelSpe
   }
   const out = layoutOf(spec).outputSize;
   if (out !== data.numClasses)
-    throw new UsageError(`${source} has ${out} outputs, the data has ${data.numClasses} classes`);
+    throw new UsageError(
+      `${source} has ${out} outputs, the data has ${data.numClasses} ${data.targets ? 'target values per sample' : 'classes'}`,
+    );
   return spec;
 }
 
@@ -92,12 +94,19 @@ export async function prepareRun(o: ResolvedOptions, preprocessing?: Preprocessi
           val: o.val,
           valSplit: o.valSplit,
           labelCol: o.labelCol,
+          targets: o.targets,
+          trainSamples: o.trainSamples,
           shape: o.shape,
           scale: o.scale,
           seed: o.seed,
           preprocessing,
         })
       : o.data;
+  // ce's closed forms assume targets that sum to 1 (one-hot labels)
+  if (sets.train.targets && o.loss === 'ce')
+    throw new UsageError(
+      `loss ce is for class labels; for real-valued targets use --loss mse (values) or bce (values in [0, 1])`,
+    );
   const spec = resolveModel(o.model, sets.train);
   return { backend, sets, spec, net: new Network(spec) };
 }

@@ -20,6 +20,7 @@ export class ThreadWorker implements StateSource {
       n: d.n,
       inputShape: setup.inputShape,
       numClasses: setup.numClasses,
+      ...(d.targets && { targets: new Float32Array(d.targets) }),
     });
     const evalSets: Partial<Record<'test' | 'val', Dataset>> = {};
     for (const [name, d] of Object.entries(setup.evalSets))

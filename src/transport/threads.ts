@@ -41,6 +41,8 @@ export interface SharedData {
   x: SharedArrayBuffer;
   /** n int32 */
   labels: SharedArrayBuffer;
+  /** n × numClasses float32 real-valued targets, when the set has them */
+  targets?: SharedArrayBuffer;
 }
 
 /** What every worker thread is handed once. */
@@ -96,14 +98,18 @@ function shared(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(4, bytes));
 }
 
-/** A data set's samples and labels copied into shared memory. */
+/** A data set's samples, labels and targets (if any) copied into shared memory. */
 function shareData(data: Dataset): SharedData {
   const m = sampleSize(data);
   const x = shared(data.n * m * 4);
   new Float32Array(x).set(data.x.subarray(0, data.n * m));
   const labels = shared(data.n * 4);
   new Int32Array(labels).set(data.labels.subarray(0, data.n));
-  return { n: data.n, x, labels };
+  if (data.targets === undefined) return { n: data.n, x, labels };
+  const k = data.numClasses;
+  const targets = shared(data.n * k * 4);
+  new Float32Array(targets).set(data.targets.subarray(0, data.n * k));
+  return { n: data.n, x, labels, targets };
 }
 
 /** Tasks a worker holds at once: one computing, the next one waiting in the worker. */

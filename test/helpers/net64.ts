@@ -157,17 +157,20 @@ export function lossHessian64(kind: LossKind, z: Float64Array): Float64Array[] {
   return B;
 }
 
-/** ξ(z, y) in float64. */
-export function loss64(kind: LossKind, z: Float64Array, y: number): number {
-  if (kind === 'mse') return z.reduce((s, v, i) => s + (v - (i === y ? 1 : 0)) ** 2, 0);
-  // softplus(v) − [i = y]·v, softplus(v) = max(v, 0) + log(1 + e^−|v|)
+/** ξ(z, y) in float64: y a class label (one-hot targets) or the target values. */
+export function loss64(kind: LossKind, z: Float64Array, y: number | ArrayLike<number>): number {
+  const t = (i: number) => (typeof y === 'number' ? (i === y ? 1 : 0) : y[i]);
+  if (kind === 'mse') return z.reduce((s, v, i) => s + (v - t(i)) ** 2, 0);
+  // softplus(v) − yᵢ·v, softplus(v) = max(v, 0) + log(1 + e^−|v|)
   if (kind === 'bce')
     return z.reduce(
-      (s, v, i) => s + Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))) - (i === y ? v : 0),
+      (s, v, i) => s + Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))) - t(i) * v,
       0,
     );
+  // −Σᵢ yᵢ log softmax(z)ᵢ
   const mx = Math.max(...z);
-  return mx + Math.log(z.reduce((s, v) => s + Math.exp(v - mx), 0)) - z[y];
+  const lse = mx + Math.log(z.reduce((s, v) => s + Math.exp(v - mx), 0));
+  return z.reduce((s, v, i) => s + t(i) * (lse - v), 0);
 }
 
 /** (1/n) Σᵢ JᵢᵀBᵢJᵢ v, explicitly. */

@@ -5,7 +5,8 @@
  * its copy is the same.
  *
  * An object is a frame (frames.ts) whose meta is the data set's header
- * ({ kind, n, inputShape, numClasses }) followed by x (float32) and labels (int32), both
+ * ({ kind, n, inputShape, numClasses, targets? }) followed by x (float32), labels (int32)
+ * and, when `targets` is true, n × numClasses real-valued targets (float32), all
  * little-endian. Uploads and downloads stream it in chunks: the samples are never
  * concatenated into one more copy on either side.
  */
@@ -70,7 +71,7 @@ async function bucket(nc: NatsConnection, create: boolean): Promise<ObjectStore>
   }
 }
 
-/** The header, x and labels of `data`, as consecutive views (no copy). */
+/** The header, x, labels and targets (if any) of `data`, as consecutive views (no copy). */
 function datasetParts(data: Dataset): Uint8Array[] {
   const m = sampleSize(data);
   if (data.x.length < data.n * m || data.labels.length < data.n)
@@ -82,11 +83,13 @@ function datasetParts(data: Dataset): Uint8Array[] {
     n: data.n,
     inputShape: data.inputShape,
     numClasses: data.numClasses,
+    ...(data.targets && { targets: true }),
   });
   return [
     header,
     f32Body(data.x.subarray(0, data.n * m)),
     i32Body(data.labels.subarray(0, data.n)),
+    ...(data.targets ? [f32Body(data.targets.subarray(0, data.n * data.numClasses))] : []),
   ];
 }
 
@@ -149,12 +152,12 @@ export async function putDataset(
   return digest;
 }
 
-/** Fills x and labels from the object's bytes as they arrive. */
+/** Fills x, labels and targets from the object's bytes as they arrive. */
 class DatasetReader {
   private head: Uint8Array[] = [];
   private headBytes = 0;
   private data: Dataset | null = null;
-  /** where the bytes after the header go: x's, then labels' */
+  /** where the bytes after the header go: x's, then labels', then the targets' */
   private targets: Uint8Array[] = [];
   private t = 0;
   private pos = 0;
@@ -207,7 +210,7 @@ class DatasetReader {
 
   /** Allocates the data set the header describes. */
   private start(meta: Record<string, unknown>, headerLen: number) {
-    const { kind, n, inputShape, numClasses } = meta;
+    const { kind, n, inputShape, numClasses, targets } = meta;
     const count = (v: unknown): v is number =>
       typeof v === 'number' && Number.isInteger(v) && v >= 0;
     if (kind !== KIND) this.bad(`its kind is ${JSON.stringify(kind)}`);
@@ -216,19 +219,24 @@ class DatasetReader {
       !count(numClasses) ||
       !Array.isArray(inputShape) ||
       inputShape.length === 0 ||
-      !inputShape.every((d) => count(d) && d > 0)
+      !inputShape.every((d) => count(d) && d > 0) ||
+      (targets !== undefined && targets !== true)
     ) {
       this.bad(`a header of ${JSON.stringify({ n, inputShape, numClasses })}`);
     }
     const shape = inputShape as number[];
     const m = sampleSize({ inputShape: shape });
-    const want = headerLen + n * m * 4 + n * 4;
+    const k = targets === true ? numClasses : 0;
+    const want = headerLen + n * m * 4 + n * 4 + n * k * 4;
     if (want !== this.objectSize)
       this.bad(`its header says ${want} bytes, the object has ${this.objectSize}`);
     const x = new Float32Array(n * m);
     const labels = new Int32Array(n);
-    this.data = { x, labels, n, inputShape: shape, numClasses };
-    this.targets = [f32Body(x), i32Body(labels)].filter((b) => b.length > 0);
+    const y = targets === true ? new Float32Array(n * k) : undefined;
+    this.data = { x, labels, n, inputShape: shape, numClasses, ...(y && { targets: y }) };
+    this.targets = [f32Body(x), i32Body(labels), ...(y ? [f32Body(y)] : [])].filter(
+      (b) => b.length > 0,
+    );
   }
 
   finish(): Dataset {
