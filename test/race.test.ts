@@ -3,6 +3,7 @@
  * every entry's time to a target is the training time of its first report at or above it;
  * Adam's budget holds; the best entries per objective; JSONL logs and the SVG are written.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,4 +160,65 @@ test('an entry stopped by bad input is a RunError in one line (the CLI prints no
     { instanceOf: RunError },
   );
   t.regex(e!.message, /^race entry 'newton [^\n]*' failed: Fashion-MNIST folder .*not found/);
+});
+
+test('an autoencoder race (real-valued targets, no test accuracy) is a race on the training loss: the first-order best f is the target', async (t) => {
+  const r = await runRace({
+    common: {
+      ...common,
+      targets: 'inputs',
+      trainSamples: 300,
+      loss: 'bce',
+      model: 'mlp:16,4,16@sigmoid',
+    },
+    budget: 1,
+    targets: [0.9],
+    lrs: [1e-2],
+    objectives: ['none'],
+    threads: 1,
+  });
+  t.is(r.metric, 'loss');
+  t.deepEqual(
+    r.entries.map((e) => e.kind),
+    ['newton', 'adam', 'tfjs'],
+  );
+  const firsts = r.entries.filter((e) => e.kind !== 'newton');
+  const target = Math.min(...firsts.map((e) => e.bestF));
+  t.is(r.lossTargets?.none, target);
+  for (const e of r.entries) {
+    t.true(e.points.length > 0 && e.points.every((p) => Number.isNaN(p.testAcc)), e.name);
+    t.is(e.bestF, Math.min(...e.points.map((p) => p.f)));
+    t.is(e.timeTo['first-order best f'], e.points.find((p) => p.f <= target)?.t ?? null);
+  }
+  // the best first-order entry reaches its own lowest f
+  const best = r.entries.find((e) => e.name === r.best.none!.firstOrder)!;
+  t.is(best.bestF, target);
+  t.not(best.timeTo['first-order best f'], null);
+  // plain tfjs's f is the same per-sample loss as the objective's (Σ over the 64 outputs)
+  const plain = r.entries.find((e) => e.kind === 'tfjs')!;
+  const adam = r.entries.find((e) => e.kind === 'adam')!;
+  t.true(plain.points[0].f > 0.2 * adam.points[0].f && plain.points[0].f < 5 * adam.points[0].f);
+  const table = raceTable(r);
+  t.regex(table, /^race on the training loss \(no test accuracy: real-valued targets\)/);
+  t.regex(table, /none, f ≤ [\d.e+-]+ \([^)]*'s lowest\): /);
+  t.regex(raceChart(r), /<svg[^>]*>[\s\S]*objective f \(log10\)[\s\S]*<\/svg>/);
+});
+
+test("bench race's flags: the old --targets accuracies say their new name; --task is checked (one line, exit 2)", (t) => {
+  for (const [args, msg] of [
+    [
+      ['--targets', '0.85,0.88'],
+      /the test accuracies are --accuracy-targets 0.85,0.88; --targets says/,
+    ],
+    [['--task', 'cats'], /--task takes classification, autoencoder, got 'cats'/],
+  ] as const) {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'bench', 'race', ...args],
+      { encoding: 'utf8' },
+    );
+    t.is(r.status, 2, r.stderr);
+    t.regex(r.stderr, msg);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
 });

@@ -18,6 +18,11 @@ import { withDefaults, type TrainOptions } from '../run/options.js';
 import { prepareRun } from '../run/prepare.js';
 import { train } from '../run/train.js';
 import type { NewtonMethod, PhaseSeconds } from '../solver/options.js';
+import { lossUnit, type LossKind } from '../model/losses/index.js';
+
+/** What a progress line says of a point: its test accuracy, else (real-valued targets) its f. */
+const progressOf = (f: number, testAcc: number) =>
+  Number.isNaN(testAcc) ? `f ${f.toExponential(4)}` : `test ${(100 * testAcc).toFixed(2)}%`;
 
 export type EntryKind = 'newton' | 'adam' | 'tfjs';
 
@@ -95,7 +100,7 @@ async function newton(e: EntrySpec, point: (p: RacePoint) => void, say: (l: stri
         gvProducts,
         lossPasses,
       });
-      say(`${e.name} iter ${it.iter}: ${t.toFixed(1)} s, test ${(100 * it.testAcc).toFixed(2)}%`);
+      say(`${e.name} iter ${it.iter}: ${t.toFixed(1)} s, ${progressOf(it.f, it.testAcc)}`);
       if (t >= e.budget) controller.abort(new Error('budget'));
     },
   });
@@ -122,17 +127,28 @@ async function adam(e: EntrySpec, point: (p: RacePoint) => void, say: (l: string
         steps: r.steps,
       });
       say(
-        `${e.name} epoch ${r.iter}: ${r.trainSeconds.toFixed(1)} s, test ${(100 * r.testAcc).toFixed(2)}%`,
+        `${e.name} epoch ${r.iter}: ${r.trainSeconds.toFixed(1)} s, ${progressOf(r.f, r.testAcc)}`,
       );
     },
   });
 }
 
-/** The fraction of `x`'s rows whose predicted class is their label, and the mean loss. */
-function measure(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, labels: Int32Array) {
-  const n = labels.length;
+/**
+ * The fraction of `x`'s rows whose predicted class is their label (NaN for real-valued
+ * targets), and the mean per-sample loss, as Newton's objective counts it: categorical
+ * cross-entropy of the softmax output (what model.fit minimises), for targets the sum over
+ * the outputs of the binary cross-entropy (bce) or the squared error (mse).
+ */
+function measure(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  labels: Int32Array | null,
+  loss: LossKind,
+) {
+  const n = x.shape[0];
   let correct = 0;
-  let loss = 0;
+  let sum = 0;
   const chunk = 2048;
   for (let s = 0; s < n; s += chunk) {
     const size = Math.min(chunk, n - s);
@@ -140,26 +156,53 @@ function measure(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, labels: Int3
       const xs = x.slice(s, size);
       const p = model.predict(xs) as tf.Tensor2D;
       const ys = y.slice(s, size);
-      // categorical cross-entropy of the softmax output, as model.fit minimises it
-      return [p.argMax(1), tf.neg(tf.sum(tf.mul(ys, tf.log(tf.add(p, 1e-7)))))];
+      const eps = 1e-7;
+      const l =
+        labels !== null
+          ? tf.neg(tf.sum(tf.mul(ys, tf.log(tf.add(p, eps)))))
+          : loss === 'bce'
+            ? tf.neg(
+                tf.sum(
+                  tf.add(
+                    tf.mul(ys, tf.log(tf.add(p, eps))),
+                    tf.mul(tf.sub(1, ys), tf.log(tf.add(tf.sub(1, p), eps))),
+                  ),
+                ),
+              )
+            : tf.sum(tf.square(tf.sub(p, ys)));
+      return [p.argMax(1), l];
     });
     const classes = pred.dataSync();
-    for (let i = 0; i < size; i++) if (classes[i] === labels[s + i]) correct++;
-    loss += l.dataSync()[0];
+    if (labels !== null) for (let i = 0; i < size; i++) if (classes[i] === labels[s + i]) correct++;
+    sum += l.dataSync()[0];
     tf.dispose([pred, l]);
   }
-  return { acc: correct / n, loss: loss / n };
+  return { acc: labels === null ? NaN : correct / n, loss: sum / n };
 }
 
+/**
+ * Plain tfjs: class labels as above; real-valued targets with the loss's output activation
+ * (sigmoid for bce) and Keras's own loss of that kind ('binaryCrossentropy',
+ * 'meanSquaredError': means over the outputs, as a tfjs user compiles them).
+ */
 async function plainTfjs(e: EntrySpec, point: (p: RacePoint) => void, say: (l: string) => void) {
   const o = withDefaults(e.common);
   const { sets, spec } = await prepareRun(o);
   const model = kerasModel(spec);
-  model.add(tf.layers.activation({ activation: 'softmax' }));
-  model.compile({ optimizer: tf.train.adam(e.lr ?? 1e-3), loss: 'categoricalCrossentropy' });
+  const real = sets.train.targets !== undefined;
+  const activation = real ? lossUnit(o.loss).outputActivation : 'softmax';
+  if (activation) model.add(tf.layers.activation({ activation: activation as 'softmax' }));
+  const kerasLoss = !real
+    ? 'categoricalCrossentropy'
+    : o.loss === 'bce'
+      ? 'binaryCrossentropy'
+      : 'meanSquaredError';
+  model.compile({ optimizer: tf.train.adam(e.lr ?? 1e-3), loss: kerasLoss });
   const tensors = (d: typeof sets.train) => {
     const x = tf.tensor(d.x.subarray(0, d.n * sampleSize(d)), [d.n, ...d.inputShape]);
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(d.labels, 'int32'), d.numClasses).toFloat());
+    const y = d.targets
+      ? tf.tensor2d(d.targets.subarray(0, d.n * d.numClasses), [d.n, d.numClasses])
+      : tf.tidy(() => tf.oneHot(tf.tensor1d(d.labels, 'int32'), d.numClasses).toFloat());
     return { x, y };
   };
   const tr = tensors(sets.train);
@@ -173,10 +216,13 @@ async function plainTfjs(e: EntrySpec, point: (p: RacePoint) => void, say: (l: s
   const evaluate = () => {
     const t0 = performance.now();
     const t = trainMs() / 1000;
-    const train = measure(model, tr.x, tr.y, sets.train.labels);
-    const test = measure(model, te.x, te.y, sets.test.labels);
+    const train = measure(model, tr.x, tr.y, real ? null : sets.train.labels, o.loss);
+    const test =
+      sets.test.n === 0 || real
+        ? { acc: NaN }
+        : measure(model, te.x, te.y, sets.test.labels, o.loss);
     point({ t, f: train.loss, gradNorm: NaN, testAcc: test.acc });
-    say(`${e.name} epoch ${epoch}: ${t.toFixed(1)} s, test ${(100 * test.acc).toFixed(2)}%`);
+    say(`${e.name} epoch ${epoch}: ${t.toFixed(1)} s, ${progressOf(train.loss, test.acc)}`);
     lastEval = trainMs();
     evalMs += performance.now() - t0;
   };

@@ -142,6 +142,8 @@ export function adamSeconds(f: AdamFit, P: number): number {
 
 /** What a race report holds that the model reads (src/bench/race.ts's RaceReport). */
 interface RaceLike {
+  /** 'loss' for a race on the training loss (absent in reports before it existed) */
+  metric?: string;
   entries: {
     name: string;
     kind: string;
@@ -182,6 +184,10 @@ export function predictCores(
   chunks: { gradient: number; gv: number },
   o: { objective?: string; newton?: string; adam?: string; maxCores?: number } = {},
 ): CoresPrediction {
+  if (one.metric === 'loss' || two.metric === 'loss')
+    throw new RangeError(
+      'race-model models races to a test accuracy; a race on the training loss (real-valued targets) is not supported yet',
+    );
   const reach = (e: RaceLike['entries'][number]) => e.points.findIndex((p) => p.testAcc >= target);
   const pick = (kind: string, name?: string) => {
     const candidates = two.entries.filter(

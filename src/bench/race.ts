@@ -86,12 +86,30 @@ export interface RaceEntry {
   method?: NewtonMethod;
   gnRatio?: number;
   points: RacePoint[];
-  /** training seconds to first reach each target (null: not within the budget) */
+  /**
+   * training seconds to first reach each target (null: not within the budget); in a loss
+   * race, one target: the best first-order entry's lowest f of the same objective
+   */
   timeTo: Record<string, number | null>;
   bestAcc: number;
+  /** the lowest f the entry reported */
+  bestF: number;
 }
 
+/**
+ * What a race compares: test accuracy (class labels), or, when no entry has a test
+ * accuracy (real-valued targets: an autoencoder, a regression), the training loss f: the
+ * time each entry takes to reach the lowest f of the best first-order entry (`LOSS_TARGET`).
+ */
+export type RaceMetric = 'accuracy' | 'loss';
+
+/** The one target of a loss race, as timeTo names it. */
+export const LOSS_TARGET = 'first-order best f';
+
 export interface RaceReport {
+  metric: RaceMetric;
+  /** a loss race: per objective, the f to reach (the best first-order entry's lowest) */
+  lossTargets?: Partial<Record<Objective, number>>;
   entries: RaceEntry[];
   /** per objective raced: the best Newton entry and the best first-order one (names) */
   best: Partial<Record<Objective, { newton?: string; firstOrder?: string }>>;
@@ -124,6 +142,20 @@ function better(a: RaceEntry, b: RaceEntry, targets: number[]): boolean {
 
 const best = (entries: RaceEntry[], targets: number[]) =>
   entries.reduce<RaceEntry | undefined>((a, b) => (!a || better(b, a, targets) ? b : a), undefined)
+    ?.name;
+
+/** In a loss race: the sooner to the target; without one, the lower f. */
+function betterByLoss(a: RaceEntry, b: RaceEntry): boolean {
+  const [ta, tb] = [a.timeTo[LOSS_TARGET], b.timeTo[LOSS_TARGET]];
+  if (ta !== null && ta !== undefined && (tb === null || tb === undefined)) return true;
+  if ((ta === null || ta === undefined) && tb !== null && tb !== undefined) return false;
+  if (ta !== null && tb !== null && ta !== undefined && tb !== undefined && ta !== tb)
+    return ta < tb;
+  return a.bestF < b.bestF;
+}
+
+const bestByLoss = (entries: RaceEntry[]) =>
+  entries.reduce<RaceEntry | undefined>((a, b) => (!a || betterByLoss(b, a) ? b : a), undefined)
     ?.name;
 
 /** The entries of a race, in the order they run: Newton's grid, then Adam, then plain tfjs. */
@@ -219,7 +251,9 @@ function runIsolated(
         error?: string;
         usage?: boolean;
       };
-      if (m.point) point({ ...m.point, gradNorm: m.point.gradNorm ?? NaN });
+      // JSON carries NaN as null: no ‖∇f‖ (plain tfjs), no test accuracy (real-valued targets)
+      if (m.point)
+        point({ ...m.point, gradNorm: m.point.gradNorm ?? NaN, testAcc: m.point.testAcc ?? NaN });
       if (m.say) say(m.say);
       if (m.error) [error, usage] = [m.error, m.usage === true];
     }
@@ -268,24 +302,39 @@ export async function runRace(o: RaceOptions): Promise<RaceReport> {
       points,
       timeTo: Object.fromEntries(o.targets.map((x) => [String(x), timeTo(points, x)])),
       bestAcc: Math.max(-Infinity, ...points.map((p) => p.testAcc)),
+      bestF: Math.min(Infinity, ...points.map((p) => p.f).filter((f) => Number.isFinite(f))),
     });
   }
+  // no test accuracy anywhere: real-valued targets, a race on the training loss
+  const metric: RaceMetric = entries.every((e) => e.points.every((p) => Number.isNaN(p.testAcc)))
+    ? 'loss'
+    : 'accuracy';
   const byObjective: RaceReport['best'] = {};
+  const lossTargets: Partial<Record<Objective, number>> = {};
   for (const objective of o.objectives ?? ['regularised']) {
     const of = entries.filter((e) => e.objective === objective);
-    byObjective[objective] = {
-      newton: best(
-        of.filter((e) => e.kind === 'newton'),
-        o.targets,
-      ),
-      firstOrder: best(
-        of.filter((e) => e.kind !== 'newton'),
-        o.targets,
-      ),
-    };
+    const newtons = of.filter((e) => e.kind === 'newton');
+    const firsts = of.filter((e) => e.kind !== 'newton');
+    if (metric === 'accuracy') {
+      byObjective[objective] = {
+        newton: best(newtons, o.targets),
+        firstOrder: best(firsts, o.targets),
+      };
+      continue;
+    }
+    const target = Math.min(...firsts.map((e) => e.bestF));
+    if (Number.isFinite(target)) lossTargets[objective] = target;
+    for (const e of of) {
+      e.timeTo = Number.isFinite(target)
+        ? { [LOSS_TARGET]: e.points.find((p) => p.f <= target)?.t ?? null }
+        : {};
+    }
+    byObjective[objective] = { newton: bestByLoss(newtons), firstOrder: bestByLoss(firsts) };
   }
   const c = o.common;
   return {
+    metric,
+    ...(metric === 'loss' && { lossTargets }),
     entries,
     best: byObjective,
     options: {
@@ -343,7 +392,50 @@ function verdicts(r: RaceReport, objective: Objective): string[] {
   });
 }
 
+/** A loss race: each objective's best Newton against its best first-order entry, to the target f. */
+function lossVerdicts(r: RaceReport, objective: Objective): string[] {
+  const { newton: nn, firstOrder: fn } = r.best[objective] ?? {};
+  const newton = r.entries.find((e) => e.name === nn);
+  const first = r.entries.find((e) => e.name === fn);
+  const target = r.lossTargets?.[objective];
+  if (!newton || !first || target === undefined) return [];
+  const tn = newton.timeTo[LOSS_TARGET];
+  const ta = first.timeTo[LOSS_TARGET];
+  const what = `${objective}, f ≤ ${target.toExponential(4)} (${fn}'s lowest)`;
+  if (tn === null || tn === undefined)
+    return [
+      `${what}: ${nn} did not reach it within ${r.options.budget} s (its lowest f ${newton.bestF.toExponential(4)}); ${fn} took ${secs(ta ?? null)}`,
+    ];
+  return [
+    `${what}: ${nn} in ${secs(tn)}, ${fn} in ${secs(ta ?? null)} (${nn} ${ta! / tn >= 1 ? `${(ta! / tn).toFixed(2)}x sooner` : `${(tn / ta!).toFixed(2)}x slower`})`,
+  ];
+}
+
+/** The table of a loss race: the lowest f of each entry and its time to the target. */
+function lossRaceTable(r: RaceReport): string[] {
+  const bests = new Set(Object.values(r.best).flatMap((b) => [b.newton, b.firstOrder]));
+  const head = ['entry', 'objective', 'computes on', `to ${LOSS_TARGET}`, 'lowest f', 'final f'];
+  const body = r.entries.map((e) => [
+    e.name + (bests.has(e.name) ? ' (best)' : ''),
+    e.objective,
+    e.threads,
+    secs(e.timeTo[LOSS_TARGET] ?? null),
+    Number.isFinite(e.bestF) ? e.bestF.toExponential(4) : '—',
+    e.points.at(-1)?.f.toExponential(4) ?? '—',
+  ]);
+  return [
+    ...textTable(head, body, 3),
+    ...(Object.keys(r.best) as Objective[]).flatMap((objective) => lossVerdicts(r, objective)),
+  ];
+}
+
 export function raceTable(r: RaceReport): string {
+  const o = r.options;
+  if (r.metric === 'loss')
+    return [
+      `race on the training loss (no test accuracy: real-valued targets): ${o.data}, ${o.model}, backend ${o.backend}, at most ${o.threads} cores for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (objective evaluations not counted); f: the objective on all training samples (the mean loss with objective none)${newtonOptionsLine(o.newtonOptions)}`,
+      ...lossRaceTable(r),
+    ].join('\n');
   const targets = r.options.targets;
   const bests = new Set(Object.values(r.best).flatMap((b) => [b.newton, b.firstOrder]));
   const head = [
@@ -362,7 +454,6 @@ export function raceTable(r: RaceReport): string {
     `${(100 * e.bestAcc).toFixed(2)}%`,
     e.points.at(-1)?.f.toExponential(4) ?? '—',
   ]);
-  const o = r.options;
   return [
     `race: ${o.data}, ${o.model}, backend ${o.backend}, at most ${o.threads} cores for every entry (each in a process of its own); ${o.budget} s of training each; time = training seconds (accuracy and objective evaluations not counted); f of plain tfjs: its training loss${newtonOptionsLine(o.newtonOptions)}`,
     ...textTable(head, body, 3),
@@ -396,6 +487,39 @@ export function raceChart(r: RaceReport): string {
     ],
     dashed: true,
   }));
+  if (r.metric === 'loss') {
+    const lossTargets: Series[] = Object.entries(r.lossTargets ?? {}).map(([objective, f]) => ({
+      name: `target: ${objective}, first-order best f`,
+      points: [
+        [0, Math.log10(f)],
+        [r.options.budget, Math.log10(f)],
+      ],
+      dashed: true,
+    }));
+    return chart(
+      [
+        {
+          title: 'objective f (log10)',
+          xLabel: 'training seconds',
+          yLabel: 'log10 f',
+          series: [...series((p) => Math.log10(p.f)), ...lossTargets],
+        },
+        {
+          title: 'objective f (log10): the best entries',
+          xLabel: 'training seconds',
+          yLabel: 'log10 f',
+          series: [...series((p) => Math.log10(p.f), zoom), ...lossTargets],
+        },
+        {
+          title: '‖∇f‖ (log10)',
+          xLabel: 'training seconds',
+          yLabel: 'log10 ‖∇f‖',
+          series: series((p) => Math.log10(p.gradNorm)),
+        },
+      ],
+      2,
+    );
+  }
   return chart(
     [
       {

@@ -38,10 +38,22 @@ function choices<T extends string>(
   });
 }
 
+/** bench race --task: what the race trains (autoencoder: its defaults below). */
+const TASKS = ['classification', 'autoencoder'] as const;
+
+/**
+ * The deep autoencoder of Hinton & Salakhutdinov (2006), the Hessian-free papers' benchmark
+ * (Martens 2010): logistic units throughout (their 30-unit code layer is linear; ours is
+ * logistic as well, the one activation an mlp preset takes).
+ */
+export const AUTOENCODER_MODEL = 'mlp:1000,500,250,30,250,500,1000@sigmoid';
+
 /** The run options the race takes, as for train. */
 const RACE_OPTIONS = runOptionRows([
   'data',
   'dataDir',
+  'targets',
+  'trainSamples',
   'model',
   'loss',
   'C',
@@ -65,11 +77,17 @@ Entries: Newton over --methods × --gn-ratios, Adam on the same objective (tfjs'
 optimiser) and plain tfjs (a tf.LayersModel with a softmax output, model.fit with Adam and
 categorical cross-entropy, as tfjs documents it) at each --lr; for each --objectives. Reports
 the training time each first reaches the target test accuracies, the best accuracy, and
-the best Newton against the best first-order entry per objective.
+the best Newton against the best first-order entry per objective. With real-valued targets
+(--targets inputs, a regression) there is no test accuracy: the race compares the time each
+entry takes to reach the lowest training objective f of the best first-order entry.
 
-  --data NAME|PATH, --data-dir DIR, --model M, --loss L, --C X, --bsize N, --seed N,
-  --backend B, --gv M
+  --data NAME|PATH, --data-dir DIR, --targets WHAT, --train-samples N, --model M,
+  --loss L, --C X, --bsize N, --seed N, --backend B, --gv M
                     as for train (default: fashion-mnist, mlp:256,256, backend auto)
+  --task T          classification (the default) or autoencoder: the deep autoencoder of
+                    the Hessian-free literature, the defaults --targets inputs --loss bce
+                    --model ${AUTOENCODER_MODEL}
+                    --objectives none (each may be given)
   --cg-max N, --grad-sample S, --preconditioner P, ... every solver option train takes
                     (but --method), given to every Newton entry (see 'tfjs-newton train --help')
   --threads N       cores each entry may use (default --workers, else all: ${availableParallelism()})
@@ -82,7 +100,8 @@ the best Newton against the best first-order entry per objective.
                     plain tfjs is always unregularised)
   --kinds LIST      newton, adam (on the objective), tfjs (plain model.fit) (default all three)
   --budget S        training seconds per entry (default 150)
-  --targets LIST    test accuracies (default 0.85,0.88,0.89)
+  --accuracy-targets LIST
+                    test accuracies (default 0.85,0.88,0.89)
   --lr LIST         Adam's learning rates, both kinds (default 1e-3,3e-4,1e-4)
   --batch N         Adam's minibatch (default 128)
   --eval-every S    Adam's test accuracy every S training seconds (default budget/40)
@@ -298,7 +317,8 @@ async function raceCommand(argv: string[]): Promise<void> {
       'eval-every': { type: 'string' },
       'first-order-threads': { type: 'string' },
       budget: { type: 'string' },
-      targets: { type: 'string' },
+      'accuracy-targets': { type: 'string' },
+      task: { type: 'string' },
       lr: { type: 'string' },
       batch: { type: 'string' },
       'log-dir': { type: 'string' },
@@ -313,17 +333,28 @@ async function raceCommand(argv: string[]): Promise<void> {
   }
   const list = (s: string, flag: string, min: number, max?: number) =>
     s.split(',').map((x) => num(x, flag, { min, max })!);
+  const task = choices(values.task, '--task', TASKS)?.[0] ?? 'classification';
+  if (values.task?.includes(',')) throw new UsageError('--task takes one task');
+  const autoencoder = task === 'autoencoder';
+  // the race's test accuracies were --targets before --targets said what the model outputs
+  const given = optionsFromFlags(values, RACE_OPTIONS);
+  const outputs = typeof given.targets === 'string' ? given.targets : '';
+  if (/^0?\.\d+(,0?\.\d+)*$/.test(outputs))
+    throw new UsageError(
+      `bench race: the test accuracies are --accuracy-targets ${outputs}; --targets says what the model outputs (labels, inputs), as for train`,
+    );
   const common: TrainOptions = {
     data: 'fashion-mnist',
-    model: 'mlp:256,256',
-    ...optionsFromFlags(values, RACE_OPTIONS),
+    model: autoencoder ? AUTOENCODER_MODEL : 'mlp:256,256',
+    ...(autoencoder && { targets: 'inputs', loss: 'bce' as const }),
+    ...given,
   };
   validateOptions(common, 'newton', 'cli');
   if (values['log-dir']) mkdirSync(values['log-dir'], { recursive: true });
   const report = await runRace({
     common,
     budget: num(values.budget, '--budget', { min: Number.MIN_VALUE }) ?? 150,
-    targets: list(values.targets ?? '0.85,0.88,0.89', '--targets', 0, 1),
+    targets: list(values['accuracy-targets'] ?? '0.85,0.88,0.89', '--accuracy-targets', 0, 1),
     lrs: list(values.lr ?? '1e-3,3e-4,1e-4', '--lr', Number.MIN_VALUE),
     methods: (values.methods ?? 'simplenn').split(',').map((m) => {
       if (!(NEWTON_METHODS as readonly string[]).includes(m))
@@ -334,7 +365,9 @@ async function raceCommand(argv: string[]): Promise<void> {
       values['gn-ratios'] === undefined
         ? undefined
         : list(values['gn-ratios'], '--gn-ratios', Number.MIN_VALUE, 1),
-    objectives: choices(values.objectives, '--objectives', OBJECTIVES),
+    objectives:
+      choices(values.objectives, '--objectives', OBJECTIVES) ??
+      (autoencoder ? ['none'] : undefined),
     kinds: choices(values.kinds, '--kinds', ['newton', 'adam', 'tfjs'] as const),
     threads: num(values.threads, '--threads', { int: true, min: 1 }),
     firstOrderThreads:
