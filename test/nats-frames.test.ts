@@ -4,6 +4,7 @@
  * and reassembled in any order, bad part sets rejected, typed-array bodies checked.
  */
 import test from 'ava';
+import { Membership } from '../src/transport/nats/membership.ts';
 import {
   bodyF32,
   bodyF64,
@@ -18,6 +19,7 @@ import {
   maxBodyPart,
   MessageError,
   PROTOCOL_VERSION,
+  VersionMismatch,
   Reassembler,
   splitBody,
 } from '../src/transport/nats/frames.ts';
@@ -88,10 +90,20 @@ test('every bad frame is rejected with its reason', (t) => {
     /^truncated/,
   ); // a prefix of the magic
   const v2 = good.slice();
-  v2[4] = 2;
+  v2[4] = PROTOCOL_VERSION + 1;
   t.is(
     rejection(t, () => decodeFrame(v2)),
-    `out-of-version: version 2, this build speaks ${PROTOCOL_VERSION}`,
+    `version mismatch: the message speaks tfjs-newton protocol ${PROTOCOL_VERSION + 1}, this build ${PROTOCOL_VERSION}: run the same tfjs-newton version on every machine`,
+  );
+  t.true(
+    (() => {
+      try {
+        decodeFrame(v2);
+      } catch (e) {
+        return e instanceof VersionMismatch && e instanceof MessageError;
+      }
+      return false;
+    })(),
   );
 
   const frame = (metaText: string, body = new Uint8Array(0)) => {
@@ -159,7 +171,7 @@ test('every bad frame is rejected with its reason', (t) => {
   );
   t.regex(
     rejection(t, () => frameMetaEnd(v2)),
-    /^out-of-version/,
+    /^version mismatch/,
   );
 
   t.throws(() => encodeFrame([] as unknown as Record<string, unknown>), { instanceOf: TypeError });
@@ -369,4 +381,27 @@ test('typed bodies: views when aligned, aligned copies when not, wrong lengths r
     /^bad body: 12 bytes are not a whole number of float64 values$/,
   );
   t.is(bodyF32(new Uint8Array(0), 0).length, 0);
+});
+
+test("a coordinator's membership: a hello of another protocol version is said once as a version mismatch, and no worker joins", (t) => {
+  const lines: string[] = [];
+  const joined: string[] = [];
+  const members = new Membership<unknown>('nats://x', 1000, {
+    joined: (w) => joined.push(w.wid),
+    dropped: () => {},
+    status: (l) => lines.push(l),
+  });
+  const hello = encodeFrame({ type: 'hello', wid: 'w-1', threads: 1 });
+  const old = hello.slice();
+  old[4] = PROTOCOL_VERSION - 1;
+  for (let i = 0; i < 3; i++) members.hello(old);
+  t.deepEqual(lines, [
+    `ignored a worker's hello: version mismatch: the message speaks tfjs-newton protocol ${PROTOCOL_VERSION - 1}, this build ${PROTOCOL_VERSION}: run the same tfjs-newton version on every machine`,
+  ]);
+  t.deepEqual(joined, []);
+  members.hello(hello);
+  t.deepEqual(joined, ['w-1']);
+  // a malformed hello is still called one, each time
+  members.hello(encodeFrame({ type: 'hello', wid: '../x', threads: 1 }));
+  t.regex(lines.at(-1)!, /^ignored a malformed hello: bad hello message: wid is/);
 });

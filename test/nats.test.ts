@@ -18,7 +18,7 @@ import { loadCheckpoint } from '../src/checkpoint.ts';
 import type { TrainTest } from '../src/data/dataset.ts';
 import { RunError } from '../src/errors.ts';
 import { connectNats, NatsConnectError } from '../src/transport/nats/connect.ts';
-import { decodeFrame, encodeFrame } from '../src/transport/nats/frames.ts';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '../src/transport/nats/frames.ts';
 import { SUBJECTS } from '../src/transport/nats/protocol.ts';
 import { PassEngine } from '../src/engine/engine.ts';
 import { startTraining } from '../src/host/start.ts';
@@ -343,7 +343,7 @@ natsTest(
       const subject = SUBJECTS.worker(wid);
       nc.publish(subject, new TextEncoder().encode('hello there'));
       const v2 = encodeFrame({ type: 'end', rid: 'x' });
-      v2[4] = 2;
+      v2[4] = PROTOCOL_VERSION + 1;
       nc.publish(subject, v2);
       nc.publish(
         subject,
@@ -361,7 +361,12 @@ natsTest(
       await new Promise((r) => setTimeout(r, 300));
       const log = w.output();
       t.regex(log, /rejected a message: not a tfjs-newton message/);
-      t.regex(log, /rejected a message: out-of-version: version 2/);
+      t.regex(
+        log,
+        new RegExp(
+          `rejected a message: version mismatch: the message speaks tfjs-newton protocol ${PROTOCOL_VERSION + 1}, this build ${PROTOCOL_VERSION}`,
+        ),
+      );
       t.regex(log, /rejected a message: bad task message: task\.kind is "explode"/);
       t.regex(
         log,

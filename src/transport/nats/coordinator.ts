@@ -41,6 +41,7 @@ import {
   MessageError,
   Reassembler,
   splitBody,
+  VersionMismatch,
 } from './frames.js';
 import { Membership, type RemoteWorker as Member, type WorkerTraffic } from './membership.js';
 import {
@@ -261,7 +262,8 @@ export class NatsTransport implements Transport {
       if (m.rid !== this.rid)
         throw new MessageError(`a message of run ${m.rid} on run ${this.rid}'s subject`);
     } catch (e) {
-      return this.status(`ignored a malformed message from a worker: ${(e as Error).message}`);
+      const what = e instanceof VersionMismatch ? 'a message' : 'a malformed message';
+      return this.status(`ignored ${what} from a worker: ${(e as Error).message}`);
     }
     const w = this.members.heard(m.wid, msg.data.length);
     if (!w) return; // a worker already given up on

@@ -12,11 +12,25 @@
 
 import { errorLine } from '../../errors.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * The version of what coordinator and workers say to each other, in every frame; a change
+ * of the messages or of the data set object bumps it. 1: up to stop 23; 2: data set
+ * objects may carry real-valued targets, whose held-out pass sums squared errors.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Why a message was rejected, in one line. */
 export class MessageError extends Error {
   override name = 'MessageError';
+}
+
+/** A frame of another protocol version: a peer running another tfjs-newton version. */
+export class VersionMismatch extends MessageError {
+  constructor(readonly version: number) {
+    super(
+      `version mismatch: the message speaks tfjs-newton protocol ${version}, this build ${PROTOCOL_VERSION}: run the same tfjs-newton version on every machine`,
+    );
+  }
 }
 
 const MAGIC = [0x54, 0x46, 0x4a, 0x4e]; // 'TFJN'
@@ -68,10 +82,7 @@ export function decodeFrame(
     throw new MessageError(
       `truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`,
     );
-  if (bytes[4] !== PROTOCOL_VERSION)
-    throw new MessageError(
-      `out-of-version: version ${bytes[4]}, this build speaks ${PROTOCOL_VERSION}`,
-    );
+  if (bytes[4] !== PROTOCOL_VERSION) throw new VersionMismatch(bytes[4]);
   if (bytes.length < FRAME_HEADER_BYTES)
     throw new MessageError(
       `truncated: ${bytes.length} bytes, a frame has at least ${FRAME_HEADER_BYTES}`,

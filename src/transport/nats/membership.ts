@@ -11,7 +11,7 @@
  * - While tasks wait and no worker is active, says so once, and after `waitForWorkersMs`
  *   tells the coordinator to give up (`starved`).
  */
-import { decodeFrame } from './frames.js';
+import { decodeFrame, VersionMismatch } from './frames.js';
 import { checkHello, WORKER_TIMEOUT_MS, type StateName } from './protocol.js';
 
 /** Bytes a worker was sent and sent back, for the scaling study. */
@@ -51,6 +51,8 @@ export class Membership<P> {
   active: RemoteWorker<P>[] = [];
   private readonly known = new Map<string, RemoteWorker<P>>();
   private waitingSince: number | null = null;
+  /** the protocol versions of hellos ignored so far (each said once) */
+  private readonly mismatched = new Set<number>();
 
   constructor(
     /** the server's url, for status lines (without credentials) */
@@ -75,6 +77,12 @@ export class Membership<P> {
     try {
       hello = checkHello(decodeFrame(frame).meta);
     } catch (e) {
+      // a worker of another version says hello every second: said once per version
+      if (e instanceof VersionMismatch) {
+        if (this.mismatched.has(e.version)) return;
+        this.mismatched.add(e.version);
+        return this.events.status(`ignored a worker's hello: ${e.message}`);
+      }
       return this.events.status(`ignored a malformed hello: ${(e as Error).message}`);
     }
     const w = this.known.get(hello.wid);
