@@ -8,7 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Samples } from '../data/dataset.js';
-import { curvatureState, lossGradient, lossSum, type LossKind } from '../model/losses/index.js';
+import {
+  curvatureState,
+  lossGradient,
+  lossSum,
+  lossUnit,
+  type LossKind,
+} from '../model/losses/index.js';
 import type { Network } from '../model/network.js';
 import { gaussNewtonProduct, lossAndGradient } from './gauss-newton.js';
 import { Linearization } from './linearized.js';
@@ -211,6 +217,41 @@ export class ChunkEvaluator {
     this.releaseGaussNewton();
     this.params?.forEach((t) => t.dispose());
     this.params = null;
+  }
+
+  /**
+   * The model's prediction for z: z through the loss's output activation (identity for
+   * mse, sigmoid for bce, softmax for ce), what a tfjs model of this loss outputs.
+   */
+  private prediction(z: tf.Tensor2D): tf.Tensor2D {
+    const activation = lossUnit(this.loss).outputActivation;
+    switch (activation) {
+      case undefined:
+      case 'linear':
+        return z;
+      case 'sigmoid':
+        return tf.sigmoid(z);
+      case 'softmax':
+        return tf.softmax(z);
+      default:
+        throw new Error(`loss ${this.loss}: unknown output activation '${activation}'`);
+    }
+  }
+
+  /**
+   * Σ over the chunk's samples and outputs of (prediction − target)², float32: the
+   * prediction is z through the loss's output activation, the targets are the samples'
+   * real-valued ones (what RMSE and R² of a held-out set are made of).
+   */
+  squaredError(s: Samples): number {
+    if (!s.targets) throw new Error('squaredError: the samples have no real-valued targets');
+    const sse = tf.tidy(() => {
+      const z = this.net.forward(this.theta, this.inputs(s));
+      return tf.sum(tf.square(tf.sub(this.prediction(z), this.targets(s))));
+    });
+    const v = sse.dataSync()[0];
+    sse.dispose();
+    return v;
   }
 
   /** The number of samples of the chunk whose predicted class (argmax of z) is their label. */

@@ -1,6 +1,6 @@
 /**
- * `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set.
- * Parses the options, loads the model and the data, and prints what `evaluate` (run.ts)
+ * `tfjs-newton eval`: loss, accuracy and confusion matrix of a saved model on a data set
+ * (loss, RMSE and R² on one of real-valued targets). Parses the options, loads the model and the data, and prints what `evaluate` (run.ts)
  * computes.
  */
 import { existsSync } from 'node:fs';
@@ -15,15 +15,18 @@ import { checkDataPaths, checkInputFolder } from '../paths.js';
 import { evaluate } from '../run/evaluate.js';
 import { resolveModel } from '../run/prepare.js';
 import { num } from './args.js';
+import { formatRegression } from './progress.js';
 
 export const EVAL_HELP = `Usage: tfjs-newton eval --model DIR [data options]
 
 Evaluates a model folder (model.json + weights.bin, as train --out writes in DIR/last and
-DIR/best) on the test set of the data (or, with --split train|val, another part).
+DIR/best) on the test set of the data (or, with --split train|val, another part): loss,
+accuracy and confusion matrix, or with real-valued targets loss, RMSE and R².
 
   --model DIR         the model folder
-  --data NAME|PATH    as for train (digits, fashion-mnist, an IDX folder, a CSV/LIBSVM file)
-  --data-dir, --test, --label-col, --shape, --scale   as for train
+  --data NAME|PATH    as for train (digits, fashion-mnist, friedman1, an IDX folder, a
+                      CSV/LIBSVM file)
+  --data-dir, --test, --label-col, --targets, --shape, --scale   as for train
   --split test|train  which part to evaluate (default test)
   --bsize N           samples per chunk (default 1024)
   --backend B         auto|wasm|cpu|tensorflow (default auto)
@@ -48,6 +51,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       test: { type: 'string' },
       'label-col': { type: 'string' },
+      targets: { type: 'string' },
       shape: { type: 'string' },
       scale: { type: 'string' },
       split: { type: 'string' },
@@ -79,6 +83,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     dataDir: values['data-dir'],
     test: values.test,
     labelCol: values['label-col'],
+    targets: values.targets,
     shape: values.shape?.split(',').map((v) => num(v, '--shape', { int: true, min: 1 })!),
     scale: num(values.scale, '--scale', { min: Number.MIN_VALUE }),
     // the model's own preprocessing (saved with it), not one recomputed from this data
@@ -91,10 +96,19 @@ export async function evalCommand(argv: string[]): Promise<void> {
   ev.setParams(saved.theta);
   const r = evaluate(ev, d, num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024);
   ev.dispose();
+  const head = { model: values.model, data: sets.name, split, lossKind: saved.loss };
+  if (r.rmse !== undefined) {
+    // real-valued targets: no classes, so no accuracy and no confusion matrix
+    const { samples, loss, rmse, r2 } = r;
+    if (values.json) console.log(JSON.stringify({ ...head, samples, loss, rmse, r2 }));
+    else
+      console.log(
+        `${sets.name} ${split}: ${samples} samples, ${saved.loss} loss ${loss.toFixed(6)}, ${formatRegression(rmse, r2 ?? NaN)}`,
+      );
+    return;
+  }
   if (values.json) {
-    console.log(
-      JSON.stringify({ model: values.model, data: sets.name, split, lossKind: saved.loss, ...r }),
-    );
+    console.log(JSON.stringify({ ...head, ...r }));
     return;
   }
   console.log(

@@ -1,6 +1,7 @@
 /**
  * A one-line progress bar on a terminal, redrawn in place; nothing when the stream is not
- * a TTY (logs and pipes get only the per-iteration lines).
+ * a TTY (logs and pipes get only the per-iteration lines). And how the per-iteration lines
+ * and `eval` show the held-out metrics of real-valued targets.
  */
 import type { ProgressFn } from '../solver/problem.js';
 
@@ -32,4 +33,12 @@ export class ProgressBar {
     if (this.shown) this.stream.write('\r\x1b[K');
     this.shown = false;
   }
+}
+
+/**
+ * RMSE and R² of a set of real-valued targets as the iteration lines, the summary and
+ * `eval` print them: `RMSE 1.234 R² 0.9121` (R² n/a for constant targets).
+ */
+export function formatRegression(rmse: number, r2: number): string {
+  return `RMSE ${rmse.toPrecision(4)} R² ${Number.isNaN(r2) ? 'n/a' : r2.toFixed(4)}`;
 }

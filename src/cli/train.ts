@@ -19,7 +19,7 @@ import {
 import { train } from '../run/train.js';
 import { NATS_FLAGS, natsOptionsFromFlags } from '../transport/nats/connect.js';
 import { flagHelp, flagsOf, flagTable, optionsFromFlags } from './flags.js';
-import { ProgressBar } from './progress.js';
+import { formatRegression, ProgressBar } from './progress.js';
 
 /** The options `train` takes on the command line: Newton's and the baselines', one table. */
 const TRAIN_FLAGS = { ...NEWTON_OPTIONS, ...FIRST_ORDER_OPTIONS };
@@ -54,12 +54,18 @@ function natsRun(values: Record<string, string | boolean | undefined>) {
 
 const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
 
+/** A held-out set's metric: its accuracy, or RMSE and R² with real-valued targets. */
+const heldOut = (acc: number, rmse: number | undefined, r2: number | undefined) =>
+  rmse !== undefined && !Number.isNaN(rmse) ? formatRegression(rmse, r2 ?? NaN) : pct(acc);
+
 export function formatIteration(it: TrainIteration): string {
   return (
     `iter ${String(it.iter).padStart(3)}  f ${it.f.toExponential(6)}  |g| ${it.gradNorm.toExponential(2)}  ` +
     `α ${it.alpha.toPrecision(3)}  λ ${it.lambda.toPrecision(3)}  CG ${String(it.cgIters).padStart(3)}  ` +
-    `${it.iterSeconds.toFixed(1)}s  test ${pct(it.testAcc)}` +
-    (Number.isNaN(it.valAcc) ? '' : `  val ${pct(it.valAcc)}`)
+    `${it.iterSeconds.toFixed(1)}s  test ${heldOut(it.testAcc, it.testRmse, it.testR2)}` +
+    (Number.isNaN(it.valAcc) && !(it.valRmse >= 0)
+      ? ''
+      : `  val ${heldOut(it.valAcc, it.valRmse, it.valR2)}`)
   );
 }
 
@@ -157,10 +163,20 @@ export async function trainCommand(argv: string[]): Promise<number | void> {
   }
   if (r.stopped) console.log(`stopped: ${r.stopped}`);
   const secs = (performance.now() - started) / 1000;
-  if (r.bestIter !== r.history.at(-1)?.iter && r.history.some((h) => !Number.isNaN(h.valAcc))) {
-    console.log(`best validation accuracy at iteration ${r.bestIter}`);
+  if (r.bestIter !== r.history.at(-1)?.iter) {
+    if (r.history.some((h) => !Number.isNaN(h.valAcc)))
+      console.log(`best validation accuracy at iteration ${r.bestIter}`);
+    else if (r.history.some((h) => h.valRmse >= 0))
+      console.log(`best validation RMSE at iteration ${r.bestIter}`);
   }
+  // real-valued targets: RMSE and R² (n/a without a test set), else the accuracy
+  const regression = r.testRmse >= 0 || r.history.some((h) => h.valRmse >= 0);
+  const testLine = !regression
+    ? `accuracy ${pct(r.testAcc)}`
+    : Number.isNaN(r.testRmse)
+      ? 'RMSE n/a'
+      : formatRegression(r.testRmse, r.testR2);
   console.log(
-    `test accuracy ${pct(r.testAcc)} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${common.nats ? `${r.workers} worker processes over NATS` : r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`,
+    `test ${testLine} after ${r.history.length} iterations, ${secs.toFixed(1)} s (backend ${r.backend}, ${common.nats ? `${r.workers} worker processes over NATS` : r.workers === 0 ? 'in the main thread' : r.workers === 1 ? '1 worker' : `${r.workers} workers`})`,
   );
 }

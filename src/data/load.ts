@@ -1,8 +1,10 @@
 /**
  * Resolves the data options of `train` and `eval` to training, test and validation sets:
- * the embedded digits, Fashion-MNIST, a folder of IDX files, or CSV / LIBSVM files.
- * Every set is scaled (pixels to [0, 1]; files as they are unless --scale) and centred by
- * the training set's per-feature mean (simpleNN's preprocessing).
+ * the embedded digits, Fashion-MNIST, the generated regression set friedman1, a folder of
+ * IDX files, or CSV / LIBSVM files. Every set's features are scaled (pixels to [0, 1];
+ * files as they are unless --scale) and centred by the training set's per-feature mean
+ * (simpleNN's preprocessing); real-valued targets (friedman1's y, CSV target columns) are
+ * left as they are.
  */
 import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
@@ -19,6 +21,7 @@ import {
 } from './dataset.js';
 import { DIGITS_SCALE, readDigits } from './digits.js';
 import { DataError } from './errors.js';
+import { friedman1 } from './friedman.js';
 import { readMnistDir } from './idx.js';
 import { readLibsvm, type LibsvmDataset } from './libsvm.js';
 import { readText } from './text.js';
@@ -26,7 +29,7 @@ import { readText } from './text.js';
 export const FASHION_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface DataOptions {
-  /** digits, fashion-mnist, a folder of IDX files, or a CSV / LIBSVM file (plain or .gz) */
+  /** digits, fashion-mnist, friedman1, a folder of IDX files, or a CSV / LIBSVM file (plain or .gz) */
   data: string;
   /** the Fashion-MNIST folder */
   dataDir?: string;
@@ -43,8 +46,11 @@ export interface DataOptions {
   /** divide features by this before centring (default: 255 for IDX, 16 for digits, 1 for files) */
   scale?: number;
   /**
-   * what the model is trained to output: 'labels' (the classes, the default) or 'inputs'
-   * (the samples themselves, scaled as by `scale` but not centred: an autoencoder)
+   * what the model is trained to output: 'labels' (the classes, the default; friedman1's
+   * default is its real-valued y), 'inputs' (the samples themselves, scaled as by `scale`
+   * but not centred: an autoencoder), or a comma-separated list of CSV columns (header
+   * names, or indices from 0, negative from the end) holding real-valued targets, every
+   * other column a feature (then `labelCol` is not used)
    */
   targets?: string;
   /** train on the first N training samples only (after a validation split) */
@@ -75,25 +81,37 @@ function formatOf(file: string): FileFormat {
     : 'csv';
 }
 
-/** Reads a training file and the files that must match it (same format, same classes). */
-function readFiles(o: DataOptions): { train: Dataset; others: (Dataset | undefined)[] } {
+/**
+ * Reads a training file and the files that must match it (same format, same classes, or
+ * the same target columns when `targetCols` is given).
+ */
+function readFiles(
+  o: DataOptions,
+  targetCols?: string[],
+): { train: Dataset; others: (Dataset | undefined)[] } {
   const fmt = formatOf(o.data);
   const extra = [o.test, o.val];
   if (fmt === 'libsvm') {
+    if (targetCols)
+      throw new UsageError(
+        `${o.data}: a LIBSVM file has one class label per line, no columns: --targets ${o.targets} is for CSV files (use labels or inputs)`,
+      );
     const train = readLibsvm(o.data);
     const opts = { features: sampleSize(train), classLabels: train.classLabels };
     return { train, others: extra.map((f) => (f ? readLibsvm(f, opts) : undefined)) };
   }
-  const train = readCsv(o.data, { labelCol: o.labelCol });
+  const csv = { labelCol: o.labelCol, targetCols };
+  const train = readCsv(o.data, csv);
   const others = extra.map((f) => {
     if (!f) return undefined;
-    const d = readCsv(f, { labelCol: o.labelCol });
+    const d = readCsv(f, csv);
     if (sampleSize(d) !== sampleSize(train))
       throw new DataError(
         f,
         'line 1',
         `${sampleSize(d)} features per sample, the training file ${o.data} has ${sampleSize(train)}`,
       );
+    if (targetCols) return d; // the same columns, so as many targets
     const bad = d.labels.findIndex((c) => c >= train.numClasses);
     if (bad >= 0)
       throw new DataError(
@@ -118,12 +136,34 @@ function reshape(d: Dataset, shape: number[] | undefined, file: string): Dataset
   return { ...d, inputShape: shape };
 }
 
+/**
+ * What `targets` asks for: the labels, the inputs, or CSV columns (a comma-separated list
+ * of header names or indices).
+ */
+function targetsOf(given: string | undefined): 'labels' | 'inputs' | string[] {
+  if (given === undefined || given === 'labels' || given === 'inputs') return given ?? 'labels';
+  const cols = given.split(',').map((c) => c.trim());
+  if (cols.some((c) => c === ''))
+    throw new UsageError(
+      `--targets '${given}': an empty column in the list: give labels, inputs, or CSV columns such as y1,y2 or -2,-1`,
+    );
+  return cols;
+}
+
 export function loadData(opts: DataOptions | string, dataDir?: string): TrainTest {
   const o: DataOptions = typeof opts === 'string' ? { data: opts, dataDir } : opts;
+  const targets = targetsOf(o.targets);
+  const columns = Array.isArray(targets) ? targets : undefined;
+  if (columns && o.labelCol !== undefined)
+    throw new UsageError(
+      `--label-col ${o.labelCol} and --targets ${o.targets}: with target columns every other column is a feature and there is no label column; give one or the other`,
+    );
   let raw: { train: Dataset; test?: Dataset; val?: Dataset };
   let scale: number;
   let name = o.data;
   const builtIn = (files: { train: Dataset; test: Dataset }) => {
+    // columns are a CSV file's: a built-in set has labels (or friedman1's y) and inputs
+    if (columns) throw new UsageError(`unknown targets '${o.targets}': use labels or inputs`);
     if (o.test) throw new UsageError(`--test is for file data; ${o.data} has its own test set`);
     if (o.val) {
       throw new UsageError(`--val FILE is for file data; use --val-split with ${o.data}`);
@@ -133,6 +173,13 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
   if (o.data === 'digits') {
     raw = builtIn(readDigits());
     scale = DIGITS_SCALE;
+  } else if (o.data === 'friedman1') {
+    if (targets === 'labels' && o.targets !== undefined)
+      throw new UsageError(
+        'friedman1 is a regression set (one real-valued target per sample): it has no class labels',
+      );
+    raw = builtIn(friedman1());
+    scale = 1;
   } else if (o.data === 'fashion-mnist' || (existsSync(o.data) && statSync(o.data).isDirectory())) {
     const dir = o.data === 'fashion-mnist' ? fashionDir(o.dataDir) : o.data;
     if (!existsSync(dir)) {
@@ -143,18 +190,16 @@ export function loadData(opts: DataOptions | string, dataDir?: string): TrainTes
     raw = builtIn(readMnistDir(dir, o.data));
     scale = 255;
   } else if (existsSync(o.data)) {
-    const { train, others } = readFiles(o);
+    const { train, others } = readFiles(o, columns);
     raw = { train, test: others[0], val: others[1] };
     scale = 1;
   } else {
     throw new UsageError(
-      `unknown data set '${o.data}': use digits, fashion-mnist, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`,
+      `unknown data set '${o.data}': use digits, fashion-mnist, friedman1, a folder with MNIST-style IDX files, or a CSV / LIBSVM file`,
     );
   }
-  const targets = o.targets ?? 'labels';
-  if (targets !== 'labels' && targets !== 'inputs')
-    throw new UsageError(`unknown targets '${targets}': use labels or inputs`);
-  if (o.data !== 'digits' && targets === 'labels') oneClass(raw.train, o.data);
+  if (o.data !== 'digits' && targets === 'labels' && raw.train.targets === undefined)
+    oneClass(raw.train, o.data);
   const shaped = {
     train: reshape(raw.train, o.shape, o.data),
     test: raw.test && reshape(raw.test, o.shape, o.test ?? o.data),

@@ -1,9 +1,15 @@
 /**
  * Data given as tfjs tensors (what a tfjs user holds for `model.fit`): samples x of shape
- * [n, ...inputShape] and targets y, one-hot rows [n, k] or integer class labels [n], with
- * optional test and validation pairs. They become our data sets by copying their values
- * (the caller's tensors are read, never disposed or changed); the samples are taken as
- * they are, without preprocessing (the caller's model takes them so).
+ * [n, ...inputShape] and targets y, one-hot rows [n, k] or integer class labels [n], or
+ * real-valued targets [n, k], with optional test and validation pairs. They become our
+ * data sets by copying their values (the caller's tensors are read, never disposed or
+ * changed); the samples are taken as they are, without preprocessing (the caller's model
+ * takes them so).
+ *
+ * The rule for y [n, k]: when every row of the training y is one-hot (one 1, the rest 0)
+ * it is class labels, as before there were targets; otherwise it is k real-valued targets
+ * per sample, taken as they are, for loss mse or bce (a run refuses ce with them), and the
+ * test and validation y are targets too.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
@@ -13,7 +19,10 @@ import type { Dataset, TrainTest } from './dataset.js';
 export interface TensorData {
   /** samples, [n, ...inputShape] */
   x: tf.Tensor;
-  /** targets: one-hot rows [n, classes] or integer class labels [n] */
+  /**
+   * targets: one-hot rows [n, classes] or integer class labels [n]; or real-valued
+   * targets [n, outputs] (any rows not all one-hot; for loss mse or bce)
+   */
   y: tf.Tensor;
   testX?: tf.Tensor;
   testY?: tf.Tensor;
@@ -51,11 +60,35 @@ export function tensorDataProblem(
   return null;
 }
 
+/** The first row of a y [n, k] that is not one-hot (one 1, the rest 0), or −1; −1 for other ranks. */
+export function firstNotOneHot(y: tf.Tensor): number {
+  if (y.rank !== 2) return -1;
+  const [n, k] = y.shape as [number, number];
+  const yv = y.dataSync();
+  for (let i = 0; i < n; i++) {
+    let ones = 0;
+    for (let j = 0; j < k; j++) {
+      const v = yv[i * k + j];
+      if (v === 1) ones++;
+      else if (v !== 0) return i;
+    }
+    if (ones !== 1) return i;
+  }
+  return -1;
+}
+
 /**
  * One set from tensors x and y; `classes` is the model's output count (labels must be
- * below it; one-hot rows must have that many columns).
+ * below it; one-hot rows, or with `targets` the real-valued targets' rows, must have that
+ * many columns).
  */
-function datasetOf(name: string, x: tf.Tensor, y: tf.Tensor, classes: number): Dataset {
+function datasetOf(
+  name: string,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  classes: number,
+  targets: boolean,
+): Dataset {
   const where = `data ${name === 'train' ? 'x, y' : `${name}X, ${name}Y`}`;
   const n = x.shape[0];
   if (x.rank < 2)
@@ -63,6 +96,26 @@ function datasetOf(name: string, x: tf.Tensor, y: tf.Tensor, classes: number): D
   if (y.shape[0] !== n)
     throw new UsageError(`${where}: ${n} samples in x, ${y.shape[0]} targets in y`);
   const labels = new Int32Array(n);
+  if (targets) {
+    if (y.rank !== 2 || y.shape[1] !== classes)
+      throw new UsageError(
+        `${where}: real-valued y must be [samples, ${classes}] (the model's outputs), got shape [${y.shape}]`,
+      );
+    const values = Float32Array.from(y.dataSync());
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0)
+      throw new UsageError(
+        `${where}: y[${Math.floor(bad / classes)}][${bad % classes}] is ${values[bad]}: real-valued targets must be finite`,
+      );
+    return {
+      x: Float32Array.from(x.dataSync()),
+      labels,
+      n,
+      inputShape: x.shape.slice(1),
+      numClasses: classes,
+      targets: values,
+    };
+  }
   const yv = y.dataSync();
   if (y.rank === 2) {
     if (y.shape[1] !== classes)
@@ -105,18 +158,20 @@ function datasetOf(name: string, x: tf.Tensor, y: tf.Tensor, classes: number): D
   };
 }
 
-const EMPTY = (inputShape: number[], numClasses: number): Dataset => ({
+const EMPTY = (inputShape: number[], numClasses: number, targets: boolean): Dataset => ({
   x: new Float32Array(0),
   labels: new Int32Array(0),
   n: 0,
   inputShape,
   numClasses,
+  ...(targets && { targets: new Float32Array(0) }),
 });
 
 /**
  * The data sets of tensors, for a model with `classes` outputs (else: y's columns, or the
- * largest label + 1): the test set is empty (accuracy NaN) when not given. Copies the
- * values; the tensors are left as they are.
+ * largest label + 1): the test set is empty (accuracy NaN) when not given. A training y
+ * [n, k] with a row that is not one-hot makes every set's y real-valued targets (see the
+ * module's comment). Copies the values; the tensors are left as they are.
  */
 export function datasetsOfTensors(d: TensorData, classes?: number): TrainTest {
   classes ??=
@@ -124,10 +179,11 @@ export function datasetsOfTensors(d: TensorData, classes?: number): TrainTest {
       ? d.y.shape[1]!
       : (d.y.dataSync() as ArrayLike<number> as Float32Array).reduce((a, b) => Math.max(a, b), 0) +
         1;
-  const train = datasetOf('train', d.x, d.y, classes);
+  const targets = firstNotOneHot(d.y) >= 0;
+  const train = datasetOf('train', d.x, d.y, classes, targets);
   const test = d.testX
-    ? datasetOf('test', d.testX, d.testY!, classes)
-    : EMPTY(train.inputShape, classes);
-  const val = d.valX ? datasetOf('val', d.valX, d.valY!, classes) : undefined;
+    ? datasetOf('test', d.testX, d.testY!, classes, targets)
+    : EMPTY(train.inputShape, classes, targets);
+  const val = d.valX ? datasetOf('val', d.valX, d.valY!, classes, targets) : undefined;
   return { name: 'tensors', train, test, ...(val ? { val } : {}) };
 }

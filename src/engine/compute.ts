@@ -1,7 +1,8 @@
 /**
  * The compute side of a worker, whatever carries its tasks (a pool thread, the calling
  * thread, a remote worker process): holds the training set and the held-out sets, one
- * ChunkEvaluator for the training set (and one per held-out set, for accuracy tasks), and
+ * ChunkEvaluator for the training set (and one per held-out set, for accuracy tasks: the
+ * correct count of a chunk of class labels, the squared error of one of targets), and
  * turns a task plus the state it names into a chunk result: it gathers the chunk's samples
  * (chunkSamples) and hands them to the evaluator. Knows nothing of CG or Newton, nor of how
  * tasks and state travel; holds no state but caches keyed by the versions the engine
@@ -105,9 +106,12 @@ export class ChunkCompute {
     });
     const bs = this.setup.bsize;
     if (task.kind === 'accuracy') {
-      // another data set and θ: the training θ and prepared Gv chunks stay as they are
+      // another data set and θ: the training θ and prepared Gv chunks stay as they are;
+      // a set of class labels gives the chunk's correct count, one of real-valued targets
+      // its sum of squared errors (the same scalar channel, reduced in chunk order)
       const { set, ev: e } = this.evalEvaluator(ev, task.set!, task.thetaVersion, state);
-      return done(e.correctCount(chunkSamples(set, rangeChunk(task.chunk, set.n, bs))));
+      const samples = chunkSamples(set, rangeChunk(task.chunk, set.n, bs));
+      return done(set.targets ? e.squaredError(samples) : e.correctCount(samples));
     }
     const data = this.setup.data;
     if (task.thetaVersion !== this.thetaVersion) {

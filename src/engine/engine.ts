@@ -1,5 +1,6 @@
 /**
- * The pass engine: every pass of training and evaluation (f+∇f, f, one Gv, accuracy) as
+ * The pass engine: every pass of training and evaluation (f+∇f, f, one Gv, accuracy or
+ * squared error) as
  * plan → dispatch → reduce in chunk order → mean, over any transport (src/engine/
  * transport.ts): in-process, a pool of threads, or remote worker processes. Written once,
  * so the trajectory is bitwise the same on every transport and for any number of workers.
@@ -44,6 +45,11 @@ export interface EngineOptions {
   maxAttempts?: number;
   /** sizes of the held-out sets the transport's workers hold (absent: accuracy is NaN) */
   evalSizes?: Partial<Record<EvalSetName, number>>;
+  /**
+   * those of them with real-valued targets: their 'accuracy' chunks give squared errors
+   * (`squaredError`; their accuracy is NaN), the others' correct counts
+   */
+  evalTargets?: readonly EvalSetName[];
 }
 
 export interface PassStats {
@@ -115,6 +121,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   readonly stats: PassStats = { tasks: 0, retries: 0, computeMs: 0 };
   private readonly maxAttempts: number;
   private readonly evalSizes: Partial<Record<EvalSetName, number>>;
+  private readonly evalTargets: ReadonlySet<EvalSetName>;
   private readonly theta: Versioned<Float64Array>;
   private readonly evalTheta: Versioned<Float64Array>;
   /**
@@ -141,6 +148,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
       throw new RangeError(`maxAttempts must be a positive integer, got ${this.maxAttempts}`);
     this.evalSizes = opts.evalSizes ?? {};
+    this.evalTargets = new Set(opts.evalTargets ?? []);
     this.theta = versionedTheta((version, theta) => transport.publishTheta(version, theta));
     this.evalTheta = versionedTheta((version, theta) => transport.publishEvalTheta(version, theta));
     this.subset = new Versioned<Int32Array>(isPrefixOf, (version, subset) =>
@@ -348,15 +356,39 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
   }
 
   async accuracy(theta: Float64Array, set: EvalSetName): Promise<number> {
+    this.checkTheta(theta);
+    if (this.evalTargets.has(set)) return NaN; // no classes: see squaredError
+    const pass = await this.heldOutPass(theta, set);
+    return pass === null ? NaN : fractionOf(pass.sum, pass.n);
+  }
+
+  async squaredError(theta: Float64Array, set: EvalSetName): Promise<number> {
+    this.checkTheta(theta);
+    if (!this.evalTargets.has(set)) return NaN; // class labels: see accuracy
+    const pass = await this.heldOutPass(theta, set);
+    return pass === null ? NaN : pass.sum.loss;
+  }
+
+  private checkTheta(theta: Float64Array): void {
     if (theta.length !== this.dim)
       throw new RangeError(`θ has ${theta.length} entries, the model ${this.dim}`);
+  }
+
+  /**
+   * The 'accuracy' pass over a held-out set: the chunks' scalars (correct counts, or
+   * squared errors for a set of targets) summed in chunk order; null for no samples.
+   */
+  private async heldOutPass(
+    theta: Float64Array,
+    set: EvalSetName,
+  ): Promise<{ sum: OrderedSum; n: number } | null> {
     const n = this.evalSizes[set] ?? 0;
-    if (n === 0) return NaN;
+    if (n === 0) return null;
     // θ of accuracy tasks has its own versions: the training θ (and a CG solve's prepared
     // Gv chunks in the workers) stay valid across this pass
     const thetaVersion = this.evalTheta.set(theta);
     const sum = await this.runAll('accuracy', chunkCount(n, this.bsize), 0, { set, thetaVersion });
-    return fractionOf(sum, n);
+    return { sum, n };
   }
 
   /** Frees the transport's workers. */

@@ -6,6 +6,8 @@
  * and the tensors as its `model` and `data`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { firstNotOneHot } from '../data/tensors.js';
+import { UsageError } from '../errors.js';
 import { describe } from './schema.js';
 import type { RunParams } from './callbacks.js';
 import type { DataOptions } from '../data/load.js';
@@ -22,9 +24,12 @@ export interface NewtonFitOptions extends Omit<
 > {
   /** Newton iterations, as model.fit's epochs (one iteration per epoch); or `iters` */
   epochs?: number;
-  /** [x, y] held out: val_loss and val_acc in the logs; the best iteration by val_acc is kept in the result */
+  /**
+   * [x, y] held out: val_loss and val_acc in the logs (val_rmse and val_r2 with real-valued
+   * y); the best iteration by val_acc (by val_rmse) is kept in the result
+   */
   validationData?: [tf.Tensor, tf.Tensor];
-  /** [x, y] for test accuracy (`test_acc` in the logs, `result.testAcc`) */
+  /** [x, y] for test accuracy (`test_acc` in the logs, `result.testAcc`; with real-valued y `test_rmse`, `test_r2`) */
   testData?: [tf.Tensor, tf.Tensor];
 }
 
@@ -49,9 +54,12 @@ function checkPair(name: string, v: unknown): [tf.Tensor, tf.Tensor] | undefined
 
 /**
  * Trains `model` (a tf.LayersModel: Dense, Conv2D, pooling and Flatten layers) by Newton-CG
- * on x and y (y one-hot rows or integer class labels), like `model.fit(x, y, options)`:
- * starting from the model's current weights, which it leaves trained (set after every
- * iteration, so callbacks see them). The loss is `loss` ('ce' by default: a final softmax
+ * on x and y, like `model.fit(x, y, options)`. y is one-hot rows [n, k] or integer class
+ * labels [n]; or, with loss 'mse' or 'bce', real-valued targets [n, k] (a y whose rows are
+ * not all one-hot is taken as they are; test and validation y then too; see
+ * data/tensors.ts), for which RMSE and R² replace accuracy. It starts from the model's
+ * current weights, which it leaves trained (set after every iteration, so callbacks see
+ * them). The loss is `loss` ('ce' by default: a final softmax
  * layer is the loss's softmax), not the model's compiled one; no optimizer is used. The
  * tensors given are neither disposed nor changed.
  */
@@ -71,6 +79,12 @@ export async function newtonFit(
   if (epochs !== undefined && rest.iters !== undefined && epochs !== rest.iters)
     throw new TypeError(
       `newtonFit: epochs (${epochs}) and iters (${rest.iters}) are the same setting: give one`,
+    );
+  // ce's targets are one-hot: a y that is not (real-valued targets) is for mse or bce
+  const row = (rest.loss ?? 'ce') === 'ce' ? firstNotOneHot(y) : -1;
+  if (row >= 0)
+    throw new UsageError(
+      `newtonFit: row ${row} of y is not one-hot (one 1, the rest 0): loss 'ce' takes one-hot rows or class labels; for real-valued y [samples, outputs] give loss 'mse' or 'bce'`,
     );
   const val = checkPair('validationData', validationData);
   const test = checkPair('testData', testData);

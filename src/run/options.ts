@@ -167,10 +167,21 @@ export interface TfjsTrainOptions extends Omit<TrainOptions, 'data' | 'model'> {
  * this iteration's step) with the accuracies and `elapsedSeconds`.
  */
 export interface TrainIteration extends IterationReport {
-  /** accuracy on the test set (NaN without one) */
+  /** accuracy on the test set (NaN without one, or with real-valued targets) */
   testAcc: number;
-  /** accuracy on the validation set (NaN without one) */
+  /** accuracy on the validation set (NaN without one, or with real-valued targets) */
   valAcc: number;
+  /**
+   * with real-valued targets: the root mean squared error of the predictions (z through
+   * the loss's output activation: identity for mse, sigmoid for bce) on the test set,
+   * over all its values (NaN without one, or for class labels)
+   */
+  testRmse: number;
+  /** with real-valued targets: R² = 1 − SSE/SST on the test set, SST about its own target means (else NaN) */
+  testR2: number;
+  /** the same on the validation set */
+  valRmse: number;
+  valR2: number;
   /**
    * wall-clock seconds since training started (cumulative over resumes, pauses not
    * counted), including the accuracy passes
@@ -281,8 +292,10 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     flag: '--data',
     value: 'NAME|PATH',
     help:
-      'digits (embedded: 1,797 8x8 images, a fixed 80/20 split), fashion-mnist, a folder\n' +
-      'of MNIST-style IDX files, or a CSV / LIBSVM file (plain or .gz; the format from\n' +
+      'digits (embedded: 1,797 8x8 images, a fixed 80/20 split), fashion-mnist,\n' +
+      'friedman1 (regression: 10 features, y = Friedman 1991 + N(0, 1) noise;\n' +
+      '5,000 training and 1,000 test samples from a fixed seed), a folder of\n' +
+      'MNIST-style IDX files, or a CSV / LIBSVM file (plain or .gz; the format from\n' +
       'the name, else sniffed)',
   },
   dataDir: path(
@@ -294,7 +307,8 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
   val: path(
     '--val',
     'validation set for file data; --val-split R holds out a fraction R of the\n' +
-      'training samples instead. The best model by validation accuracy is kept.',
+      'training samples instead. The best model by validation accuracy (RMSE\n' +
+      'with real-valued targets) is kept.',
     'FILE',
   ),
   valSplit: {
@@ -310,12 +324,15 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     help: 'CSV label column: index from 0, negative from the end, or header name (default last)',
   },
   targets: {
-    type: oneOf(['labels', 'inputs']),
+    type: { kind: 'string' },
     flag: '--targets',
     value: 'WHAT',
     help:
-      'what the model learns to output: labels (classes) or inputs (the samples\n' +
-      'themselves, scaled but not centred: an autoencoder, e.g. with --loss bce)',
+      'what the model learns to output: labels (classes; the default), inputs\n' +
+      '(the samples themselves, scaled but not centred: an autoencoder, e.g. with\n' +
+      '--loss bce), or CSV columns of real-valued targets, by header name or index\n' +
+      'from 0, negative from the end (y1,y2 or --targets=-2,-1): the other columns\n' +
+      "are the features (no --label-col). friedman1's targets are its y",
   },
   trainSamples: {
     type: int(1),
@@ -441,8 +458,9 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     'write one JSON object per iteration: iter, f, gradNorm, alpha, lambda, cgIters,\n' +
       'elapsedSeconds (wall time since training started, over resumes), testAcc,\n' +
       "valAcc, rho, iterSeconds (this iteration's wall time), gnSize, gvProducts,\n" +
-      "lossPasses; with --optim one per epoch (iterSeconds: the epoch's, with\n" +
-      'trainSeconds: the time in minibatch steps so far)',
+      'lossPasses; with real-valued targets also testRmse, testR2, valRmse, valR2;\n' +
+      "with --optim one per epoch (iterSeconds: the epoch's, with trainSeconds: the\n" +
+      'time in minibatch steps so far)',
     'FILE',
   ),
   tensorboard: path(

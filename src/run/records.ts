@@ -2,6 +2,7 @@
  * The one record a run logs per iteration (Newton) or epoch (a first-order baseline), one
  * JSON object per line of `--log`, and what reads it back (`plot`, the race). Fields a
  * method does not have are null (a baseline's λ) or absent (its ρ); NaN accuracies are null.
+ * A run on real-valued targets logs its held-out RMSE and R² (absent for class labels).
  */
 import type { PhaseSeconds } from '../solver/report.js';
 import type { EpochReport, Optim, TrainIteration } from './options.js';
@@ -23,6 +24,11 @@ export interface LogRecord {
   testAcc: number | null;
   /** Newton only, from here */
   valAcc?: number | null;
+  /** with real-valued targets only: the test and validation RMSE and R² (null when NaN) */
+  testRmse?: number | null;
+  testR2?: number | null;
+  valRmse?: number | null;
+  valR2?: number | null;
   rho?: number;
   gnSize?: number;
   /** with a gradient sample (gradSample 'norm-test'): |X|, the samples of the iteration's f and ∇f */
@@ -49,6 +55,23 @@ export interface LogRecord {
 
 const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
 
+/**
+ * The RMSE and R² of an iteration on real-valued targets (finite test or validation RMSE);
+ * nothing for class labels, whose records stay as they were. (A checkpoint's history has
+ * null for NaN, and no field before there were targets.)
+ */
+function regressionFields(it: TrainIteration): Partial<LogRecord> {
+  const has = (x: number | null | undefined) => typeof x === 'number' && Number.isFinite(x);
+  if (!has(it.testRmse) && !has(it.valRmse)) return {};
+  const orNull = (x: number | null | undefined) => (has(x) ? (x as number) : null);
+  return {
+    testRmse: orNull(it.testRmse),
+    testR2: orNull(it.testR2),
+    valRmse: orNull(it.valRmse),
+    valR2: orNull(it.valR2),
+  };
+}
+
 /** The record of one Newton iteration (with where its time went, when known). */
 export function logRecord(it: TrainIteration, phases?: PhaseSeconds): LogRecord {
   return {
@@ -61,6 +84,7 @@ export function logRecord(it: TrainIteration, phases?: PhaseSeconds): LogRecord 
     elapsedSeconds: it.elapsedSeconds,
     testAcc: finiteOrNull(it.testAcc),
     valAcc: finiteOrNull(it.valAcc),
+    ...regressionFields(it),
     rho: it.rho,
     iterSeconds: it.iterSeconds,
     gnSize: it.gnSize,

@@ -3,7 +3,8 @@
  * and model export. The library entry point behind the CLI's `train` command, in four
  * phases: prepare (options, data, model, the run's identity, the checkpoint to resume),
  * open the transport (the passes' engine), iterate (step, measure, commit, checkpoint, log),
- * finish (the last model and the final test accuracy).
+ * finish (the last model and the final test accuracy, or with real-valued targets the
+ * test RMSE and R²).
  */
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -20,6 +21,12 @@ import { datasetDigest } from '../data/dataset.js';
 import type { BackendName } from '../backend/select.js';
 import { ChunkEvaluator } from '../autodiff/evaluator.js';
 import type { PassEngine } from '../engine/engine.js';
+import {
+  regressionMetrics,
+  targetSpread,
+  type EvalSetName,
+  type TargetSpread,
+} from '../engine/evaluation.js';
 import { AbortError, RunError, UsageError } from '../errors.js';
 import { initParams } from '../model/init.js';
 import { saveModel } from '../model/keras.js';
@@ -62,11 +69,18 @@ export interface TrainResult {
   network: Network;
   /** the last parameters */
   params: Float32Array;
-  /** the parameters of the best iteration by validation accuracy (the last without validation) */
+  /**
+   * the parameters of the best iteration by validation accuracy (by validation RMSE with
+   * real-valued targets; the last without validation)
+   */
   bestParams: Float32Array;
   bestIter: number;
   history: TrainIteration[];
+  /** the test accuracy at the last parameters (NaN without a test set, or with real-valued targets) */
   testAcc: number;
+  /** with real-valued targets: the test RMSE and R² at the last parameters (else NaN) */
+  testRmse: number;
+  testR2: number;
   backend: BackendName;
   /** compute worker threads used (0: in-process) */
   workers: number;
@@ -177,6 +191,11 @@ async function prepare(options: TfjsTrainOptions, start: TrainStart) {
     resumed,
     backend,
     sets,
+    /** the held-out sets' target spreads, for R² (null for class labels or no set) */
+    spreads: { test: targetSpread(sets.test), val: targetSpread(sets.val) } as Record<
+      EvalSetName,
+      TargetSpread | null
+    >,
     spec,
     net,
     solverOptions,
@@ -242,7 +261,8 @@ async function openRunProblem(run: Prepared, options: TfjsTrainOptions): Promise
 interface RunState {
   solver: NewtonCG;
   history: TrainIteration[];
-  best: { iter: number; valAcc: number };
+  /** with real-valued targets, by valRmse (lowest), else by valAcc (highest) */
+  best: { iter: number; valAcc: number; valRmse?: number };
   bestParams: Float32Array | null;
   /**
    * the solver state that goes with `history` and `best`: that of the last iteration whose
@@ -271,13 +291,53 @@ function startState(run: Prepared, problem: PassEngine): RunState {
   if (resumed) solver.restore(resumed.state);
   return {
     solver,
-    history: (resumed?.history as unknown as TrainIteration[] | undefined) ?? [],
+    history: (resumed?.history ?? []).map(
+      // a checkpoint written before RMSE and R² existed has none: NaN, as a class run reports them
+      (h) => ({ ...NO_REGRESSION, ...h }) as unknown as TrainIteration,
+    ),
     best: resumed?.best ?? { iter: 0, valAcc: -1 },
     bestParams: null,
     committed: solver.state,
     logs: null,
   };
 }
+
+/**
+ * The held-out metrics of θ on the test and validation sets: accuracies (class labels), or
+ * RMSE and R² (real-valued targets), NaN where they do not apply; passes in the order test,
+ * validation (one pass per set: `accuracy` or `squaredError` of a set of the other kind is
+ * NaN without computing).
+ */
+async function heldOutMetrics(run: Prepared, problem: PassEngine, theta: Float64Array) {
+  const of = async (set: EvalSetName) => {
+    const acc = await problem.accuracy(theta, set);
+    const { rmse, r2 } = regressionMetrics(
+      await problem.squaredError(theta, set),
+      run.spreads[set],
+    );
+    return { acc, rmse, r2 };
+  };
+  const test = await of('test');
+  const val = await of('val');
+  return {
+    testAcc: test.acc,
+    valAcc: val.acc,
+    testRmse: test.rmse,
+    testR2: test.r2,
+    valRmse: val.rmse,
+    valR2: val.r2,
+  };
+}
+
+/** Whether iteration `it` is better than the best so far (by validation RMSE with targets). */
+function isBetter(run: Prepared, s: RunState, it: TrainIteration): boolean {
+  if (run.sets.val === undefined) return false;
+  if (run.sets.val.targets) return it.valRmse < (s.best.valRmse ?? Infinity);
+  return it.valAcc > s.best.valAcc;
+}
+
+/** The RMSE and R² of an iteration from a checkpoint written before they existed (NaN). */
+const NO_REGRESSION = { testRmse: NaN, testR2: NaN, valRmse: NaN, valR2: NaN };
 
 /** Writes the committed state into `dir`. */
 function checkpoint(run: Prepared, s: RunState, dir: string): void {
@@ -347,7 +407,12 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
       batchSize: sets.train.n,
       verbose: 0,
       doValidation: sets.val !== undefined,
-      metrics: ['loss', ...(sets.val ? ['val_loss', 'val_acc'] : [])],
+      metrics: [
+        'loss',
+        ...(sets.val
+          ? ['val_loss', ...(sets.val.targets ? ['val_rmse', 'val_r2'] : ['val_acc'])]
+          : []),
+      ],
     },
     { spec, theta: Float32Array.from(s.committed.theta) },
   );
@@ -360,8 +425,7 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
       const rep = await s.solver.step();
       it = {
         ...rep,
-        testAcc: await problem.accuracy(s.solver.params, 'test'),
-        valAcc: await problem.accuracy(s.solver.params, 'val'),
+        ...(await heldOutMetrics(run, problem, s.solver.params)),
         elapsedSeconds: elapsedSeconds0 + (performance.now() - start - waitedMs) / 1000,
       };
     } catch (e) {
@@ -371,9 +435,12 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
     }
     const params = Float32Array.from(s.solver.params);
     s.history.push(it);
-    const better = sets.val !== undefined && it.valAcc > s.best.valAcc;
+    const better = isBetter(run, s, it);
     if (better) {
-      s.best = { iter: it.iter, valAcc: it.valAcc };
+      // (a checkpoint's best holds valAcc -1 with targets: JSON has no NaN)
+      s.best = sets.val?.targets
+        ? { iter: it.iter, valAcc: -1, valRmse: it.valRmse }
+        : { iter: it.iter, valAcc: it.valAcc };
       s.bestParams = params;
     }
     s.committed = s.solver.state;
@@ -423,9 +490,15 @@ function epochLogs(run: Prepared, s: RunState, it: TrainIteration): RunLogs {
   if (sets.val && run.valEvaluator) {
     run.valEvaluator.setParams(theta);
     logs.val_loss = evaluate(run.valEvaluator, sets.val, run.o.bsize).loss;
-    logs.val_acc = it.valAcc;
+    if (sets.val.targets) {
+      logs.val_rmse = it.valRmse;
+      logs.val_r2 = it.valR2;
+    } else logs.val_acc = it.valAcc;
   }
-  if (sets.test.n > 0) logs.test_acc = it.testAcc;
+  if (sets.test.n > 0 && sets.test.targets) {
+    logs.test_rmse = it.testRmse;
+    logs.test_r2 = it.testR2;
+  } else if (sets.test.n > 0) logs.test_acc = it.testAcc;
   return logs;
 }
 
@@ -437,7 +510,7 @@ function interrupted(run: Prepared, s: RunState): Ended {
 
 /**
  * Phase 4: the last parameters checked finite and saved (`last/`), and the test accuracy
- * at the last iterate: computed after it, unless the run was interrupted.
+ * (or RMSE and R²) at the last iterate: computed after it, unless the run was interrupted.
  */
 async function finish(
   run: Prepared,
@@ -463,15 +536,25 @@ async function finish(
       loss: o.loss,
       preprocessing: sets.preprocessing,
     });
-  const lastTestAcc = s.history.at(-1)?.testAcc ?? NaN;
-  let testAcc: number;
-  if (ended.interrupted) testAcc = lastTestAcc;
+  const last = s.history.at(-1);
+  const lastTest = {
+    testAcc: last?.testAcc ?? NaN,
+    testRmse: last?.testRmse ?? NaN,
+    testR2: last?.testR2 ?? NaN,
+  };
+  let test: typeof lastTest;
+  if (ended.interrupted) test = lastTest;
   else {
     try {
-      testAcc = await problem.accuracy(s.committed.theta, 'test');
+      const theta = s.committed.theta;
+      const { rmse, r2 } = regressionMetrics(
+        await problem.squaredError(theta, 'test'),
+        run.spreads.test,
+      );
+      test = { testAcc: await problem.accuracy(theta, 'test'), testRmse: rmse, testR2: r2 };
     } catch (e) {
       if (!isAbort(run, e)) throw failed(run, s, e);
-      testAcc = lastTestAcc;
+      test = lastTest;
     }
   }
   return {
@@ -480,7 +563,7 @@ async function finish(
     bestParams: s.bestParams ?? params,
     bestIter: sets.val ? s.best.iter : s.committed.iter,
     history: s.history,
-    testAcc,
+    ...test,
     backend: run.backend,
     workers: problem.workers,
     stopped: ended.stopped,

@@ -8,7 +8,7 @@ import type { GvMethod } from '../autodiff/evaluator.js';
 import type { BackendName } from '../backend/select.js';
 import type { Dataset } from '../data/dataset.js';
 import type { EngineOptions } from '../engine/engine.js';
-import { evalSizesOf, type EvalSets } from '../engine/evaluation.js';
+import { evalSizesOf, evalTargetsOf, type EvalSets } from '../engine/evaluation.js';
 import { checkBsize } from '../engine/plan.js';
 import type { FaultPlan } from '../engine/task.js';
 import type { Transport } from '../engine/transport.js';
@@ -64,5 +64,6 @@ export function engineOptionsOf(
     numSamples: setup.data.n,
     bsize: checkBsize(setup.bsize),
     evalSizes,
+    evalTargets: evalTargetsOf(setup.evalSets),
   };
 }
