@@ -8,7 +8,7 @@
  * on serving. No process is left at the end.
  * Left out where nats-server is not installed, unless TFJS_NEWTON_REQUIRE_NATS=1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,14 @@ import { Rng } from '../src/rng.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { NatsTransport } from '../src/transport/nats/coordinator.ts';
 import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
-import { natsTestRule, startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
+import {
+  natsTestRule,
+  startNatsServer,
+  type NatsServerHandle,
+  killNatsWorkers,
+  startNatsWorker,
+  type NatsWorkerProcess,
+} from './helpers/nats-server.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 
 const rule = natsTestRule();
@@ -54,40 +61,20 @@ const common: TrainOptions = {
   backend: 'wasm',
 };
 
-interface WorkerProcess {
-  proc: ChildProcess;
-  output: () => string;
-  exited: Promise<void>;
-}
+type WorkerProcess = NatsWorkerProcess;
 
 const workers: WorkerProcess[] = [];
 let server: NatsServerHandle | null = null;
 const extraServers: NatsServerHandle[] = [];
 
-/** Starts `tfjs-newton worker --nats URL` and waits until it serves. */
+/** Starts a worker (startNatsWorker) and keeps it for the final kill. */
 async function startWorker(url: string, extra: string[] = []): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, [CLI, 'worker', '--nats', url, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const w = { proc, output: () => out, exited };
+  const w = await startNatsWorker(url, extra);
   workers.push(w);
-  const t0 = Date.now();
-  while (!out.includes('serving runs')) {
-    if (proc.exitCode !== null || Date.now() - t0 > 20_000)
-      throw new Error(`the worker did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return w;
 }
 
-async function killAll(ws: WorkerProcess[]): Promise<void> {
-  for (const w of ws) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
-  await Promise.all(ws.map((w) => w.exited));
-}
+const killAll = killNatsWorkers;
 
 test.before(async () => {
   if (!rule.available) return;

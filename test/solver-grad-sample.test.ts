@@ -8,7 +8,6 @@
  * NATS, a resume through a checkpoint continues bit for bit, and 'full' draws nothing and
  * reports no sample.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +42,13 @@ import {
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { NatsTransport } from '../src/transport/nats/coordinator.ts';
 import { PoolProblem } from '../src/transport/threads.ts';
-import { natsTestRule, startNatsServer } from './helpers/nats-server.ts';
+import {
+  natsTestRule,
+  startNatsServer,
+  killNatsWorkers,
+  startNatsWorker,
+  type NatsWorkerProcess,
+} from './helpers/nats-server.ts';
 import { syntheticData } from './helpers/synthetic.ts';
 
 // ---------------------------------------------------------------- the engine over a sample
@@ -391,30 +396,15 @@ test.serial(
 
 const rule = natsTestRule();
 const natsTest = rule.available ? test.serial : test.serial.skip;
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 natsTest(
   "'norm-test' over NATS (2 worker processes) is the in-process trajectory, bit for bit",
   async (t) => {
     await initBackend('wasm');
     const server = await startNatsServer();
-    const procs: ChildProcess[] = [];
+    const procs: NatsWorkerProcess[] = [];
     try {
-      for (let i = 0; i < 2; i++) {
-        const proc = spawn(process.execPath, [CLI, 'worker', '--nats', server.url], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        procs.push(proc);
-        let out = '';
-        proc.stdout!.on('data', (d) => (out += d));
-        proc.stderr!.on('data', (d) => (out += d));
-        const t0 = Date.now();
-        while (!out.includes('serving runs')) {
-          if (proc.exitCode !== null || Date.now() - t0 > 20_000)
-            throw new Error(`worker did not start: ${out}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      for (let i = 0; i < 2; i++) procs.push(await startNatsWorker(server.url));
       const local = new LocalProblem(net, data, 'ce', BSIZE);
       const want = await trajectory(local);
       await local.close();
@@ -438,14 +428,7 @@ natsTest(
         await engine.close();
       }
     } finally {
-      for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
-      await Promise.all(
-        procs.map((p) =>
-          p.exitCode !== null || p.signalCode !== null
-            ? undefined
-            : new Promise((r) => p.once('exit', r)),
-        ),
-      );
+      await killNatsWorkers(procs);
       await server.stop();
     }
   },

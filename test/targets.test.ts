@@ -7,8 +7,6 @@
  * autoencoder set, ce is refused with targets, and the Adam baseline trains on them. No
  * tensor is left behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
@@ -28,7 +26,13 @@ import { NatsTransport } from '../src/transport/nats/coordinator.ts';
 import { getDataset, putDataset } from '../src/transport/nats/datastore.ts';
 import { PoolProblem } from '../src/transport/threads.ts';
 import { MODELS } from './helpers/models.ts';
-import { natsTestRule, startNatsServer } from './helpers/nats-server.ts';
+import {
+  natsTestRule,
+  startNatsServer,
+  killNatsWorkers,
+  startNatsWorker,
+  type NatsWorkerProcess,
+} from './helpers/nats-server.ts';
 import { COMPUTE_BACKENDS } from './helpers/native.ts';
 import { forward64, jacobian64, loss64, relErr } from './helpers/net64.ts';
 import { sampleRows, syntheticData } from './helpers/synthetic.ts';
@@ -147,14 +151,13 @@ test.serial(
 
 const rule = natsTestRule();
 const natsTest = rule.available ? test.serial : test.serial.skip;
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 natsTest(
   'targets over NATS: the object store round-trips them; 2 worker processes give the in-process trajectory, bit for bit',
   async (t) => {
     await initBackend('wasm');
     const server = await startNatsServer();
-    const procs: ChildProcess[] = [];
+    const procs: NatsWorkerProcess[] = [];
     try {
       const nc = await connect({ servers: server.url });
       try {
@@ -168,21 +171,7 @@ natsTest(
       } finally {
         await nc.close();
       }
-      for (let i = 0; i < 2; i++) {
-        const proc = spawn(process.execPath, [CLI, 'worker', '--nats', server.url], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        procs.push(proc);
-        let out = '';
-        proc.stdout!.on('data', (d) => (out += d));
-        proc.stderr!.on('data', (d) => (out += d));
-        const t0 = Date.now();
-        while (!out.includes('serving runs')) {
-          if (proc.exitCode !== null || Date.now() - t0 > 20_000)
-            throw new Error(`worker did not start: ${out}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      for (let i = 0; i < 2; i++) procs.push(await startNatsWorker(server.url));
       const local = new LocalProblem(net, data, 'bce', BSIZE);
       const want = await trajectory(local);
       await local.close();
@@ -206,14 +195,7 @@ natsTest(
         await engine.close();
       }
     } finally {
-      for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
-      await Promise.all(
-        procs.map((p) =>
-          p.exitCode !== null || p.signalCode !== null
-            ? undefined
-            : new Promise((r) => p.once('exit', r)),
-        ),
-      );
+      await killNatsWorkers(procs);
       await server.stop();
     }
   },

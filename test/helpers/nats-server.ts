@@ -175,3 +175,42 @@ export async function startNatsServer(
     },
   };
 }
+
+/** A `tfjs-newton worker --nats URL` process (the built CLI in dist/), its output so far. */
+export interface NatsWorkerProcess {
+  proc: ChildProcess;
+  output(): string;
+  /** resolves when the process has exited */
+  exited: Promise<void>;
+}
+
+const WORKER_CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+
+/** Starts `tfjs-newton worker --nats URL` and waits until it serves (20 s at most). */
+export async function startNatsWorker(
+  url: string,
+  extra: string[] = [],
+): Promise<NatsWorkerProcess> {
+  const proc = spawn(process.execPath, [WORKER_CLI, 'worker', '--nats', url, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const t0 = Date.now();
+  while (!out.includes('serving runs')) {
+    if (proc.exitCode !== null || Date.now() - t0 > 20_000) {
+      proc.kill('SIGKILL');
+      throw new Error(`the worker did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { proc, output: () => out, exited };
+}
+
+/** Kills the workers (SIGKILL) and waits until every one has exited. */
+export async function killNatsWorkers(ws: NatsWorkerProcess[]): Promise<void> {
+  for (const w of ws) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  await Promise.all(ws.map((w) => w.exited));
+}
