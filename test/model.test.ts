@@ -78,6 +78,54 @@ test('initialisation: N(0, 2/fan_in) weights, zero biases, same seed same networ
   t.true(a.subarray(bias.offset, bias.offset + bias.size).every((v) => v === 0));
 });
 
+test('sparse initialisation: 15 nonzero N(0, 1) incoming weights per unit (all below 15), zero biases, seeded', (t) => {
+  // a dense layer (kernel [in, out]), a small fan-in (8 < 15) and a conv kernel [k, k, c, out]
+  const spec = {
+    inputShape: [6, 6, 2],
+    layers: [
+      { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'valid', activation: 'tanh' },
+      { type: 'flatten' },
+      { type: 'dense', units: 40, activation: 'sigmoid' },
+      { type: 'dense', units: 8, activation: 'sigmoid' },
+      { type: 'dense', units: 5, activation: 'linear' },
+    ],
+  } as unknown as Parameters<typeof layoutOf>[0];
+  const L = layoutOf(spec);
+  const a = initParams(L, 3, 'sparse');
+  t.deepEqual(a, initParams(L, 3, 'sparse'));
+  t.notDeepEqual(a, initParams(L, 4, 'sparse'));
+  const values: number[] = [];
+  for (const p of L.params) {
+    const block = a.subarray(p.offset, p.offset + p.size);
+    if (p.role === 'bias') {
+      t.true(
+        block.every((v) => v === 0),
+        p.name,
+      );
+      continue;
+    }
+    const units = p.shape[p.shape.length - 1];
+    const inputs = p.size / units;
+    t.is(inputs, p.fanIn, p.name);
+    for (let j = 0; j < units; j++) {
+      let nonzero = 0;
+      for (let i = 0; i < inputs; i++) {
+        const w = block[i * units + j];
+        if (w !== 0) (nonzero++, values.push(w));
+      }
+      t.is(nonzero, Math.min(15, inputs), `${p.name} unit ${j}`);
+    }
+  }
+  // N(0, 1): mean and variance of the ~700 drawn weights, 5 standard errors
+  const n = values.length;
+  const mean = values.reduce((x, y) => x + y, 0) / n;
+  const variance = values.reduce((x, y) => x + (y - mean) ** 2, 0) / n;
+  t.true(Math.abs(mean) < 5 / Math.sqrt(n), `mean ${mean} of ${n}`);
+  t.true(Math.abs(variance - 1) < 5 * Math.sqrt(2 / n), `variance ${variance} of ${n}`);
+  // the default stays simpleNN's
+  t.deepEqual(initParams(L, 3), initParams(L, 3, 'he'));
+});
+
 test('strided convolutions: ⌈n/s⌉ outputs with same padding, ⌊(n − k)/s⌋ + 1 with valid; stride 1 is left out of specs', (t) => {
   const conv = (padding: 'same' | 'valid', strides: number) => ({
     type: 'conv2d' as const,

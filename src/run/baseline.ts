@@ -48,7 +48,7 @@ export async function trainFirstOrder(options: FirstOrderOptions): Promise<First
   const regC = (o.C ?? defaultC(o.data)) * l;
   const m = sampleSize(train);
   const k = train.numClasses;
-  const vars = net.unflatten(initParams(net.layout, o.seed)).map((t) => {
+  const vars = net.unflatten(initParams(net.layout, o.seed, o.init)).map((t) => {
     const v = tf.variable(t);
     t.dispose();
     return v;

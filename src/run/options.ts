@@ -31,6 +31,7 @@ import { BACKENDS, type BackendChoice } from '../backend/select.js';
 import type { Preprocessing, TrainTest } from '../data/dataset.js';
 import type { DataOptions } from '../data/load.js';
 import { tensorDataProblem, type TensorData } from '../data/tensors.js';
+import { INITS, type InitName } from '../model/init.js';
 import { LOSSES, lossUnit, type LossKind } from '../model/loss.js';
 import { PRESET_HELP } from '../model/presets.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -80,6 +81,8 @@ export interface TrainOptions
   /** samples per chunk of every pass (bounds memory) */
   bsize?: number;
   seed?: number;
+  /** the initial weights: 'he' (N(0, 2/fan_in), simpleNN's; the default) or 'sparse' (Martens 2010: 15 N(0, 1) weights per unit) */
+  init?: InitName;
   backend?: BackendChoice;
   /** how Gauss-Newton products are computed: 'linearized' (default, faster) or 'double-vjp' (the reference) */
   gv?: GvMethod;
@@ -254,6 +257,7 @@ export const TRAIN_DEFAULTS = {
   iters: 30,
   bsize: 1024,
   seed: 1,
+  init: 'he' as InitName,
   backend: 'auto' as BackendChoice,
   gv: 'linearized' as GvMethod,
 };
@@ -406,6 +410,15 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     flag: '--seed',
     value: 'N',
     help: 'seed of the initial weights and the subsets',
+  },
+  init: {
+    type: oneOf(INITS),
+    flag: '--init',
+    value: 'I',
+    help:
+      "the initial weights, biases 0: he (N(0, 2/fan_in), simpleNN's) or sparse\n" +
+      '(Martens 2010: 15 nonzero N(0, 1) incoming weights per unit, for sigmoid and\n' +
+      'tanh units, as in the Hessian-free autoencoders)',
   },
   backend: {
     type: oneOf(BACKENDS),

@@ -281,7 +281,7 @@ function startState(run: Prepared, problem: PassEngine): RunState {
   try {
     solver = new NewtonCG(
       problem,
-      Float64Array.from(run.initialParams ?? initParams(net.layout, o.seed)),
+      Float64Array.from(run.initialParams ?? initParams(net.layout, o.seed, o.init)),
       run.solverOptions,
     );
   } catch (e) {
