@@ -177,6 +177,61 @@ natsTest('v goes out once per CG step for all workers: the server fans it out', 
   }
 });
 
+natsTest(
+  'reduction groups over NATS (--chunks-per-result 2): the in-process trajectory with the same groups, one result per group',
+  async (t) => {
+    const ws = [await startWorker(server!.url), await startWorker(server!.url)];
+    try {
+      // 4 Gv chunks and 5 f+∇f chunks: groups of 2 are 2 and 3 tasks
+      const grouped = { ...common, bsize: 128, chunksPerResult: 2 };
+      const want = await train({ ...grouped, workers: 0 });
+      const r = await train({ ...grouped, nats: nats() });
+      t.deepEqual(trajectory(r.history), trajectory(want.history));
+      t.deepEqual([...r.params], [...want.params]);
+
+      // the bytes of a CG step: a result per group (2), not per chunk (4)
+      const data = sets.train;
+      const net = new Network(presetModel('mlp:32', data.inputShape, data.numClasses));
+      const transport = await NatsTransport.open(net, data, 'ce', {
+        url: server!.url,
+        onStatus: () => {},
+        bsize: 128,
+        backend: 'wasm',
+        gv: 'linearized',
+      });
+      const engine = new PassEngine(transport, {
+        dim: net.numParams,
+        numSamples: data.n,
+        bsize: 128,
+        chunksPerResult: 2,
+      });
+      try {
+        const theta = Float64Array.from(initParams(net.layout, 1));
+        const G = await engine.gaussNewton(theta, new Rng(2).subset(data.n, 512));
+        const v = Float64Array.from({ length: net.numParams }, (_, i) => Math.sin(i));
+        for (let i = 0; i < 50 && transport.workers < 2; i++)
+          await G.apply(v, new Float64Array(net.numParams));
+        const received = () => transport.traffic().reduce((a, w) => a + w.received, 0);
+        const before = received();
+        await G.apply(
+          v.map((x) => 2 * x),
+          new Float64Array(net.numParams),
+        );
+        const bytes = received() - before;
+        const result = 4 * net.numParams;
+        t.true(
+          bytes >= 2 * result && bytes < 2.2 * result,
+          `received ${bytes}, a result ${result}`,
+        );
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      await killAll(ws);
+    }
+  },
+);
+
 for (const pass of ['Gv', 'f+grad'] as const) {
   natsTest(
     `a worker process killed (SIGKILL) during a ${pass} pass: its chunks run elsewhere, the trajectory is unchanged`,

@@ -32,6 +32,8 @@ export interface ProcessScalingOptions {
   samples: number;
   reps: number;
   bsize: number;
+  /** chunks per result, on both sides (EngineOptions.chunksPerResult; default 1) */
+  chunksPerResult?: number;
   backend: BackendName;
   gv?: GvMethod;
   dataDir?: string;
@@ -164,10 +166,12 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
         dim: net.numParams,
         numSamples: data.n,
         bsize: o.bsize,
+        chunksPerResult: o.chunksPerResult,
       });
       const pool = new PoolProblem(net, data, 'ce', {
         workers: p,
         bsize: o.bsize,
+        chunksPerResult: o.chunksPerResult,
         backend: o.backend,
         gv: o.gv,
       });
@@ -274,7 +278,7 @@ export function processScalingTable(r: ProcessScalingReport): string {
   ]);
   const o = r.options;
   return [
-    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}`,
+    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}${(o.chunksPerResult ?? 1) > 1 ? `, ${o.chunksPerResult} per result` : ''}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}`,
     'NATS/threads speed: threads ms / NATS ms (1 = no cost for NATS); MB out/in per worker: bytes the coordinator sent to / received from each worker in one run',
     ...textTable(head, body, 2),
   ].join('\n');

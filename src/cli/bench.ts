@@ -154,6 +154,9 @@ worker computes (messaging, reduction, CG), and the share of worker time spent i
                     each) are started here, and each run is paired with a run of the Piscina pool
                     of as many threads; bytes per worker are reported (--nats-token etc. as for train)
   --processes LIST  worker process counts with --nats (default 1,2)
+  --chunks-per-result N
+                    with --nats: chunks a worker sums before it sends one result, on both
+                    sides (default 1; see 'tfjs-newton train --help')
   --link RATE,LAT   with --nats: the link the cost model predicts 1..64 machines for
                     (default 10gbit,0.2ms); --plot draws the prediction beside the measurements
   --json            print JSON instead of the table
@@ -188,6 +191,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       plot: { type: 'string' },
       processes: { type: 'string' },
       link: { type: 'string' },
+      'chunks-per-result': { type: 'string' },
       ...NATS_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -218,6 +222,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
       samples: num(values.samples, '--samples', { int: true, min: 1 }) ?? 60000,
       reps: num(values.reps, '--reps', { int: true, min: 1 }) ?? 5,
       bsize: num(values.bsize, '--bsize', { int: true, min: 1 }) ?? 1024,
+      chunksPerResult: num(values['chunks-per-result'], '--chunks-per-result', {
+        int: true,
+        min: 1,
+      }),
       backend,
       gv: gv as GvMethod,
       dataDir: values['data-dir'],

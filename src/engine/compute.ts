@@ -15,7 +15,8 @@ import type { LossKind } from '../model/loss.js';
 import { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { EvalSetName } from './evaluation.js';
-import { listChunks, rangeChunk, subsetChunk } from './plan.js';
+import { chunkCount, listChunks, rangeChunk, subsetChunk } from './plan.js';
+import { addInto } from './reduce.js';
 import type { ChunkResult, Task } from './task.js';
 
 /** What every worker of a run computes on: model, loss, backend, data and chunk size. */
@@ -119,18 +120,43 @@ export class ChunkCompute {
       this.thetaVersion = task.thetaVersion;
       this.gnKey = '';
     }
+    // a reduction group: chunks chunk .. chunk + group − 1 of the pass (fewer at its end),
+    // each computed as alone, summed in chunk order (float64), the vector rounded once
+    const n = task.subsetVersion === undefined ? data.n : task.subsetLength!;
+    const last = Math.min(task.chunk + (task.group ?? 1), chunkCount(n, bs));
+    const first = this.chunkResult(ev, task, task.chunk, state);
+    if (last === task.chunk + 1) return done(first.scalar, first.vector);
+    let scalar = first.scalar;
+    const sum = first.vector && Float64Array.from(first.vector);
+    for (let k = task.chunk + 1; k < last; k++) {
+      const r = this.chunkResult(ev, task, k, state);
+      scalar += r.scalar;
+      if (sum) addInto(sum, r.vector!);
+    }
+    return done(scalar, sum && Float32Array.from(sum));
+  }
+
+  /** Chunk k of the task's pass (f+grad, f or Gv). */
+  private chunkResult(
+    ev: ChunkEvaluator,
+    task: Task,
+    k: number,
+    state: StateSource,
+  ): { scalar: number; vector?: Float32Array } {
+    const data = this.setup.data;
+    const bs = this.setup.bsize;
     // f+grad and f: chunk k of the training samples, or of the subset the task names
     const rows = () =>
       task.subsetVersion === undefined
-        ? rangeChunk(task.chunk, data.n, bs)
-        : subsetChunk(task.chunk, state.subset(task.subsetVersion, task.subsetLength!), bs);
+        ? rangeChunk(k, data.n, bs)
+        : subsetChunk(k, state.subset(task.subsetVersion, task.subsetLength!), bs);
     switch (task.kind) {
       case 'f+grad': {
         const r = ev.lossAndGradient(chunkSamples(data, rows()));
-        return done(r.loss, r.grad);
+        return { scalar: r.loss, vector: r.grad };
       }
       case 'f':
-        return done(ev.lossSum(chunkSamples(data, rows())));
+        return { scalar: ev.lossSum(chunkSamples(data, rows())) };
       case 'Gv': {
         // one subset version may serve Gv passes of several lengths (prefixes of a gradient sample)
         const key = `${task.thetaVersion}/${task.subsetVersion}/${task.subsetLength}`;
@@ -141,12 +167,14 @@ export class ChunkCompute {
           this.gnChunks = listChunks(state.subset(task.subsetVersion!, task.subsetLength!), bs);
           ev.releaseGaussNewton();
         }
-        if (!this.gnPrepared.has(task.chunk)) {
-          ev.prepareGaussNewtonChunk(task.chunk, chunkSamples(data, this.gnChunks[task.chunk]));
-          this.gnPrepared.add(task.chunk);
+        if (!this.gnPrepared.has(k)) {
+          ev.prepareGaussNewtonChunk(k, chunkSamples(data, this.gnChunks[k]));
+          this.gnPrepared.add(k);
         }
-        return done(0, ev.gaussNewton([task.chunk], state.v(task.vVersion!))[0]);
+        return { scalar: 0, vector: ev.gaussNewton([k], state.v(task.vVersion!))[0] };
       }
+      default:
+        throw new Error(`a ${task.kind} task has no training chunks`);
     }
   }
 

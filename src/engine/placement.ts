@@ -1,10 +1,15 @@
 /**
  * Where a sticky chunk goes, written once for every transport with several workers: Gv
- * chunk k of a CG solve goes to worker k mod workers, the workers taken in the order of
- * their ids. So every CG step sends chunk k to the worker that prepared its linearization
- * at the first step, and no chunk is prepared (or held) twice, while the workers stay the
- * same.
+ * chunk k of a CG solve (or reduction group k: taskPosition) goes to worker k mod workers,
+ * the workers taken in the order of their ids. So every CG step sends chunk k to the worker
+ * that prepared its linearization at the first step, and no chunk is prepared (or held)
+ * twice, while the workers stay the same.
  */
+
+/** A task's position in its pass, which placement goes by: its chunk, or its reduction group. */
+export function taskPosition(task: { chunk: number; group?: number }): number {
+  return Math.floor(task.chunk / (task.group ?? 1));
+}
 
 /** The worker of sticky chunk `chunk`: `workers` sorted by `id`, then chunk mod their count; null when there is none. */
 export function stickyWorker<W>(

@@ -14,6 +14,13 @@ export interface Task {
   kind: TaskKind;
   /** chunk index (src/engine/plan.ts): of the training samples (f+grad, f; of the subset when the task names one), of the subset (Gv), of the held-out set (accuracy) */
   chunk: number;
+  /**
+   * a reduction group's size G (EngineOptions.chunksPerResult; default 1): the task is
+   * group chunk/G and covers chunks chunk .. min(chunk + G, K) − 1 of the pass's K. Its
+   * result is the sum of theirs in chunk order, the scalar in float64, the vector in
+   * float64 rounded once to float32 (a group of one chunk: that chunk's result, bit for bit).
+   */
+  group?: number;
   /** the version of the training θ (f+grad, f, Gv) or of the evaluation θ (accuracy) */
   thetaVersion: number;
   /** for accuracy: the held-out set */

@@ -80,6 +80,12 @@ export interface TrainOptions
   iters?: number;
   /** samples per chunk of every pass (bounds memory) */
   bsize?: number;
+  /**
+   * chunks each task sums before it sends one result (f+∇f, f and Gv passes): fewer bytes
+   * over NATS; the groups belong to the plan, so a run is the same for any number of
+   * workers given the same value (1: chunk by chunk, the default)
+   */
+  chunksPerResult?: number;
   seed?: number;
   /** the initial weights: 'he' (N(0, 2/fan_in), simpleNN's; the default) or 'sparse' (Martens 2010: 15 N(0, 1) weights per unit) */
   init?: InitName;
@@ -256,6 +262,7 @@ export const TRAIN_DEFAULTS = {
   gnRatio: 0.05,
   iters: 30,
   bsize: 1024,
+  chunksPerResult: 1,
   seed: 1,
   init: 'he' as InitName,
   backend: 'auto' as BackendChoice,
@@ -396,6 +403,15 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     flag: '--bsize',
     value: 'N',
     help: 'samples per chunk of every pass (bounds memory; fixes the reduction order)',
+  },
+  chunksPerResult: {
+    type: int(1),
+    flag: '--chunks-per-result',
+    value: 'N',
+    help:
+      'chunks a worker sums (in order) before it sends one result: N times fewer\n' +
+      'result bytes over NATS, N times fewer tasks to spread; part of the reduction\n' +
+      'order, the same for any number of workers (default 1: chunk by chunk)',
   },
   gv: {
     type: oneOf(GV_METHODS),

@@ -247,6 +247,7 @@ async function openRunProblem(run: Prepared, options: TfjsTrainOptions): Promise
       data: sets.train,
       loss: o.loss,
       bsize: o.bsize,
+      chunksPerResult: o.chunksPerResult,
       backend: run.backend,
       gv: o.gv,
       evalSets: { test: sets.test, val: sets.val },

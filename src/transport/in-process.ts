@@ -109,8 +109,9 @@ export class LocalProblem extends PassEngine {
     bsize = 1024,
     evalSets: EvalSets = {},
     gv: GvMethod = 'linearized',
+    chunksPerResult = 1,
   ) {
-    const engine = engineOptionsOf({ net, data, bsize, evalSets });
+    const engine = engineOptionsOf({ net, data, bsize, evalSets, chunksPerResult });
     super(new InProcessTransport(net, data, loss, bsize, evalSets, gv), engine);
   }
 }

@@ -25,7 +25,7 @@ import { sampleSize, type Dataset } from '../data/dataset.js';
 import { PassEngine, PassError } from '../engine/engine.js';
 import type { EvalSetName, EvalSets } from '../engine/evaluation.js';
 import { checkBsize } from '../engine/plan.js';
-import { stickyWorker } from '../engine/placement.js';
+import { stickyWorker, taskPosition } from '../engine/placement.js';
 import type { ChunkResult, FaultPlan, Task } from '../engine/task.js';
 import type { RunOptions, Transport } from '../engine/transport.js';
 import type { LossKind } from '../model/loss.js';
@@ -223,7 +223,7 @@ export class ThreadTransport implements Transport {
   async run(task: Task, options: RunOptions): Promise<ChunkResult> {
     const routing: Routing = {
       onDispatched: options.onDispatched,
-      ...(options.sticky ? { worker: task.chunk } : {}),
+      ...(options.sticky ? { worker: taskPosition(task) } : {}),
     };
     const r = await this.pool.run({ ...task, [Piscina.queueOptionsSymbol]: routing } as Task);
     const { hasVector, ...rest } = r;
@@ -269,6 +269,8 @@ export const threads: TransportUnit = {
 export interface PoolOptions extends ThreadOptions {
   /** attempts per chunk before the pass fails (default 3) */
   maxAttempts?: number;
+  /** chunks per result of the training passes (EngineOptions.chunksPerResult; default 1) */
+  chunksPerResult?: number;
 }
 
 /** The Gauss-Newton problem (and accuracy passes) computed by a pool of worker threads. */
@@ -281,6 +283,7 @@ export class PoolProblem extends PassEngine {
       data,
       bsize: opts.bsize ?? 1024,
       evalSets: opts.evalSets ?? {},
+      chunksPerResult: opts.chunksPerResult,
     });
     super(new ThreadTransport(net, data, loss, opts), {
       ...engine,

@@ -30,6 +30,8 @@ export interface TransportSetup {
   gv: GvMethod;
   /** held-out sets for accuracy passes (absent: accuracy is NaN) */
   evalSets: EvalSets;
+  /** chunks per result of the training passes (EngineOptions.chunksPerResult; default 1) */
+  chunksPerResult?: number;
 }
 
 /** How to carry the chunks: what only some transports read. */
@@ -52,11 +54,12 @@ export interface TransportUnit {
 }
 
 /**
- * The pass engine's options for a setup: dim, samples, bsize and the held-out sets' sizes
+ * The pass engine's options for a setup: dim, samples, bsize, the held-out sets' sizes and
+ * chunks per result
  * (bsize and the held-out sets checked here, before any transport opens).
  */
 export function engineOptionsOf(
-  setup: Pick<TransportSetup, 'net' | 'data' | 'bsize' | 'evalSets'>,
+  setup: Pick<TransportSetup, 'net' | 'data' | 'bsize' | 'evalSets' | 'chunksPerResult'>,
 ): EngineOptions {
   const evalSizes = evalSizesOf(setup.evalSets, setup.data);
   return {
@@ -65,5 +68,6 @@ export function engineOptionsOf(
     bsize: checkBsize(setup.bsize),
     evalSizes,
     evalTargets: evalTargetsOf(setup.evalSets),
+    ...(setup.chunksPerResult !== undefined && { chunksPerResult: setup.chunksPerResult }),
   };
 }

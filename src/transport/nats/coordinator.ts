@@ -23,7 +23,7 @@ import type { BackendName } from '../../backend/select.js';
 import { datasetDigest, type Dataset } from '../../data/dataset.js';
 import type { EvalSetName, EvalSets } from '../../engine/evaluation.js';
 import type { ChunkResult, Task } from '../../engine/task.js';
-import { stickyWorker } from '../../engine/placement.js';
+import { stickyWorker, taskPosition } from '../../engine/placement.js';
 import type { RunOptions, Transport } from '../../engine/transport.js';
 import type { LossKind } from '../../model/loss.js';
 import type { Network } from '../../model/network.js';
@@ -400,7 +400,7 @@ export class NatsTransport implements Transport {
     const active = this.members.active;
     const free = (w: RemoteWorker) => w.inFlight.size < TASKS_PER_THREAD * w.threads;
     if (p.options.sticky) {
-      const w = stickyWorker(p.task.chunk, active, (x) => x.wid);
+      const w = stickyWorker(taskPosition(p.task), active, (x) => x.wid);
       return w && free(w) ? w : null;
     }
     const candidates = active.filter(free);

@@ -15,9 +15,10 @@ import { errorLine } from '../../errors.js';
 /**
  * The version of what coordinator and workers say to each other, in every frame; a change
  * of the messages or of the data set object bumps it. 1: up to stop 23; 2: data set
- * objects may carry real-valued targets, whose held-out pass sums squared errors.
+ * objects may carry real-valued targets, whose held-out pass sums squared errors; 3: a task
+ * may name a reduction group (`task.group`), which a worker of 2 would compute as one chunk.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Why a message was rejected, in one line. */
 export class MessageError extends Error {

@@ -196,6 +196,10 @@ function checkTask(t: unknown): Task {
     for (const f of ['subsetVersion', 'subsetLength'] as const)
       need(isInt(k[f]), 'task', `task.${f}`, k[f]);
   if (k.kind === 'accuracy') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
+  if (k.group !== undefined) {
+    need(isInt(k.group, 1) && (k.group as number) <= 1 << 16, 'task', 'task.group', k.group);
+    need((k.chunk as number) % (k.group as number) === 0, 'task', 'task.chunk', k.chunk);
+  }
   return k as unknown as Task;
 }
 
