@@ -24,6 +24,8 @@ import type { NatsOptions } from '../transport/nats/connect.js';
 import { PoolProblem } from '../transport/threads.js';
 import { fitCostModel, predictSpeedups, type CostModel, type Link } from './cost-model.js';
 import { coveredMs, fashionOrSynthetic } from './scaling.js';
+import { openNetnsHosts, type NetnsHosts } from './netns.js';
+import type { Dataset } from '../data/dataset.js';
 
 export interface ProcessScalingOptions {
   models: string[];
@@ -38,6 +40,12 @@ export interface ProcessScalingOptions {
   gv?: GvMethod;
   dataDir?: string;
   nats: NatsOptions;
+  /**
+   * start each worker process in a network namespace of its own, joined to this one by a
+   * veth link (netns.ts), with `delayMs` of netem delay on both ends where the kernel has
+   * it; the NATS server must listen on all addresses (nats-server's default)
+   */
+  netns?: { delayMs: number };
   log?: (s: string) => void;
 }
 
@@ -68,19 +76,34 @@ export interface ProcessScalingReport {
   dim: Record<string, number>;
   rows: ProcessScalingRow[];
   options: Omit<ProcessScalingOptions, 'log' | 'nats'> & { nats: string };
+  /** what joined the workers to the server: loopback, or the namespaces' links and their round trip */
+  link: string;
 }
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 const now = (): number => performance.timeOrigin + performance.now();
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Starts n `tfjs-newton worker` processes (built CLI), one thread each, and waits until they serve. */
-async function startWorkers(n: number, o: ProcessScalingOptions): Promise<ChildProcess[]> {
-  const args = [CLI, 'worker', '--nats', o.nats.url, '--threads', '1'];
-  if (o.nats.token) args.push('--nats-token', o.nats.token);
-  const procs = Array.from({ length: n }, () =>
-    spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }),
-  );
+/**
+ * Starts n `tfjs-newton worker` processes (built CLI), one thread each, and waits until they
+ * serve; worker k in namespace k of `hosts`, reaching the server at its link's host address.
+ */
+async function startWorkers(
+  n: number,
+  o: ProcessScalingOptions,
+  hosts?: NetnsHosts,
+): Promise<ChildProcess[]> {
+  const argv = (url: string) => {
+    const args = [process.execPath, CLI, 'worker', '--nats', url, '--threads', '1'];
+    if (o.nats.token) args.push('--nats-token', o.nats.token);
+    return args;
+  };
+  const procs = Array.from({ length: n }, (_, k) => {
+    const [cmd, args] = hosts
+      ? hosts.command(k, argv(hostUrl(o.nats.url, hosts.hosts[k].hostAddress)))
+      : [argv(o.nats.url)[0], argv(o.nats.url).slice(1)];
+    return spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  });
   await Promise.all(
     procs.map(
       (p) =>
@@ -95,6 +118,19 @@ async function startWorkers(n: number, o: ProcessScalingOptions): Promise<ChildP
     ),
   );
   return procs;
+}
+
+/** `url` with its host replaced by `address` (the server as seen from a worker's namespace). */
+export function hostUrl(url: string, address: string): string {
+  const u = new URL(url.includes('://') ? url : `nats://${url}`);
+  u.hostname = address;
+  return u.toString().replace(/\/$/, '');
+}
+
+/** The port of a NATS URL (4222 when it names none). */
+function portOf(url: string): number {
+  const u = new URL(url.includes('://') ? url : `nats://${url}`);
+  return u.port === '' ? 4222 : Number(u.port);
 }
 
 async function stopWorkers(procs: ChildProcess[]): Promise<void> {
@@ -145,6 +181,35 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
   const { data, name } = fashionOrSynthetic(o.samples, o.dataDir);
   const rows: ProcessScalingRow[] = [];
   const dims: Record<string, number> = {};
+  const hosts = o.netns
+    ? openNetnsHosts(Math.max(...o.processes), { delayMs: o.netns.delayMs })
+    : undefined;
+  try {
+    if (hosts) {
+      hosts.measureRtt(portOf(o.nats.url));
+      o.log?.(`workers on ${hosts.describe()}`);
+    }
+    await measureModels(o, data, rows, dims, hosts);
+  } finally {
+    hosts?.close();
+  }
+  const { log: _log, nats, ...options } = o;
+  return {
+    data: name,
+    dim: dims,
+    rows,
+    options: { ...options, nats: nats.url },
+    link: hosts ? hosts.describe() : 'loopback',
+  };
+}
+
+async function measureModels(
+  o: ProcessScalingOptions,
+  data: Dataset,
+  rows: ProcessScalingRow[],
+  dims: Record<string, number>,
+  hosts: NetnsHosts | undefined,
+): Promise<void> {
   for (const model of o.models) {
     const net = new Network(presetModel(model, data.inputShape, data.numClasses));
     dims[model] = net.numParams;
@@ -154,7 +219,7 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
     const b = Float64Array.from({ length: net.numParams }, () => rng.normal());
     let oneProcess: Record<string, number> = {};
     for (const p of o.processes) {
-      const procs = await startWorkers(p, o);
+      const procs = await startWorkers(p, o, hosts);
       const transport = await NatsTransport.open(net, data, 'ce', {
         ...o.nats,
         bsize: o.bsize,
@@ -244,8 +309,6 @@ export async function runProcessScaling(o: ProcessScalingOptions): Promise<Proce
       }
     }
   }
-  const { log: _log, nats, ...options } = o;
-  return { data: name, dim: dims, rows, options: { ...options, nats: nats.url } };
 }
 
 export function processScalingTable(r: ProcessScalingReport): string {
@@ -278,7 +341,7 @@ export function processScalingTable(r: ProcessScalingReport): string {
   ]);
   const o = r.options;
   return [
-    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}${(o.chunksPerResult ?? 1) > 1 ? `, ${o.chunksPerResult} per result` : ''}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}`,
+    `data: ${r.data}; Gv: one CG step over |S| = ${o.gnSize}; f+grad over ${o.samples} samples; chunks of ${o.bsize}${(o.chunksPerResult ?? 1) > 1 ? `, ${o.chunksPerResult} per result` : ''}; median of ${o.reps} runs, each paired with a run of the Piscina pool of as many threads; backend ${o.backend}; NATS server ${o.nats}; workers on ${r.link}`,
     'NATS/threads speed: threads ms / NATS ms (1 = no cost for NATS); MB out/in per worker: bytes the coordinator sent to / received from each worker in one run',
     ...textTable(head, body, 2),
   ].join('\n');

@@ -157,6 +157,11 @@ worker computes (messaging, reduction, CG), and the share of worker time spent i
   --chunks-per-result N
                     with --nats: chunks a worker sums before it sends one result, on both
                     sides (default 1; see 'tfjs-newton train --help')
+  --netns           with --nats: each worker process in a network namespace of its own (a
+                    "machine"), joined by a veth link to this one, where the server must
+                    listen on all addresses; made and removed here (root and iproute2)
+  --netns-delay MS  with --netns: tc netem delay on both ends of each link (where the
+                    kernel has netem; the table says when it does not)
   --link RATE,LAT   with --nats: the link the cost model predicts 1..64 machines for
                     (default 10gbit,0.2ms); --plot draws the prediction beside the measurements
   --json            print JSON instead of the table
@@ -192,6 +197,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       processes: { type: 'string' },
       link: { type: 'string' },
       'chunks-per-result': { type: 'string' },
+      netns: { type: 'boolean' },
+      'netns-delay': { type: 'string' },
       ...NATS_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -230,6 +237,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       gv: gv as GvMethod,
       dataDir: values['data-dir'],
       nats,
+      ...(values.netns || values['netns-delay'] !== undefined
+        ? { netns: { delayMs: num(values['netns-delay'], '--netns-delay', { min: 0 }) ?? 0 } }
+        : {}),
       log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
     });
     const linkText = values.link ?? '10gbit,0.2ms';

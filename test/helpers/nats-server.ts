@@ -35,6 +35,8 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** serve TLS only, with this certificate and key (PEM files) */
   tls?: { certFile: string; keyFile: string };
+  /** listen on all addresses (for workers in other network namespaces), not loopback only */
+  allAddresses?: boolean;
 }
 
 /** The `nats-server` binary on PATH, or null. */
@@ -84,7 +86,7 @@ export async function startNatsServer(
     throw new Error('startNatsServer: give both user and pass, or neither');
   const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
   const storeDir = join(dir, 'jetstream');
-  const lines = ['listen: "127.0.0.1:-1"'];
+  const lines = [o.allAddresses ? 'listen: "0.0.0.0:-1"' : 'listen: "127.0.0.1:-1"'];
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
   if (o.maxPayload !== undefined) lines.push(`max_payload: ${o.maxPayload}`);
   if (o.tls !== undefined)
@@ -186,14 +188,17 @@ export interface NatsWorkerProcess {
 
 const WORKER_CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
-/** Starts `tfjs-newton worker --nats URL` and waits until it serves (20 s at most). */
+/**
+ * Starts `tfjs-newton worker --nats URL` and waits until it serves (20 s at most); `via`
+ * wraps the command (e.g. `ip netns exec NAME ...`, which execs it: the pid is the worker's).
+ */
 export async function startNatsWorker(
   url: string,
   extra: string[] = [],
+  via: (argv: string[]) => [string, string[]] = ([cmd, ...args]) => [cmd, args],
 ): Promise<NatsWorkerProcess> {
-  const proc = spawn(process.execPath, [WORKER_CLI, 'worker', '--nats', url, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const [cmd, args] = via([process.execPath, WORKER_CLI, 'worker', '--nats', url, ...extra]);
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
