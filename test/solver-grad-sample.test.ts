@@ -40,6 +40,7 @@ import {
   sampleVariance,
 } from '../src/solver/remedies/grad-sample.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
+import { train } from '../src/run/train.ts';
 import { NatsTransport } from '../src/transport/nats/coordinator.ts';
 import { PoolProblem } from '../src/transport/threads.ts';
 import {
@@ -433,3 +434,61 @@ natsTest(
     }
   },
 );
+
+// ---------------------------------------------------------------- the full objective, measured
+
+test.serial(
+  "fullObjective: with f on a sample, fullF is the objective on all l samples at the iteration's θ (an f pass as a measurement)",
+  async (t) => {
+    await initBackend('wasm');
+    const sets = { name: 'synthetic', train: data, test: syntheticData(60, [6, 6, 1], 4, 22) };
+    const common = {
+      data: sets,
+      model: 'mlp:16',
+      C: 1,
+      iters: 3,
+      bsize: BSIZE,
+      gnSize: 40,
+      seed: 5,
+      workers: 0,
+      backend: 'wasm' as const,
+      gradSample: 'norm-test' as const,
+      gradSample0: 80,
+    };
+    const thetas: Float64Array[] = [];
+    const r = await train({
+      ...common,
+      fullObjective: true,
+      onBoundary: (b) => {
+        if (b.iter > 0) thetas.push(Float64Array.from(b.params));
+      },
+    });
+    t.is(thetas.length, 3);
+    const local = new LocalProblem(net, data, 'ce', BSIZE);
+    for (const [k, it] of r.history.entries()) {
+      t.true(it.gradSampleSize! < data.n, `|X| ${it.gradSampleSize}`);
+      const theta = thetas[k];
+      const want = dot(theta, theta) / (2 * 1 * data.n) + (await local.loss(theta));
+      // the loss is computed at float32 θ either way; the regulariser here from the float32
+      // copy onBoundary gives, the solver's from its float64 θ
+      t.true(Math.abs(it.fullF! - want) <= 1e-8 * Math.abs(want), `${it.fullF} vs ${want}`);
+      t.not(it.fullF, it.f, "f is X's");
+    }
+    await local.close();
+    // the same run without it: the same trajectory (a measurement changes nothing), no fullF
+    const plain = await train(common);
+    const strip = (h: typeof r.history) =>
+      h.map(({ iterSeconds: _s, elapsedSeconds: _e, fullF: _f, ...x }) => x);
+    t.deepEqual(strip(plain.history), strip(r.history));
+    t.false(plain.history.some((it) => 'fullF' in it));
+    // and all samples at every iteration: f is the full objective already
+    const full = await train({ ...common, gradSample: 'full', fullObjective: true });
+    t.false(full.history.some((it) => 'fullF' in it));
+  },
+);
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}

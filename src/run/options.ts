@@ -89,6 +89,12 @@ export interface TrainOptions
   seed?: number;
   /** the initial weights: 'he' (N(0, 2/fan_in), simpleNN's; the default) or 'sparse' (Martens 2010: 15 N(0, 1) weights per unit) */
   init?: InitName;
+  /**
+   * when f and ∇f are on a gradient sample (gradSample 'norm-test'): also measure the
+   * objective on all l training samples after each iteration, reported as `fullF` (a
+   * measurement like the test accuracy: one f pass, not in iterSeconds)
+   */
+  fullObjective?: boolean;
   backend?: BackendChoice;
   /** how Gauss-Newton products are computed: 'linearized' (default, faster) or 'double-vjp' (the reference) */
   gv?: GvMethod;
@@ -191,6 +197,11 @@ export interface TrainIteration extends IterationReport {
   /** the same on the validation set */
   valRmse: number;
   valR2: number;
+  /**
+   * with `fullObjective`, when this iteration's f is over a gradient sample X (|X| < l):
+   * the objective on all l training samples at the iteration's θ (f itself is X's)
+   */
+  fullF?: number;
   /**
    * wall-clock seconds since training started (cumulative over resumes, pauses not
    * counted), including the accuracy passes
@@ -426,6 +437,13 @@ export const NEWTON_OPTIONS: { readonly [K in keyof Required<TfjsTrainOptions>]:
     flag: '--seed',
     value: 'N',
     help: 'seed of the initial weights and the subsets',
+  },
+  fullObjective: {
+    type: { kind: 'boolean' },
+    flag: '--full-objective',
+    help:
+      'with --grad-sample norm-test: also measure f on all training samples after each\n' +
+      'iteration (fullF in the log; one f pass, not counted in iterSeconds)',
   },
   init: {
     type: oneOf(INITS),

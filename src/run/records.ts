@@ -33,6 +33,8 @@ export interface LogRecord {
   gnSize?: number;
   /** with a gradient sample (gradSample 'norm-test'): |X|, the samples of the iteration's f and ∇f */
   gradSampleSize?: number;
+  /** with fullObjective and |X| < l: the objective on all training samples (a measurement) */
+  fullF?: number;
   gvProducts?: number;
   lossPasses?: number;
   /**
@@ -89,6 +91,7 @@ export function logRecord(it: TrainIteration, phases?: PhaseSeconds): LogRecord 
     iterSeconds: it.iterSeconds,
     gnSize: it.gnSize,
     ...(it.gradSampleSize === undefined ? {} : { gradSampleSize: it.gradSampleSize }),
+    ...(it.fullF === undefined ? {} : { fullF: it.fullF }),
     gvProducts: it.gvProducts,
     lossPasses: it.lossPasses,
     ...phases,

@@ -427,6 +427,11 @@ async function iterate(run: Prepared, problem: PassEngine, s: RunState): Promise
       it = {
         ...rep,
         ...(await heldOutMetrics(run, problem, s.solver.params)),
+        ...(o.fullObjective &&
+          rep.gradSampleSize !== undefined &&
+          rep.gradSampleSize < problem.numSamples && {
+            fullF: s.solver.objective(s.solver.params, await problem.loss(s.solver.params)),
+          }),
         elapsedSeconds: elapsedSeconds0 + (performance.now() - start - waitedMs) / 1000,
       };
     } catch (e) {
