@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import test from 'ava';
 import { initBackend } from '../src/backend/select.ts';
 import { loadCheckpoint } from '../src/checkpoint.ts';
-import type { TrainTest } from '../src/data/dataset.ts';
 import { RunError } from '../src/errors.ts';
 import { connectNats, NatsConnectError } from '../src/transport/nats/connect.ts';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '../src/transport/nats/frames.ts';
@@ -28,7 +27,7 @@ import { presetModel } from '../src/model/presets.ts';
 import { Rng } from '../src/rng.ts';
 import { LocalProblem } from '../src/transport/in-process.ts';
 import { NatsTransport } from '../src/transport/nats/coordinator.ts';
-import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
+import { train, type TrainOptions } from '../src/run/train.ts';
 import {
   natsTestRule,
   startNatsServer,
@@ -37,29 +36,15 @@ import {
   startNatsWorker,
   type NatsWorkerProcess,
 } from './helpers/nats-server.ts';
-import { syntheticData } from './helpers/synthetic.ts';
+import { NATS_RUN, NATS_SETS, trajectory } from './helpers/nats-run.ts';
 
 const rule = natsTestRule();
 const natsTest = rule.available ? test.serial : test.serial.skip;
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
-/** Fashion-MNIST-shaped data, small: 3 chunks of f+∇f, 2 Gv chunks per CG step. */
-const sets: TrainTest = {
-  name: 'synthetic 28x28',
-  train: syntheticData(600, [28, 28, 1], 10, 11),
-  test: syntheticData(150, [28, 28, 1], 10, 12),
-};
-const common: TrainOptions = {
-  data: sets,
-  model: 'mlp:32',
-  C: 1,
-  iters: 4,
-  bsize: 256,
-  gnSize: 400,
-  seed: 5,
-  backend: 'wasm',
-};
+const sets = NATS_SETS;
+const common = NATS_RUN;
 
 type WorkerProcess = NatsWorkerProcess;
 
@@ -95,9 +80,6 @@ function t_noProcessLeft(): void {
   if (alive.length > 0) throw new Error(`${alive.length} worker processes left running`);
 }
 
-const trajectory = (h: TrainIteration[]) =>
-  h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r);
-
 let reference: Awaited<ReturnType<typeof train>> | null = null;
 async function inProcess() {
   reference ??= await train({ ...common, workers: 0 });
@@ -126,8 +108,12 @@ natsTest('2 worker processes over NATS give the in-process trajectory bit for bi
   }
 });
 
-natsTest('v goes out once per CG step for all workers: the server fans it out', async (t) => {
-  const ws = [await startWorker(server!.url), await startWorker(server!.url)];
+/**
+ * A pass engine over NATS (mlp:32 on the synthetic set, chunks of 128) with its Gauss-Newton
+ * operator at a fixed θ and S of 512 (4 chunks), applied until both workers of the run take
+ * part; `chunksPerResult` as the engine's option.
+ */
+async function twoWorkerGv(chunksPerResult?: number) {
   const data = sets.train;
   const net = new Network(presetModel('mlp:32', data.inputShape, data.numClasses));
   const transport = await NatsTransport.open(net, data, 'ce', {
@@ -137,25 +123,34 @@ natsTest('v goes out once per CG step for all workers: the server fans it out', 
     backend: 'wasm',
     gv: 'linearized',
   });
-  const engine = new PassEngine(transport, { dim: net.numParams, numSamples: data.n, bsize: 128 });
-  try {
-    const theta = Float64Array.from(initParams(net.layout, 1));
-    const G = await engine.gaussNewton(theta, new Rng(2).subset(data.n, 512));
-    const v = Float64Array.from({ length: net.numParams }, (_, i) => Math.sin(i));
-    // until both workers take part, and once more (a later one catches up on θ and S)
-    for (let i = 0; i < 50 && transport.workers < 2; i++)
-      await G.apply(v, new Float64Array(net.numParams));
-    t.is(transport.workers, 2);
-    await G.apply(
-      v.map((x) => 3 * x),
+  const engine = new PassEngine(transport, {
+    dim: net.numParams,
+    numSamples: data.n,
+    bsize: 128,
+    chunksPerResult,
+  });
+  const theta = Float64Array.from(initParams(net.layout, 1));
+  const G = await engine.gaussNewton(theta, new Rng(2).subset(data.n, 512));
+  const v = Float64Array.from({ length: net.numParams }, (_, i) => Math.sin(i));
+  const apply = (scale: number) =>
+    G.apply(
+      v.map((x) => scale * x),
       new Float64Array(net.numParams),
     );
+  // until both workers take part
+  for (let i = 0; i < 50 && transport.workers < 2; i++) await apply(1);
+  return { data, net, transport, engine, theta, apply };
+}
+
+natsTest('v goes out once per CG step for all workers: the server fans it out', async (t) => {
+  const ws = [await startWorker(server!.url), await startWorker(server!.url)];
+  const { data, net, transport, engine, theta, apply } = await twoWorkerGv();
+  try {
+    t.is(transport.workers, 2);
+    await apply(3); // once more: a later one catches up on θ and S
     const sentBefore = transport.traffic().reduce((a, w) => a + w.sent, 0);
     const publishedBefore = transport.bytesPublished;
-    const first = await G.apply(
-      v.map((x) => 2 * x),
-      new Float64Array(net.numParams),
-    );
+    const first = await apply(2);
     const vBytes = 4 * net.numParams;
     const published = transport.bytesPublished - publishedBefore;
     const sent = transport.traffic().reduce((a, w) => a + w.sent, 0) - sentBefore;
@@ -163,12 +158,10 @@ natsTest('v goes out once per CG step for all workers: the server fans it out', 
     t.true(sent >= 2 * vBytes, `delivered ${sent}`);
     // and the product is the in-process one
     const local = new LocalProblem(net, data, 'ce', 128);
+    const v2 = Float64Array.from({ length: net.numParams }, (_, i) => 2 * Math.sin(i));
     const want = await (
       await local.gaussNewton(theta, new Rng(2).subset(data.n, 512))
-    ).apply(
-      v.map((x) => 2 * x),
-      new Float64Array(net.numParams),
-    );
+    ).apply(v2, new Float64Array(net.numParams));
     t.deepEqual([...first], [...want]);
     await local.close();
   } finally {
@@ -190,33 +183,11 @@ natsTest(
       t.deepEqual([...r.params], [...want.params]);
 
       // the bytes of a CG step: a result per group (2), not per chunk (4)
-      const data = sets.train;
-      const net = new Network(presetModel('mlp:32', data.inputShape, data.numClasses));
-      const transport = await NatsTransport.open(net, data, 'ce', {
-        url: server!.url,
-        onStatus: () => {},
-        bsize: 128,
-        backend: 'wasm',
-        gv: 'linearized',
-      });
-      const engine = new PassEngine(transport, {
-        dim: net.numParams,
-        numSamples: data.n,
-        bsize: 128,
-        chunksPerResult: 2,
-      });
+      const { net, transport, engine, apply } = await twoWorkerGv(2);
       try {
-        const theta = Float64Array.from(initParams(net.layout, 1));
-        const G = await engine.gaussNewton(theta, new Rng(2).subset(data.n, 512));
-        const v = Float64Array.from({ length: net.numParams }, (_, i) => Math.sin(i));
-        for (let i = 0; i < 50 && transport.workers < 2; i++)
-          await G.apply(v, new Float64Array(net.numParams));
         const received = () => transport.traffic().reduce((a, w) => a + w.received, 0);
         const before = received();
-        await G.apply(
-          v.map((x) => 2 * x),
-          new Float64Array(net.numParams),
-        );
+        await apply(2);
         const bytes = received() - before;
         const result = 4 * net.numParams;
         t.true(

@@ -9,8 +9,7 @@ import test from 'ava';
 import { hostUrl } from '../src/bench/processes.ts';
 import { netnsAvailable, openNetnsHosts, type NetnsHosts } from '../src/bench/netns.ts';
 import { initBackend } from '../src/backend/select.ts';
-import type { TrainTest } from '../src/data/dataset.ts';
-import { train, type TrainIteration, type TrainOptions } from '../src/run/train.ts';
+import { train, type TrainOptions } from '../src/run/train.ts';
 import {
   killNatsWorkers,
   natsTestRule,
@@ -20,7 +19,7 @@ import {
   type NatsServerHandle,
   type NatsWorkerProcess,
 } from './helpers/nats-server.ts';
-import { syntheticData } from './helpers/synthetic.ts';
+import { NATS_RUN, trajectory } from './helpers/nats-run.ts';
 
 const nats = natsTestRule();
 const netns = netnsAvailable();
@@ -28,23 +27,8 @@ const run = (nats.available && netns.ok) || REQUIRE_NATS;
 const netnsTest = run ? test.serial : test.serial.skip;
 if (!run) console.log(`netns tests left out: ${netns.ok ? nats.why : netns.why}`);
 
-const sets: TrainTest = {
-  name: 'synthetic 28x28',
-  train: syntheticData(600, [28, 28, 1], 10, 11),
-  test: syntheticData(150, [28, 28, 1], 10, 12),
-};
-const common: TrainOptions = {
-  data: sets,
-  model: 'mlp:32',
-  C: 1,
-  iters: 4,
-  bsize: 128,
-  gnSize: 400,
-  seed: 5,
-  backend: 'wasm',
-};
-const trajectory = (h: TrainIteration[]) =>
-  h.map(({ iterSeconds: _s, elapsedSeconds: _e, ...r }) => r);
+/** the NATS tests' run, in chunks of 128: 5 chunks of f+∇f, 4 Gv chunks */
+const common: TrainOptions = { ...NATS_RUN, bsize: 128 };
 
 let server: NatsServerHandle | null = null;
 let hosts: NetnsHosts | null = null;
