@@ -124,3 +124,16 @@ test('bench scaling: a table, JSON and a plot, on synthetic data when the files 
     4,
   );
 });
+
+test('bench scaling: the worker-process flags without --nats are a usage error, not ignored', (t) => {
+  for (const flags of [['--netns'], ['--netns-delay', '1'], ['--chunks-per-result', '2']]) {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'bench', 'scaling', ...flags],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    t.is(r.status, 2, flags.join(' '));
+    t.regex(r.stderr, new RegExp(`bench scaling ${flags[0]} needs --nats URL`));
+    t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});

@@ -218,6 +218,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
     throw new UsageError(`--gv must be ${GV_METHODS.join(' or ')}, got '${gv}'`);
   await initBackend(backend);
   const nats = natsOptionsFromFlags(values);
+  // the worker-process flags mean nothing to the threads benchmark: say so, not ignore them
+  for (const flag of ['processes', 'link', 'chunks-per-result', 'netns', 'netns-delay'] as const)
+    if (!nats && values[flag] !== undefined)
+      throw new UsageError(`bench scaling --${flag} needs --nats URL (worker processes)`);
   if (nats) {
     const processes = (values.processes ?? '1,2')
       .split(',')
