@@ -96,18 +96,17 @@ async function newton(e: EntrySpec, point: (p: RacePoint) => void, say: (l: stri
     onIteration: (it, phases) => {
       t += it.iterSeconds;
       const { gvProducts, lossPasses } = it;
+      const f = it.fullF ?? it.f;
       point({
         t,
-        f: it.fullF ?? it.f,
+        f,
         gradNorm: it.gradNorm,
         testAcc: it.testAcc,
         phases,
         gvProducts,
         lossPasses,
       });
-      say(
-        `${e.name} iter ${it.iter}: ${t.toFixed(1)} s, ${progressOf(it.fullF ?? it.f, it.testAcc)}`,
-      );
+      say(`${e.name} iter ${it.iter}: ${t.toFixed(1)} s, ${progressOf(f, it.testAcc)}`);
       if (t >= e.budget) controller.abort(new Error('budget'));
     },
   });

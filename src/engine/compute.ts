@@ -16,7 +16,7 @@ import { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { EvalSetName } from './evaluation.js';
 import { chunkCount, listChunks, rangeChunk, subsetChunk } from './plan.js';
-import { addInto } from './reduce.js';
+import { sumInOrder } from './reduce.js';
 import type { ChunkResult, Task } from './task.js';
 
 /** What every worker of a run computes on: model, loss, backend, data and chunk size. */
@@ -124,16 +124,17 @@ export class ChunkCompute {
     // each computed as alone, summed in chunk order (float64), the vector rounded once
     const n = task.subsetVersion === undefined ? data.n : task.subsetLength!;
     const last = Math.min(task.chunk + (task.group ?? 1), chunkCount(n, bs));
-    const first = this.chunkResult(ev, task, task.chunk, state);
-    if (last === task.chunk + 1) return done(first.scalar, first.vector);
-    let scalar = first.scalar;
-    const sum = first.vector && Float64Array.from(first.vector);
-    for (let k = task.chunk + 1; k < last; k++) {
-      const r = this.chunkResult(ev, task, k, state);
-      scalar += r.scalar;
-      if (sum) addInto(sum, r.vector!);
-    }
-    return done(scalar, sum && Float32Array.from(sum));
+    const results = [];
+    for (let k = task.chunk; k < last; k++) results.push(this.chunkResult(ev, task, k, state));
+    if (results.length === 1) return done(results[0].scalar, results[0].vector);
+    let scalar = 0;
+    for (const r of results) scalar += r.scalar;
+    const vectors = results.flatMap((r) => (r.vector ? [r.vector] : []));
+    const dim = vectors[0]?.length;
+    return done(
+      scalar,
+      dim === undefined ? undefined : Float32Array.from(sumInOrder(vectors, dim)),
+    );
   }
 
   /** Chunk k of the task's pass (f+grad, f or Gv). */

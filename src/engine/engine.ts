@@ -346,12 +346,10 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     this.theta.set(theta);
     const { n, chunks, extra } = this.samplesOf(options);
     const squares = options?.gradSquares === true;
-    const mean = meanOf(
-      await this.runAll('f+grad', chunks, this.dim, extra, undefined, squares),
-      n,
-    );
-    // the norm test's K: the vectors summed, one per reduction group
-    return squares ? { ...mean, gradChunks: Math.ceil(chunks / this.chunksPerResult) } : mean;
+    const sum = await this.runAll('f+grad', chunks, this.dim, extra, undefined, squares);
+    const mean = meanOf(sum, n);
+    // the norm test's K: the vectors summed, one per task (reduction group)
+    return squares ? { ...mean, gradChunks: sum.added } : mean;
   }
 
   async loss(theta: Float64Array, options?: LossOptions): Promise<number> {

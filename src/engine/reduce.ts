@@ -1,5 +1,5 @@
 /** Adds a float32 vector into a float64 sum. */
-export function addInto(sum: Float64Array, part: Float32Array): void {
+function addInto(sum: Float64Array, part: Float32Array): void {
   for (let i = 0; i < sum.length; i++) sum[i] += part[i];
 }
 
