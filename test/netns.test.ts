@@ -60,6 +60,11 @@ netnsTest(
   async (t) => {
     t.log(`workers on ${hosts!.describe()}`);
     t.true(hosts!.rttMs > 0, 'a NATS round trip across the link');
+    // the 1 ms asked for is there, or the handle says why not
+    t.true(
+      hosts!.delayMs === 1 || /^tc netem: ./.test(hosts!.delayUnavailable ?? ''),
+      hosts!.describe(),
+    );
     const ws = [await workerOn(0), await workerOn(1)];
     try {
       const r = await train({ ...common, nats: { url: server!.url, onStatus: () => {} } });

@@ -80,7 +80,6 @@ export function openNetnsHosts(count: number, opts: { delayMs?: number } = {}): 
     hosts.length = 0;
     open.delete(handle);
   };
-  let delayUnavailable: string | undefined;
   const delayMs = opts.delayMs ?? 0;
   const handle: NetnsHosts = {
     hosts,
@@ -90,8 +89,8 @@ export function openNetnsHosts(count: number, opts: { delayMs?: number } = {}): 
       const delay =
         this.delayMs > 0
           ? `, netem ${this.delayMs} ms each way`
-          : delayUnavailable
-            ? ` (no delay added: ${delayUnavailable})`
+          : this.delayUnavailable
+            ? ` (no delay added: ${this.delayUnavailable})`
             : '';
       return `veth between network namespaces${delay}, round trip ${this.rttMs.toFixed(3)} ms`;
     },
@@ -123,7 +122,7 @@ export function openNetnsHosts(count: number, opts: { delayMs?: number } = {}): 
       inNs(['addr', 'add', `${h.workerAddress}/24`, 'dev', inner], 'address the link');
       inNs(['link', 'set', inner, 'up'], 'bring the link up');
       inNs(['link', 'set', 'lo', 'up'], 'bring loopback up');
-      if (delayMs > 0 && delayUnavailable === undefined) {
+      if (delayMs > 0 && handle.delayUnavailable === undefined) {
         const tc = (args: string[]) => spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
         const d = `${delayMs}ms`;
         const a = tc(['tc', 'qdisc', 'add', 'dev', outer, 'root', 'netem', 'delay', d]);
@@ -144,7 +143,7 @@ export function openNetnsHosts(count: number, opts: { delayMs?: number } = {}): 
         ]);
         const failed = [a, b].find((r) => r.error || r.status !== 0);
         if (failed)
-          delayUnavailable = `tc netem: ${(failed.stderr || String(failed.error)).trim()}`;
+          handle.delayUnavailable = `tc netem: ${(failed.stderr || String(failed.error)).trim()}`;
         else handle.delayMs = delayMs;
       }
     }

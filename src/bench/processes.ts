@@ -93,15 +93,13 @@ async function startWorkers(
   o: ProcessScalingOptions,
   hosts?: NetnsHosts,
 ): Promise<ChildProcess[]> {
-  const argv = (url: string) => {
-    const args = [process.execPath, CLI, 'worker', '--nats', url, '--threads', '1'];
-    if (o.nats.token) args.push('--nats-token', o.nats.token);
-    return args;
-  };
+  const token = o.nats.token ? ['--nats-token', o.nats.token] : [];
   const procs = Array.from({ length: n }, (_, k) => {
+    const url = hosts ? hostUrl(o.nats.url, hosts.hosts[k].hostAddress) : o.nats.url;
+    const argv = [CLI, 'worker', '--nats', url, '--threads', '1', ...token];
     const [cmd, args] = hosts
-      ? hosts.command(k, argv(hostUrl(o.nats.url, hosts.hosts[k].hostAddress)))
-      : [argv(o.nats.url)[0], argv(o.nats.url).slice(1)];
+      ? hosts.command(k, [process.execPath, ...argv])
+      : [process.execPath, argv];
     return spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   });
   await Promise.all(
@@ -120,17 +118,20 @@ async function startWorkers(
   return procs;
 }
 
+/** A NATS server address as a URL (`host:port` alone reads as nats://host:port). */
+const natsUrl = (url: string): URL => new URL(url.includes('://') ? url : `nats://${url}`);
+
 /** `url` with its host replaced by `address` (the server as seen from a worker's namespace). */
 export function hostUrl(url: string, address: string): string {
-  const u = new URL(url.includes('://') ? url : `nats://${url}`);
+  const u = natsUrl(url);
   u.hostname = address;
   return u.toString().replace(/\/$/, '');
 }
 
 /** The port of a NATS URL (4222 when it names none). */
 function portOf(url: string): number {
-  const u = new URL(url.includes('://') ? url : `nats://${url}`);
-  return u.port === '' ? 4222 : Number(u.port);
+  const port = natsUrl(url).port;
+  return port === '' ? 4222 : Number(port);
 }
 
 async function stopWorkers(procs: ChildProcess[]): Promise<void> {
