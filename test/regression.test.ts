@@ -376,7 +376,7 @@ test.serial(
     const best = rmse.indexOf(Math.min(...rmse)) + 1;
     t.is(r.bestIter, best);
     t.is(tf.memory().numTensors, before, 'no tensor leaked');
-    const out = cli([
+    const evalArgs = [
       'eval',
       '--model',
       join(dir, 'last'),
@@ -384,7 +384,8 @@ test.serial(
       'friedman1',
       '--backend',
       'wasm',
-    ]);
+    ];
+    const out = cli(evalArgs);
     t.is(out.status, 0, out.stderr);
     const last = r.history.at(-1)!;
     t.is(
@@ -392,16 +393,7 @@ test.serial(
       `friedman1 test: 1000 samples, mse loss ${/loss (\S+),/.exec(out.stdout)![1]}, RMSE ${last.testRmse.toPrecision(4)} R² ${last.testR2.toFixed(4)}`,
     );
     t.notRegex(out.stdout, /true\\pred|accuracy/);
-    const json = cli([
-      'eval',
-      '--model',
-      join(dir, 'last'),
-      '--data',
-      'friedman1',
-      '--backend',
-      'wasm',
-      '--json',
-    ]);
+    const json = cli([...evalArgs, '--json']);
     t.is(json.status, 0, json.stderr);
     const rec = JSON.parse(json.stdout);
     t.deepEqual(Object.keys(rec), [
