@@ -41,6 +41,14 @@ function readFlat(ts: tf.Tensor[]): Float32Array {
   return out;
 }
 
+/** A loss and gradient as tensors, read into JS and freed. */
+function read(out: { loss: tf.Scalar; grads: tf.Tensor[] }): { loss: number; grad: Float32Array } {
+  const loss = out.loss.dataSync()[0];
+  const grad = readFlat(out.grads);
+  tf.dispose([out.loss, ...out.grads]);
+  return { loss, grad };
+}
+
 /**
  * A prepared Gauss-Newton chunk: its inputs (double VJP) or its linearization, and the
  * curvature state of its outputs.
@@ -116,34 +124,59 @@ export class ChunkEvaluator {
    * it was 5-15% slower than tfjs autodiff, which they keep.
    */
   lossAndGradient(s: Samples): { loss: number; grad: Float32Array } {
-    const out = this.gradientBySweep
-      ? this.lossAndGradientBySweep(s)
-      : tf.tidy(() =>
+    if (!this.gradientBySweep)
+      return read(
+        tf.tidy(() =>
           lossAndGradient(this.net, this.theta, this.inputs(s), this.targets(s), this.loss),
-        );
-    const loss = out.loss.dataSync()[0];
-    const grad = readFlat(out.grads);
-    tf.dispose([out.loss, ...out.grads]);
-    return { loss, grad };
+        ),
+      );
+    const lin = this.linearize(s);
+    try {
+      return read(this.lossAndGradientBySweep(lin, s));
+    } finally {
+      lin.dispose();
+    }
+  }
+
+  /**
+   * The same, and the chunk's linearization at θ is kept as prepared Gauss-Newton chunk `id`
+   * (as `prepareGaussNewtonChunk(id, s)` would have made it, bit for bit: the same forward
+   * pass), when the gradient goes by the linearization's sweep and Gv is `linearized`;
+   * `kept` says whether it was. The f+∇f pass over a sample whose first chunks are S's thus
+   * runs their forward pass once for both.
+   */
+  lossAndGradientKeeping(
+    id: number,
+    s: Samples,
+  ): { loss: number; grad: Float32Array; kept: boolean } {
+    if (!this.gradientBySweep || this.gv !== 'linearized')
+      return { ...this.lossAndGradient(s), kept: false };
+    const lin = this.linearize(s);
+    try {
+      const out = read(this.lossAndGradientBySweep(lin, s));
+      this.keepGaussNewtonChunk(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
+      return { ...out, kept: true };
+    } catch (e) {
+      lin.dispose();
+      throw e;
+    }
   }
 
   private get gradientBySweep(): boolean {
     return this.net.layers.every((l) => l.unit.gradientBySweep);
   }
 
-  private lossAndGradientBySweep(s: Samples): { loss: tf.Scalar; grads: tf.Tensor[] } {
-    const lin = this.linearize(s);
-    try {
-      return tf.tidy(() => {
-        const y = this.targets(s);
-        return {
-          loss: lossSum(this.loss, lin.z, y),
-          grads: lin.vjp(lossGradient(this.loss, lin.z, y)),
-        };
-      });
-    } finally {
-      lin.dispose();
-    }
+  private lossAndGradientBySweep(
+    lin: Linearization,
+    s: Samples,
+  ): { loss: tf.Scalar; grads: tf.Tensor[] } {
+    return tf.tidy(() => {
+      const y = this.targets(s);
+      return {
+        loss: lossSum(this.loss, lin.z, y),
+        grads: lin.vjp(lossGradient(this.loss, lin.z, y)),
+      };
+    });
   }
 
   /** Σ ξᵢ over the chunk. */
@@ -175,18 +208,22 @@ export class ChunkEvaluator {
 
   /** Prepares one chunk's samples (labels are not read), under the id later given to `gaussNewton`. */
   prepareGaussNewtonChunk(id: number, s: Inputs): void {
-    const old = this.gnChunks.get(id);
-    if (old) disposeGnChunk(old);
     if (this.gv === 'linearized') {
       const lin = this.linearize(s);
-      this.gnChunks.set(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
+      this.keepGaussNewtonChunk(id, { x: null, lin, state: curvatureState(this.loss, lin.z) });
       return;
     }
     const x = this.inputs(s);
     const z = tf.tidy(() => this.net.forward(this.theta, x));
     const state = curvatureState(this.loss, z);
     z.dispose();
-    this.gnChunks.set(id, { x, lin: null, state });
+    this.keepGaussNewtonChunk(id, { x, lin: null, state });
+  }
+
+  private keepGaussNewtonChunk(id: number, chunk: GnChunk): void {
+    const old = this.gnChunks.get(id);
+    if (old) disposeGnChunk(old);
+    this.gnChunks.set(id, chunk);
   }
 
   /** Σ_{i∈chunk} JᵢᵀBᵢJᵢ v for each of the given prepared chunks, in the order given. */

@@ -15,7 +15,7 @@ import type { LossKind } from '../model/loss.js';
 import { Network } from '../model/network.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { EvalSetName } from './evaluation.js';
-import { chunkCount, listChunks, rangeChunk, subsetChunk } from './plan.js';
+import { chunkCount, listChunks, rangeChunk, sharedChunks, subsetChunk } from './plan.js';
 import { sumInOrder } from './reduce.js';
 import type { ChunkResult, Task } from './task.js';
 
@@ -153,21 +153,21 @@ export class ChunkCompute {
         : subsetChunk(k, state.subset(task.subsetVersion, task.subsetLength!), bs);
     switch (task.kind) {
       case 'f+grad': {
+        const m = task.gaussNewtonPrefix;
+        if (m !== undefined && k < sharedChunks(task.subsetLength!, m, bs)) {
+          // chunk k of the Gv pass over the subset's first m indices, at this θ: kept for it
+          this.gaussNewtonOf(ev, task.thetaVersion, task.subsetVersion!, m, state);
+          const r = ev.lossAndGradientKeeping(k, chunkSamples(data, rows()));
+          if (r.kept) this.gnPrepared.add(k);
+          return { scalar: r.loss, vector: r.grad };
+        }
         const r = ev.lossAndGradient(chunkSamples(data, rows()));
         return { scalar: r.loss, vector: r.grad };
       }
       case 'f':
         return { scalar: ev.lossSum(chunkSamples(data, rows())) };
       case 'Gv': {
-        // one subset version may serve Gv passes of several lengths (prefixes of a gradient sample)
-        const key = `${task.thetaVersion}/${task.subsetVersion}/${task.subsetLength}`;
-        if (key !== this.gnKey) {
-          this.gnKey = key;
-          this.gnPrepared.clear();
-          // chunks are prepared lazily: only the ones this worker is given
-          this.gnChunks = listChunks(state.subset(task.subsetVersion!, task.subsetLength!), bs);
-          ev.releaseGaussNewton();
-        }
+        this.gaussNewtonOf(ev, task.thetaVersion, task.subsetVersion!, task.subsetLength!, state);
         if (!this.gnPrepared.has(k)) {
           ev.prepareGaussNewtonChunk(k, chunkSamples(data, this.gnChunks[k]));
           this.gnPrepared.add(k);
@@ -177,6 +177,27 @@ export class ChunkCompute {
       default:
         throw new Error(`a ${task.kind} task has no training chunks`);
     }
+  }
+
+  /**
+   * The prepared Gv chunks are those of the subset's first `length` indices at θ version
+   * `thetaVersion`: those of another θ, subset or length are dropped. One subset version
+   * may serve Gv passes of several lengths (prefixes of a gradient sample). Chunks are
+   * prepared lazily, only the ones this worker is given (or keeps from an f+∇f pass).
+   */
+  private gaussNewtonOf(
+    ev: ChunkEvaluator,
+    thetaVersion: number,
+    subsetVersion: number,
+    length: number,
+    state: StateSource,
+  ): void {
+    const key = `${thetaVersion}/${subsetVersion}/${length}`;
+    if (key === this.gnKey) return;
+    this.gnKey = key;
+    this.gnPrepared.clear();
+    this.gnChunks = listChunks(state.subset(subsetVersion, length), this.setup.bsize);
+    ev.releaseGaussNewton();
   }
 
   /** Frees the evaluators' tensors (the compute is usable again afterwards). */

@@ -25,7 +25,8 @@ import type {
   ProgressFn,
 } from '../solver/problem.js';
 import { reportProgress, type EvalSetName, type Evaluation } from './evaluation.js';
-import { checkBsize, chunkCount } from './plan.js';
+import { isSticky } from './placement.js';
+import { checkBsize, chunkCount, sharedChunks } from './plan.js';
 import { divideBy, fractionOf, meanOf, OrderedSum } from './reduce.js';
 import type { ChunkResult, Task, TaskKind } from './task.js';
 import type { Transport } from './transport.js';
@@ -194,7 +195,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
         dispatched.yes = false;
         const r = await this.transport.run(
           { ...task, attempt },
-          { sticky: task.kind === 'Gv', onDispatched: () => (dispatched.yes = true) },
+          { sticky: isSticky(task), onDispatched: () => (dispatched.yes = true) },
         );
         this.stats.tasks++;
         this.stats.computeMs += r.end - r.start;
@@ -224,8 +225,9 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
    * Runs chunks 0..chunks−1 of a pass and sums their results in chunk order as they
    * arrive (float64; vectors of `dim`, or scalars only when `dim` is 0); a training pass
    * (not accuracy) in tasks of chunksPerResult chunks, summed in the order of the groups.
-   * On failure,
-   * waits for the chunks in flight to settle, then rejects. On abort, the same, except
+   * `extra`: what every task adds to its kind, chunk and θ version, or a function of the
+   * task's first chunk giving it. On failure, waits for the chunks in flight to settle,
+   * then rejects. On abort, the same, except
    * that chunks not yet handed to a worker are not waited for, and the error is an
    * AbortError.
    */
@@ -233,7 +235,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     kind: TaskKind,
     chunks: number,
     dim: number,
-    extra: Partial<Task> = {},
+    extra: Partial<Task> | ((chunk: number) => Partial<Task>) = {},
     into?: Float64Array,
     squares = false,
   ): Promise<OrderedSum> {
@@ -277,7 +279,7 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
               ...(group > 1 ? { group } : {}),
               slot: position % capacity,
               thetaVersion,
-              ...extra,
+              ...(typeof extra === 'function' ? extra(chunk) : extra),
             },
             dispatched,
           ).then(
@@ -346,10 +348,40 @@ export class PassEngine implements GaussNewtonProblem, Evaluation {
     this.theta.set(theta);
     const { n, chunks, extra } = this.samplesOf(options);
     const squares = options?.gradSquares === true;
-    const sum = await this.runAll('f+grad', chunks, this.dim, extra, undefined, squares);
+    const sum = await this.runAll(
+      'f+grad',
+      chunks,
+      this.dim,
+      this.keepingFor(options, n, extra),
+      undefined,
+      squares,
+    );
     const mean = meanOf(sum, n);
     // the norm test's K: the vectors summed, one per task (reduction group)
     return squares ? { ...mean, gradChunks: sum.added } : mean;
+  }
+
+  /**
+   * The f+∇f pass's tasks with the hint `gaussNewtonPrefix` m: the tasks whose chunks the
+   * Gv pass over the first m indices of the subset shares (plan.ts, sharedChunks) name m,
+   * so their workers keep those chunks' linearization and the tasks go where that pass's
+   * chunks will (placement.ts); the other tasks are as without it.
+   */
+  private keepingFor(
+    options: LossAndGradientOptions | undefined,
+    n: number,
+    extra: Partial<Task>,
+  ): Partial<Task> | ((chunk: number) => Partial<Task>) {
+    const m = options?.gaussNewtonPrefix;
+    if (m === undefined) return extra;
+    if (options?.subset === undefined)
+      throw new RangeError('gaussNewtonPrefix is a prefix of a subset: give the subset too');
+    if (!Number.isInteger(m) || m < 1 || m > n)
+      throw new RangeError(
+        `gaussNewtonPrefix must be an integer in 1..${n} (the subset), got ${m}`,
+      );
+    const shared = sharedChunks(n, m, this.bsize);
+    return (chunk) => (chunk < shared ? { ...extra, gaussNewtonPrefix: m } : extra);
   }
 
   async loss(theta: Float64Array, options?: LossOptions): Promise<number> {

@@ -42,3 +42,13 @@ export function listChunks(subset: Int32Array, bsize: number): Rows[] {
     subsetChunk(k, subset, bsize).slice(),
   );
 }
+
+/**
+ * How many leading chunks a pass over the first m indices of a subset shares with a pass
+ * over all n of them (the same rows): its full chunks, and its last one too when m = n.
+ * Chunk k of both is subsetChunk(k, ·, bsize), so they differ only where the shorter pass
+ * ends inside a chunk.
+ */
+export function sharedChunks(n: number, m: number, bsize: number): number {
+  return m >= n ? chunkCount(n, bsize) : Math.floor(m / checkBsize(bsize));
+}

@@ -28,6 +28,13 @@ export interface Task {
   /** for Gv, and for f+grad and f over a sample: the subset's version and length; for Gv: v's version */
   subsetVersion?: number;
   subsetLength?: number;
+  /**
+   * f+grad over a subset, on the tasks whose chunks the next Gv pass shares (plan.ts,
+   * sharedChunks): that pass is at this θ over the subset's first gaussNewtonPrefix
+   * indices, so the worker keeps the shared chunks' linearization for it (compute.ts), and
+   * the task is sticky (placement.ts) to go where that pass's chunks will
+   */
+  gaussNewtonPrefix?: number;
   vVersion?: number;
   /** where a transport with shared result memory writes the vector result (the engine keeps at most `capacity` chunks unsummed) */
   slot: number;

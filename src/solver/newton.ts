@@ -180,7 +180,7 @@ export class NewtonCG {
     const rng = Rng.fromState(this.rng.state);
     const l = this.problem.numSamples;
     const sample = this.gradientSample(rng);
-    const at = await this.gradient(sample);
+    const at = await this.gradient(sample, this.knownSubsetSize(sample));
     const t1 = performance.now();
     const gnSize = this.units.reduce((n, u) => u.subsetSize?.(at, n) ?? n, this.opts.gnSize);
     // with a gradient sample X, S is its first |S| indices (one published subset for both)
@@ -250,12 +250,26 @@ export class NewtonCG {
     return undefined;
   }
 
+  /**
+   * |S| of this iteration when it is known before the f+∇f pass over the gradient sample X
+   * (no remedy sizes S from the gradient): S is then X's first |S| indices, which the pass
+   * is told (gaussNewtonPrefix) so that the problem need not compute their part twice.
+   */
+  private knownSubsetSize(sample?: Int32Array): number | undefined {
+    if (!sample || this.units.some((u) => u.subsetSize)) return undefined;
+    return Math.min(this.opts.gnSize, sample.length);
+  }
+
   /** gradient: f and ∇f at θ, over X if given (the squared chunk gradients too when a remedy asks). */
-  private async gradient(sample?: Int32Array): Promise<Gradient> {
+  private async gradient(sample?: Int32Array, gaussNewtonPrefix?: number): Promise<Gradient> {
     const theta = this.theta;
     const squares = this.units.some((u) => u.gradSquares);
     const data = sample
-      ? await this.problem.lossAndGradient(theta, { gradSquares: squares, subset: sample })
+      ? await this.problem.lossAndGradient(theta, {
+          gradSquares: squares,
+          subset: sample,
+          ...(gaussNewtonPrefix !== undefined && { gaussNewtonPrefix }),
+        })
       : squares
         ? await this.problem.lossAndGradient(theta, { gradSquares: true })
         : await this.problem.lossAndGradient(theta);

@@ -52,6 +52,14 @@ export interface LossOptions {
 export interface LossAndGradientOptions extends LossOptions {
   /** also return `gradSquares` (it costs a pass over each chunk's result, no compute) */
   gradSquares?: boolean;
+  /**
+   * A hint, with `subset`: the next Gauss-Newton operator the solver asks for is at this θ
+   * on the first `gaussNewtonPrefix` indices of `subset`. A problem may keep what this pass
+   * computes on them (the pass engine: the linearization of the chunks both passes share)
+   * so that the operator does not compute it again. Every result is the same with or
+   * without it.
+   */
+  gaussNewtonPrefix?: number;
 }
 
 /** The result of the f+∇f pass. */

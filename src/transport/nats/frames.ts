@@ -16,9 +16,11 @@ import { errorLine } from '../../errors.js';
  * The version of what coordinator and workers say to each other, in every frame; a change
  * of the messages or of the data set object bumps it. 1: up to stop 23; 2: data set
  * objects may carry real-valued targets, whose held-out pass sums squared errors; 3: a task
- * may name a reduction group (`task.group`), which a worker of 2 would compute as one chunk.
+ * may name a reduction group (`task.group`), which a worker of 2 would compute as one chunk;
+ * 4: an f+grad task may name the next Gv pass's length (`task.gaussNewtonPrefix`), and is
+ * then sticky, which a worker of 3 would not place by it in its own pool.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Why a message was rejected, in one line. */
 export class MessageError extends Error {

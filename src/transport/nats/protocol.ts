@@ -195,6 +195,17 @@ function checkTask(t: unknown): Task {
   if ((k.kind === 'f+grad' || k.kind === 'f') && (k.subsetVersion ?? k.subsetLength) !== undefined)
     for (const f of ['subsetVersion', 'subsetLength'] as const)
       need(isInt(k[f]), 'task', `task.${f}`, k[f]);
+  // f+grad over a sample that prepares the next Gv pass: that pass's length, within the sample
+  if (k.gaussNewtonPrefix !== undefined)
+    need(
+      k.kind === 'f+grad' &&
+        isInt(k.subsetLength) &&
+        isInt(k.gaussNewtonPrefix, 1) &&
+        (k.gaussNewtonPrefix as number) <= (k.subsetLength as number),
+      'task',
+      'task.gaussNewtonPrefix',
+      k.gaussNewtonPrefix,
+    );
   if (k.kind === 'accuracy') need(k.set === 'test' || k.set === 'val', 'task', 'task.set', k.set);
   if (k.group !== undefined) {
     need(isInt(k.group, 1) && (k.group as number) <= 1 << 16, 'task', 'task.group', k.group);

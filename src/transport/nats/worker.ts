@@ -12,6 +12,7 @@
 import { hostname } from 'node:os';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { datasetDigest, type Dataset } from '../../data/dataset.js';
+import { isSticky } from '../../engine/placement.js';
 import type { Task } from '../../engine/task.js';
 import { Network } from '../../model/network.js';
 import { ThreadTransport } from '../threads.js';
@@ -322,7 +323,7 @@ export class NatsWorker {
       run.slotsBusy[slot] = true;
       const task: Task = { ...m.task, slot };
       run.transport
-        .then((t) => t.run(task, { sticky: task.kind === 'Gv', onDispatched: () => {} }))
+        .then((t) => t.run(task, { sticky: isSticky(task), onDispatched: () => {} }))
         .then(
           (r) => {
             const vector = r.vector ? f32Body(r.vector) : null;
