@@ -7,7 +7,8 @@
  *
  * - Plan: chunk k of a pass is what src/engine/plan.ts says.
  * - Dispatch: at most `capacity` chunks sent and not yet summed; Gv chunks are sticky
- *   (a worker keeps the linearization of its chunks during a CG solve).
+ *   (a worker keeps the linearization of its chunks during a CG solve), and so are the
+ *   f+∇f chunks that prepare them (`gaussNewtonPrefix`).
  * - Failures: a chunk whose worker throws or goes away is sent again; after `maxAttempts`
  *   failures of one chunk the pass fails with a PassError naming it and the cause.
  * - Reduce: float64 sums in chunk order as results arrive (OrderedSum), then the mean.
